@@ -1,0 +1,11 @@
+"""Where each file lives inside a bundle (see DESIGN.md, "Bundle layout")."""
+
+SPEC = "handoff.yaml"
+MODEL_DIR = "model"
+CODE_DIR = "code"
+ENV_REQUIREMENTS = "env/requirements.txt"
+ENVIRONMENT = "env/environment.json"
+GOLDEN_INPUTS = "data/golden_inputs.parquet"
+GOLDEN_OUTPUTS = "data/golden_outputs.parquet"
+README = "docs/README.md"
+MODEL_CARD = "docs/MODEL_CARD.md"

@@ -1,0 +1,47 @@
+"""The output contract: naming a predictor's standard outputs and checking their ranges."""
+
+from __future__ import annotations
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from mlhandoff.errors import PredictError
+from mlhandoff.spec.models import OutputContract
+
+_ARROW = {"float": pa.float64(), "int": pa.int64(), "bool": pa.bool_(), "string": pa.string()}
+
+
+def name_outputs(raw: dict[str, np.ndarray], contract: OutputContract) -> pa.Table:
+    """The outputs the contract names, typed as it says, in its order."""
+    columns = {}
+    for name, spec in contract.fields.items():
+        source = spec.source or name
+        if source not in raw:
+            raise PredictError(f"the model produced no '{source}' output; it produced {', '.join(raw)}")
+        values = np.asarray(raw[source])
+        try:
+            columns[name] = pa.array(values).cast(_ARROW[spec.type])
+        except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as exc:
+            raise PredictError(f"output '{name}' is not {spec.type}: {exc}") from exc
+    return pa.table(columns)
+
+
+def output_violations(outputs: pa.Table, contract: OutputContract) -> list[str]:
+    """Outputs outside the contract's ranges, or not finite, one message per output."""
+    problems = []
+    for name, spec in contract.fields.items():
+        column = outputs.column(name)
+        if spec.type == "float":
+            bad = pc.sum(pc.invert(pc.is_finite(column))).as_py() or 0
+            if bad:
+                problems.append(f"{name}: {bad} non-finite value(s)")
+        if spec.min is not None:
+            below = pc.sum(pc.less(column, spec.min)).as_py() or 0
+            if below:
+                problems.append(f"{name}: {below} value(s) below {spec.min:g}")
+        if spec.max is not None:
+            above = pc.sum(pc.greater(column, spec.max)).as_py() or 0
+            if above:
+                problems.append(f"{name}: {above} value(s) above {spec.max:g}")
+    return problems

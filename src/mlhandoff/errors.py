@@ -1,0 +1,129 @@
+"""The errors mlhandoff raises, grouped by what the caller can do about them.
+
+::
+
+    HandoffError                  base; every error carries a stable ``code``
+    ├── SpecError                 handoff.yaml is wrong: fix the file (has file:line:col)
+    ├── InputError                a file or argument given to a command is wrong or missing
+    ├── ContractViolation         data does not satisfy the data contract: fix the data
+    ├── BundleError               the bundle cannot be used as it is
+    │   ├── IntegrityError        a file's hash does not match MANIFEST.json: do not trust it
+    │   └── BundleExistsError     pack would overwrite an existing bundle
+    ├── ModelLoadError            the model file cannot be deserialised
+    │   ├── UnsafeModelError      the artifact reaches for code outside the allowlist
+    │   └── MissingExtraError     the flavor needs an optional dependency that is not installed
+    └── PredictError              the model raised while predicting
+
+Foreign exceptions (yaml, joblib, lightgbm, onnxruntime ...) are translated at the boundary with
+``raise OurError(...) from exc`` so callers never branch on third-party types or message text.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+
+class HandoffError(Exception):
+    """Base of every error mlhandoff raises on purpose."""
+
+    code = "handoff_error"
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+    def __str__(self) -> str:
+        return self.message
+
+
+@dataclass(frozen=True)
+class SpecIssue:
+    """One problem in a spec file, located by field path and (when known) line and column."""
+
+    path: str
+    message: str
+    file: Path | None = None
+    line: int | None = None
+    column: int | None = None
+
+    def location(self) -> str:
+        where = str(self.file) if self.file else "<spec>"
+        if self.line is not None:
+            where += f":{self.line}:{self.column or 1}"
+        return where
+
+    def __str__(self) -> str:
+        field_part = f" {self.path}:" if self.path else ""
+        return f"{self.location()}:{field_part} {self.message}"
+
+
+class SpecError(HandoffError):
+    code = "spec_invalid"
+
+    def __init__(self, issues: list[SpecIssue]) -> None:
+        self.issues = issues
+        lines = [str(i) for i in issues]
+        head = lines[0] if len(lines) == 1 else f"{len(lines)} problems in the spec:"
+        body = "" if len(lines) == 1 else "\n" + "\n".join(f"  {s}" for s in lines)
+        super().__init__(head + body)
+
+
+class InputError(HandoffError):
+    code = "input_invalid"
+
+
+@dataclass(frozen=True)
+class Violation:
+    """One broken rule of the data contract, for one field."""
+
+    field: str
+    rule: str
+    message: str
+    count: int = 1
+    rows: list[int] = field(default_factory=list)
+
+
+class ContractViolation(HandoffError):
+    code = "contract_violation"
+
+    def __init__(self, violations: list[Violation], what: str = "data") -> None:
+        self.violations = violations
+        shown = "; ".join(f"{v.field}: {v.message}" for v in violations[:5])
+        more = f" (+{len(violations) - 5} more)" if len(violations) > 5 else ""
+        super().__init__(f"{what} breaks the data contract: {shown}{more}")
+
+
+class BundleError(HandoffError):
+    code = "bundle_invalid"
+
+
+class IntegrityError(BundleError):
+    code = "bundle_integrity"
+
+
+class BundleExistsError(BundleError):
+    code = "bundle_exists"
+
+
+class ModelLoadError(HandoffError):
+    code = "model_load_failed"
+
+
+class UnsafeModelError(ModelLoadError):
+    code = "model_unsafe"
+
+
+class MissingExtraError(ModelLoadError):
+    code = "missing_extra"
+
+    def __init__(self, flavor: str, package: str, extra: str) -> None:
+        self.flavor, self.package, self.extra = flavor, package, extra
+        super().__init__(
+            f"the {flavor} flavor needs the '{package}' package, which is not installed; "
+            f"install it with: pip install 'mlhandoff[{extra}]'"
+        )
+
+
+class PredictError(HandoffError):
+    code = "predict_failed"

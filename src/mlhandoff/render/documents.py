@@ -1,0 +1,97 @@
+"""Rendering the handoff README and model card with jinja2 templates shipped in the package."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import jinja2
+
+from mlhandoff.spec.models import FieldSpec, HandoffSpec, is_todo
+from mlhandoff.checks import CheckResult
+
+_ENV = jinja2.Environment(
+    loader=jinja2.PackageLoader("mlhandoff.render", "templates"),
+    autoescape=False,  # Markdown, not HTML
+    undefined=jinja2.StrictUndefined,
+    trim_blocks=True,
+    lstrip_blocks=True,
+    keep_trailing_newline=True,
+)
+
+
+def _cell(value: object) -> str:
+    """A Markdown table cell: TODO stays visible, pipes are escaped."""
+    if is_todo(value):
+        return "**TODO**"
+    return str(value).replace("|", "\\|").replace("\n", " ")
+
+
+def _range(f: FieldSpec) -> str:
+    if f.min is None and f.max is None:
+        return ""
+    low = "−∞" if f.min is None else f"{f.min:g}"
+    high = "∞" if f.max is None else f"{f.max:g}"
+    return f"[{low}, {high}]"
+
+
+def _nulls(f: FieldSpec) -> str:
+    if not f.nullable:
+        return "not null"
+    return f"≤ {f.max_null_fraction:.1%}" if f.max_null_fraction is not None else "allowed"
+
+
+def _notes(f: FieldSpec) -> str:
+    notes = []
+    if f.domain:
+        shown = ", ".join(str(v) for v in f.domain[:12])
+        notes.append(f"one of: {shown}" + (f" (+{len(f.domain) - 12})" if len(f.domain) > 12 else ""))
+    if f.timezone:
+        notes.append(f"timezone {f.timezone}")
+    if f.id:
+        notes.append("id (unique, not a feature)")
+    if f.pii:
+        notes.append("PII")
+    if f.drift_sensitive:
+        notes.append("drift-sensitive")
+    if f.leakage_risk:
+        notes.append(f"leakage risk: {f.leakage_risk}")
+    if f.source:
+        notes.append(f"source: {f.source}")
+    return "; ".join(notes)
+
+
+def _size(n: int) -> str:
+    size = float(n)
+    for unit in ("B", "KiB", "MiB", "GiB"):
+        if size < 1024 or unit == "GiB":
+            return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
+        size /= 1024
+    return f"{n} B"
+
+
+_ENV.filters.update(cell=_cell, range=_range, nulls=_nulls, notes=_notes, size=_size)
+_ICONS = {"pass": "✅ pass", "fail": "❌ fail", "missing": "⚠️ missing", "warn": "⚠️ warn", "skipped": "⏭ skipped"}
+_ENV.filters["status"] = lambda s: _ICONS.get(s, s)
+
+
+def render_readme(
+    spec: HandoffSpec,
+    *,
+    artifacts: list[dict[str, Any]],
+    environment: dict[str, Any],
+    checklist: list[CheckResult],
+    bundle_name: str,
+) -> str:
+    """The handoff README: every statement in it is re-checked by ``mlhandoff verify``."""
+    return _ENV.get_template("README.md.j2").render(
+        spec=spec,
+        outputs=spec.outputs(),
+        artifacts=artifacts,
+        env=environment,
+        checklist=checklist,
+        bundle_name=bundle_name,
+    )
+
+
+def render_model_card(spec: HandoffSpec, *, environment: dict[str, Any]) -> str:
+    return _ENV.get_template("MODEL_CARD.md.j2").render(spec=spec, env=environment)

@@ -1,0 +1,244 @@
+"""Reading ``handoff.yaml`` with errors that point at ``file:line:column`` and the field path."""
+
+from __future__ import annotations
+
+import difflib
+import types
+import typing
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import BaseModel, ValidationError
+
+from mlhandoff.errors import SpecError, SpecIssue
+from mlhandoff.flavors.base import STANDARD_OUTPUTS
+from mlhandoff.spec.models import HandoffSpec
+
+Loc = tuple[str | int, ...]
+
+
+class _Marks:
+    """Line/column of every key and value in a YAML document, by field path."""
+
+    def __init__(self) -> None:
+        self.keys: dict[Loc, yaml.Mark] = {}
+        self.values: dict[Loc, yaml.Mark] = {}
+
+    def find(self, loc: Loc, prefer_key: bool = False) -> yaml.Mark | None:
+        """The mark of ``loc``, or of its nearest ancestor that has one."""
+        for end in range(len(loc), -1, -1):
+            sub = loc[:end]
+            first, second = (self.keys, self.values) if prefer_key else (self.values, self.keys)
+            mark = first.get(sub) or second.get(sub)
+            if mark is not None:
+                return mark
+        return None
+
+
+class _StrictLoader(yaml.SafeLoader):
+    """SafeLoader that refuses duplicate keys (PyYAML keeps the last one silently)."""
+
+
+def _construct_mapping(loader: _StrictLoader, node: yaml.MappingNode) -> dict[Any, Any]:
+    loader.flatten_mapping(node)
+    seen: dict[Any, yaml.Mark] = {}
+    for key_node, _ in node.value:
+        key = loader.construct_object(key_node)  # type: ignore[no-untyped-call]
+        if key in seen:
+            first = seen[key].line + 1
+            raise yaml.constructor.ConstructorError(
+                None, None, f"duplicate key {key!r} (first defined on line {first})", key_node.start_mark
+            )
+        seen[key] = key_node.start_mark
+    return loader.construct_mapping(node, deep=True)
+
+
+_StrictLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_mapping)
+
+
+def _collect_marks(node: yaml.Node, loc: Loc, marks: _Marks) -> None:
+    marks.values[loc] = node.start_mark
+    if isinstance(node, yaml.MappingNode):
+        for key_node, value_node in node.value:
+            child = (*loc, str(key_node.value))
+            marks.keys[child] = key_node.start_mark
+            _collect_marks(value_node, child, marks)
+    elif isinstance(node, yaml.SequenceNode):
+        for index, item in enumerate(node.value):
+            _collect_marks(item, (*loc, index), marks)
+
+
+def _format_loc(loc: Loc) -> str:
+    out = ""
+    for part in loc:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+    return out
+
+
+def _issue(loc: Loc, message: str, file: Path | None, marks: _Marks, prefer_key: bool = False) -> SpecIssue:
+    mark = marks.find(loc, prefer_key=prefer_key)
+    return SpecIssue(
+        path=_format_loc(loc),
+        message=message,
+        file=file,
+        line=mark.line + 1 if mark else None,
+        column=mark.column + 1 if mark else None,
+    )
+
+
+def _model_at(root: type[BaseModel], loc: Loc) -> type[BaseModel] | None:
+    """The pydantic model that ``loc`` points into, following dicts, lists and optionals."""
+    annotation: Any = root
+    for part in loc:
+        annotation = _unwrap(annotation)
+        if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+            field = annotation.model_fields.get(str(part))
+            if field is None:
+                return None
+            annotation = field.annotation
+        elif typing.get_origin(annotation) in (dict, list):
+            annotation = typing.get_args(annotation)[-1]
+        else:
+            return None
+    annotation = _unwrap(annotation)
+    return annotation if isinstance(annotation, type) and issubclass(annotation, BaseModel) else None
+
+
+def _unwrap(annotation: Any) -> Any:
+    origin = typing.get_origin(annotation)
+    if origin in (typing.Union, types.UnionType):
+        args = [a for a in typing.get_args(annotation) if a is not type(None)]
+        return args[0] if len(args) == 1 else annotation
+    if origin is typing.Annotated:
+        return typing.get_args(annotation)[0]
+    return annotation
+
+
+def _pydantic_issues(exc: ValidationError, file: Path | None, marks: _Marks) -> Iterator[SpecIssue]:
+    for err in exc.errors():
+        loc: Loc = tuple(p for p in err["loc"] if not (isinstance(p, str) and p.startswith("function-")))
+        if err["type"] == "extra_forbidden":
+            parent = _model_at(HandoffSpec, loc[:-1])
+            known = list(parent.model_fields) if parent else []
+            guess = difflib.get_close_matches(str(loc[-1]), known, n=1, cutoff=0.6)
+            hint = f"; did you mean '{guess[0]}'?" if guess else ""
+            allowed = f" (allowed here: {', '.join(known)})" if known and not guess else ""
+            yield _issue(loc, f"unknown key '{loc[-1]}'{hint}{allowed}", file, marks, prefer_key=True)
+        elif err["type"] == "missing":
+            yield _issue(loc, "required field is missing", file, marks, prefer_key=True)
+        else:
+            got = err.get("input")
+            shown = f" (got {got!r})" if not isinstance(got, dict | list) else ""
+            yield _issue(loc, f"{err['msg']}{shown}", file, marks)
+
+
+def _cross_checks(spec: HandoffSpec) -> Iterator[tuple[Loc, str]]:
+    """Rules that span sections; each names the exact field to fix."""
+    fields = spec.data_contract.fields
+    names = list(fields)
+
+    def unknown(name: str) -> str:
+        guess = difflib.get_close_matches(name, names, n=1)
+        return f"'{name}' is not a field of data_contract" + (f"; did you mean '{guess[0]}'?" if guess else "")
+
+    if spec.data_contract.label and spec.data_contract.label in fields:
+        yield (("data_contract", "label"), "the label must not also be an input field")
+    for name, f in fields.items():
+        at = ("data_contract", "fields", name)
+        if f.min is not None and f.max is not None and f.min > f.max:
+            yield ((*at, "min"), f"min ({f.min}) is greater than max ({f.max})")
+        if f.domain is not None and f.type not in ("category", "string", "int"):
+            yield ((*at, "domain"), f"a domain applies to category, string or int fields, not {f.type}")
+        if f.timezone is not None and f.type != "timestamp":
+            yield ((*at, "timezone"), "a timezone applies only to timestamp fields")
+        if (f.min is not None or f.max is not None) and f.type not in ("int", "float"):
+            yield (at, f"min/max apply to numeric fields, not {f.type}")
+    for i, feature in enumerate(spec.model.features or []):
+        if feature not in fields:
+            yield (("model", "features", i), unknown(feature))
+    for i, pii in enumerate(spec.privacy.pii_fields):
+        if pii not in fields:
+            yield (("privacy", "pii_fields", i), unknown(pii))
+    for i, rule in enumerate(spec.monitoring.drift):
+        if rule.field not in fields:
+            yield (("monitoring", "drift", i, "field"), unknown(rule.field))
+    for i, example in enumerate(spec.api.examples):
+        for key in example:
+            if key not in fields:
+                yield (("api", "examples", i, key), unknown(key))
+    standard = STANDARD_OUTPUTS[spec.model.task]
+    for name, out in spec.outputs().fields.items():
+        source = out.source or name
+        if source not in standard:
+            yield (
+                ("output_contract", "fields", name, "source" if out.source else ""),
+                f"'{source}' is not an output of a {spec.model.task} model; "
+                f"choose from {', '.join(standard)} (set 'source' to rename one)",
+            )
+    if spec.model.flavor == "python_function" and not spec.model.entrypoint:
+        yield (("model", "entrypoint"), "the python_function flavor needs entrypoint: module:function")
+
+
+def parse_spec(text: str, file: Path | None = None) -> HandoffSpec:
+    """Parse and validate spec text; every problem found is reported at once."""
+    try:
+        node = yaml.compose(text, Loader=_StrictLoader)
+        data = yaml.load(text, Loader=_StrictLoader)  # noqa: S506 - a SafeLoader subclass
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        problem = f"{exc.problem or exc.context}" + (f" {exc.context}" if exc.problem and exc.context else "")
+        raise SpecError(
+            [
+                SpecIssue(
+                    path="",
+                    message=f"not valid YAML: {problem}",
+                    file=file,
+                    line=mark.line + 1 if mark else None,
+                    column=mark.column + 1 if mark else None,
+                )
+            ]
+        ) from exc
+    except yaml.YAMLError as exc:
+        raise SpecError([SpecIssue(path="", message=f"not valid YAML: {exc}", file=file)]) from exc
+    marks = _Marks()
+    if node is not None:
+        _collect_marks(node, (), marks)
+    if not isinstance(data, dict):
+        kind = "empty" if data is None else f"a {type(data).__name__}"
+        raise SpecError([SpecIssue(path="", message=f"a spec must be a YAML mapping, got {kind}", file=file, line=1)])
+    try:
+        spec = HandoffSpec.model_validate(data)
+    except ValidationError as exc:
+        raise SpecError(list(_pydantic_issues(exc, file, marks))) from None
+    issues = [_issue(tuple(p for p in loc if p != ""), msg, file, marks) for loc, msg in _cross_checks(spec)]
+    if issues:
+        raise SpecError(issues)
+    return spec
+
+
+def load_spec(path: str | Path) -> HandoffSpec:
+    """Read ``handoff.yaml`` from disk; a missing or unreadable file is a SpecError naming it."""
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise SpecError([SpecIssue(path="", message="spec file not found", file=path)]) from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise SpecError([SpecIssue(path="", message=f"cannot read spec: {exc}", file=path)]) from exc
+    return parse_spec(text, file=path)
+
+
+def dump_spec(spec: HandoffSpec) -> str:
+    """YAML text of a spec (defaults included), as frozen into bundles."""
+    data = spec.model_dump(mode="json", exclude_none=True)
+    return yaml.safe_dump(data, sort_keys=False, allow_unicode=True, width=100)
+
+
+def spec_json_schema() -> dict[str, Any]:
+    """JSON Schema of handoff.yaml, for editor completion and CI linting."""
+    schema = HandoffSpec.model_json_schema()
+    schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
+    schema["title"] = "mlhandoff handoff.yaml"
+    return schema

@@ -1,0 +1,316 @@
+"""Pydantic models of ``handoff.yaml``: one definition drives validation, JSON Schema and docs.
+
+Human-only fields may hold a string starting with ``TODO``; they parse, and the verify checklist
+reports them as missing. Everything a tool fills in at ``pack`` (digests, git commit, captured
+environment) is optional here and recorded in the bundle's frozen copy.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from mlhandoff.flavors.base import Task
+
+SPEC_VERSION = 1
+
+FlavorName = Literal["sklearn", "lightgbm", "xgboost", "onnx", "python_function"]
+FieldType = Literal["int", "float", "bool", "string", "category", "timestamp", "date"]
+OutputType = Literal["float", "int", "bool", "string"]
+Comparison = Literal[">=", ">", "<=", "<"]
+
+Text = Annotated[str, Field(min_length=1)]
+
+
+def is_todo(value: object) -> bool:
+    """True for an unfilled human field: None, empty, or a string starting with TODO."""
+    if value is None:
+        return True
+    if isinstance(value, str):
+        return not value.strip() or value.strip().upper().startswith("TODO")
+    if isinstance(value, list | dict):
+        return not value or all(is_todo(v) for v in (value.values() if isinstance(value, dict) else value))
+    return False
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=False, validate_assignment=True)
+
+
+class Person(_Section):
+    name: Text
+    email: str | None = None
+    team: str | None = None
+
+
+class OnCall(_Section):
+    rotation: Text = Field(description="Pager rotation or schedule that answers alerts.")
+    escalation: list[str] = Field(default_factory=list, description="Who to call next, in order.")
+    channel: str | None = Field(default=None, description="Chat channel for incidents.")
+
+
+class Owners(_Section):
+    data_science: Person | None = None
+    engineering: Person | None = None
+    product: Person | None = None
+    on_call: OnCall | None = None
+
+
+class ModelSection(_Section):
+    path: Text = Field(description="Model file (or code directory for python_function).")
+    flavor: FlavorName | None = Field(default=None, description="Inferred from the file if unset.")
+    task: Task
+    version_tag: Text = Field(description="The version this artifact is released as, e.g. v1.2.0.")
+    entrypoint: str | None = Field(
+        default=None,
+        pattern=r"^[A-Za-z_][\w.]*:[A-Za-z_]\w*$",
+        description="module:function, for the python_function flavor.",
+    )
+    threshold: float = Field(default=0.5, ge=0, le=1, description="Decision threshold on score.")
+    features: list[str] | None = Field(
+        default=None, description="Model input order; defaults to the data contract's fields."
+    )
+
+
+class DataFile(_Section):
+    path: Text
+    role: Literal["train", "eval", "test", "other"] = "train"
+    sha256: str | None = Field(default=None, pattern=r"^[0-9a-f]{64}$")
+
+
+class Training(_Section):
+    code_path: str | None = Field(default=None, description="Training code, copied into code/.")
+    command: str | None = Field(default=None, description="Exact command that trains the model.")
+    seed: int | None = None
+    data: list[DataFile] = Field(default_factory=list)
+    git_commit: str | None = Field(default=None, description="Filled at pack from code_path.")
+    git_dirty: bool | None = None
+
+
+class Environment(_Section):
+    python: str | None = Field(default=None, description="Filled at pack.")
+    platform: str | None = None
+    packages: list[str] = Field(
+        default_factory=list, description="Extra distributions to pin besides the flavor's own."
+    )
+
+
+class FieldSpec(_Section):
+    type: FieldType
+    description: str | None = None
+    unit: str | None = None
+    min: int | float | None = None
+    max: int | float | None = None
+    nullable: bool = False
+    max_null_fraction: float | None = Field(default=None, ge=0, le=1)
+    domain: list[str | int] | None = Field(default=None, description="Allowed categories.")
+    timezone: str | None = Field(default=None, description="Required timezone of timestamps.")
+    id: bool = Field(default=False, description="Identifier: unique within a batch, not a feature.")
+    pii: bool = False
+    source: str | None = Field(default=None, description="Where the field comes from.")
+    refresh: str | None = Field(default=None, description="How often the source refreshes.")
+    leakage_risk: str | None = None
+    drift_sensitive: bool = False
+
+
+class DataContract(_Section):
+    label: str | None = Field(default=None, description="Label column in training/eval data.")
+    fields: dict[str, FieldSpec] = Field(min_length=1)
+
+    def features(self) -> list[str]:
+        return [name for name, f in self.fields.items() if not f.id]
+
+
+class OutputField(_Section):
+    type: OutputType
+    source: str | None = Field(default=None, description="Standard output it comes from.")
+    description: str | None = None
+    min: float | None = None
+    max: float | None = None
+
+
+class OutputContract(_Section):
+    fields: dict[str, OutputField] = Field(min_length=1)
+
+
+class Golden(_Section):
+    sample: str | None = Field(default=None, description="Sample data the golden set is cut from.")
+    rows: int = Field(default=100, ge=1, le=100_000)
+    rtol: float = Field(default=1e-6, ge=0)
+    atol: float = Field(default=1e-9, ge=0)
+
+
+class LatencyBudget(_Section):
+    p50_ms: float | None = Field(default=None, gt=0)
+    p95_ms: float | None = Field(default=None, gt=0)
+    p99_ms: float | None = Field(default=None, gt=0)
+
+
+class Api(_Section):
+    examples: list[dict[str, Any]] = Field(default_factory=list, description="Request records.")
+    latency_budget: LatencyBudget | None = None
+    throughput_rps: float | None = Field(default=None, gt=0)
+    max_batch_size: int = Field(default=1000, ge=1)
+    rate_limit_rps: float | None = Field(default=None, gt=0)
+    idempotency: bool = True
+    request_id_header: str = "X-Request-ID"
+    auth: Literal["none", "bearer"] = "none"
+
+
+class Criterion(_Section):
+    metric: Text
+    op: Comparison = ">="
+    threshold: float
+    primary: bool = True
+    description: str | None = None
+
+
+class Guardrail(_Section):
+    metric: Text
+    by: str | None = Field(default=None, description="Slice column.")
+    op: Comparison = "<="
+    threshold: float
+    description: str | None = None
+
+
+class Acceptance(_Section):
+    criteria: list[Criterion] = Field(default_factory=list)
+    guardrails: list[Guardrail] = Field(default_factory=list)
+    baseline: str | None = Field(default=None, description="Bundle to compare against.")
+
+
+class Slo(_Section):
+    name: Text
+    objective: Text
+    target: float
+
+
+class DriftRule(_Section):
+    field: Text
+    statistic: Literal["psi", "ks", "chi2", "js"] = "psi"
+    threshold: float = Field(gt=0)
+    window: str = "1d"
+
+
+class Alert(_Section):
+    name: Text
+    condition: Text
+    severity: Literal["page", "ticket", "info"] = "ticket"
+    route: str | None = None
+
+
+class Monitoring(_Section):
+    slos: list[Slo] = Field(default_factory=list)
+    drift: list[DriftRule] = Field(default_factory=list)
+    alerts: list[Alert] = Field(default_factory=list)
+
+
+class RolloutStep(_Section):
+    traffic_percent: float = Field(gt=0, le=100)
+    duration: Text
+
+
+class Rollout(_Section):
+    strategy: Literal["canary", "shadow", "blue_green", "all_at_once"] = "canary"
+    steps: list[RolloutStep] = Field(default_factory=list)
+    graduate_when: list[str] = Field(default_factory=list)
+
+
+class Rollback(_Section):
+    plan: str | None = None
+    triggers: list[str] = Field(default_factory=list)
+    previous_version: str | None = None
+
+
+class ModelCard(_Section):
+    intended_use: str | None = None
+    out_of_scope: list[str] = Field(default_factory=list)
+    limitations: list[str] = Field(default_factory=list)
+    known_biases: list[str] = Field(default_factory=list)
+    mitigations: list[str] = Field(default_factory=list)
+    training_data: str | None = None
+    evaluation_data: str | None = None
+    ethical_considerations: str | None = None
+
+
+class Privacy(_Section):
+    pii_fields: list[str] = Field(default_factory=list)
+    retention: str | None = None
+    notes: str | None = None
+
+
+class Security(_Section):
+    trusted_types: list[str] = Field(
+        default_factory=list,
+        description="Types the model file may construct beyond the built-in allowlist (reviewed).",
+    )
+    notes: str | None = None
+
+
+class FailureMode(_Section):
+    symptom: Text
+    action: Text
+
+
+class Runbook(_Section):
+    dashboards: list[str] = Field(default_factory=list)
+    failure_modes: list[FailureMode] = Field(default_factory=list)
+    notes: str | None = None
+
+
+class SignOff(_Section):
+    role: Literal["pm", "ds", "eng"]
+    name: Text
+    date: dt.date
+
+
+class HandoffSpec(_Section):
+    """The whole handoff: ``handoff.yaml``."""
+
+    spec_version: Literal[1] = SPEC_VERSION
+    name: str = Field(pattern=r"^[a-z0-9][a-z0-9._-]*$", description="Slug used in bundle names.")
+    version: Text
+    purpose: str | None = None
+    owners: Owners = Field(default_factory=Owners)
+    model: ModelSection
+    training: Training = Field(default_factory=Training)
+    environment: Environment = Field(default_factory=Environment)
+    data_contract: DataContract
+    output_contract: OutputContract | None = None
+    golden: Golden = Field(default_factory=Golden)
+    api: Api = Field(default_factory=Api)
+    acceptance: Acceptance = Field(default_factory=Acceptance)
+    monitoring: Monitoring = Field(default_factory=Monitoring)
+    rollout: Rollout = Field(default_factory=Rollout)
+    rollback: Rollback = Field(default_factory=Rollback)
+    model_card: ModelCard = Field(default_factory=ModelCard)
+    privacy: Privacy = Field(default_factory=Privacy)
+    security: Security = Field(default_factory=Security)
+    runbook: Runbook = Field(default_factory=Runbook)
+    signoffs: list[SignOff] = Field(default_factory=list)
+
+    def features(self) -> list[str]:
+        return list(self.model.features or self.data_contract.features())
+
+    def outputs(self) -> OutputContract:
+        """The output contract, or the task's standard outputs when the spec names none."""
+        return self.output_contract or default_output_contract(self.model.task)
+
+
+def default_output_contract(task: Task) -> OutputContract:
+    probability = {"type": "float", "min": 0.0, "max": 1.0}
+    fields: dict[str, dict[str, Any]] = {
+        "binary_classification": {
+            "score": {**probability, "description": "Probability of the positive class."},
+            "label": {"type": "int", "description": "Predicted class at model.threshold."},
+        },
+        "multiclass_classification": {
+            "label": {"type": "string", "description": "Predicted class."},
+            "confidence": {**probability, "description": "Probability of the predicted class."},
+        },
+        "regression": {"prediction": {"type": "float", "description": "Predicted value."}},
+        "ranking": {"score": {"type": "float", "description": "Relevance score."}},
+    }[task]
+    return OutputContract.model_validate({"fields": fields})

@@ -1,0 +1,49 @@
+"""Shared fixtures: the bundled example's data and model, built once per session."""
+
+from __future__ import annotations
+
+import importlib.util
+import shutil
+import sys
+from pathlib import Path
+from types import ModuleType
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+EXAMPLE = ROOT / "examples" / "risky_transactions"
+
+
+def load_example_module(name: str) -> ModuleType:
+    spec = importlib.util.spec_from_file_location(f"example_{name}", EXAMPLE / f"{name}.py")
+    assert spec and spec.loader
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.fixture(scope="session")
+def example_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A copy of the example with small generated data and a trained model in work/."""
+    root = tmp_path_factory.mktemp("example")
+    for name in ("handoff.yaml", "train.py", "generate.py"):
+        shutil.copy(EXAMPLE / name, root / name)
+    generate = load_example_module("generate")
+    train = load_example_module("train")
+    work = root / "work"
+    generate.write(8000, 42, work)
+    import pandas as pd
+    import skops.io
+
+    model = train.train(pd.read_parquet(work / "train.parquet"), seed=42)
+    skops.io.dump(model, work / "model.skops")
+    return root
+
+
+@pytest.fixture(scope="session")
+def example_model(example_dir: Path) -> object:
+    import skops.io
+
+    path = example_dir / "work" / "model.skops"
+    return skops.io.load(path, trusted=skops.io.get_untrusted_types(file=path))
