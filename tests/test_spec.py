@@ -14,7 +14,9 @@ from mlhandoff.errors import SpecError
 from mlhandoff.spec import dump_spec, load_spec, parse_spec, spec_json_schema
 from mlhandoff.spec.models import HandoffSpec
 
-EXAMPLE_SPEC = Path(__file__).resolve().parents[1] / "examples" / "risky_transactions" / "handoff.yaml"
+EXAMPLE_SPEC = (
+    Path(__file__).resolve().parents[1] / "examples" / "risky_transactions" / "handoff.yaml"
+)
 ANNOTATED_SPEC = Path(__file__).resolve().parents[1] / "docs" / "handoff.example.yaml"
 
 MINIMAL = """\
@@ -73,12 +75,14 @@ def test_wrong_type_names_field_path_and_line() -> None:
     err = _error(MINIMAL.replace("max: 10", "max: lots"))
     (issue,) = err.issues
     assert issue.path == "data_contract.fields.amount.max"
-    assert issue.line == 11
+    assert issue.line == 10
     assert "'lots'" in issue.message
 
 
 def test_all_problems_reported_at_once() -> None:
-    text = MINIMAL.replace("task: binary_classification", "task: clustering").replace("max: 10", "max: x")
+    text = MINIMAL.replace("task: binary_classification", "task: clustering").replace(
+        "max: 10", "max: x"
+    )
     assert len(_error(text).issues) == 2
 
 
@@ -110,12 +114,14 @@ def test_cross_section_references_are_checked() -> None:
     text = MINIMAL + "privacy:\n  pii_fields: [amout]\n"
     err = _error(text)
     assert err.issues[0].path == "privacy.pii_fields[0]"
-    assert err.issues[0].line == 15
+    assert err.issues[0].line == 13
     assert "did you mean 'amount'" in str(err)
 
 
 def test_min_above_max_and_label_as_field() -> None:
-    text = MINIMAL.replace("min: 0, max: 10", "min: 10, max: 1").replace("label: y", "label: amount")
+    text = MINIMAL.replace("min: 0, max: 10", "min: 10, max: 1").replace(
+        "label: y", "label: amount"
+    )
     messages = [i.message for i in _error(text).issues]
     assert any("greater than max" in m for m in messages)
     assert any("label must not also be an input" in m for m in messages)
@@ -140,7 +146,7 @@ def test_dump_round_trips() -> None:
 def test_json_schema_validates_the_example_and_rejects_typos() -> None:
     schema = spec_json_schema()
     json.dumps(schema)
-    example = yaml.safe_load(EXAMPLE_SPEC.read_text())
+    example = json.loads(json.dumps(yaml.safe_load(EXAMPLE_SPEC.read_text()), default=str))
     jsonschema.validate(example, schema)
     example["model"]["treshold"] = 0.2
     with pytest.raises(jsonschema.ValidationError):
@@ -154,7 +160,7 @@ _keys = st.from_regex(r"[a-z][a-z_]{2,15}", fullmatch=True).filter(
 
 
 @settings(max_examples=40, deadline=None)
-@given(key=_keys, position=st.integers(min_value=0, max_value=4))
+@given(key=_keys, position=st.integers(min_value=0, max_value=3))
 def test_any_unknown_top_level_key_is_located_exactly(key: str, position: int) -> None:
     lines = MINIMAL.splitlines(keepends=True)
     top_level = [i for i, line in enumerate(lines) if not line.startswith(" ")]
@@ -170,7 +176,9 @@ def test_any_unknown_top_level_key_is_located_exactly(key: str, position: int) -
 @settings(max_examples=40, deadline=None)
 @given(value=st.one_of(st.text(min_size=1, max_size=8), st.lists(st.integers(), max_size=2)))
 def test_non_numeric_threshold_is_always_a_located_error(value: object) -> None:
-    text = MINIMAL.replace("  version_tag: v1\n", f"  version_tag: v1\n  threshold: {json.dumps(value)}\n")
+    text = MINIMAL.replace(
+        "  version_tag: v1\n", f"  version_tag: v1\n  threshold: {json.dumps(value)}\n"
+    )
     try:
         spec = parse_spec(text)
     except SpecError as err:

@@ -61,9 +61,12 @@ def build_pipeline(seed: int) -> Pipeline:
     return pipeline.set_output(transform="pandas")
 
 
+FEATURES = CATEGORICAL + NUMERIC
+
+
 def train(train_df: pd.DataFrame, seed: int = 42) -> Pipeline:
-    """Fit the pipeline on ``train_df`` (all columns; the label is ``is_fraud``)."""
-    return build_pipeline(seed).fit(train_df, train_df[TARGET])
+    """Fit the pipeline on the feature columns of ``train_df`` (the label is ``is_fraud``)."""
+    return build_pipeline(seed).fit(train_df[FEATURES], train_df[TARGET])
 
 
 def evaluate(pipeline: Pipeline, test_df: pd.DataFrame) -> dict[str, float]:

@@ -10,7 +10,7 @@ import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Annotated, Any, TypeVar
+from typing import Annotated, Any, TypeVar, cast
 
 import typer
 from rich.console import Console
@@ -20,6 +20,7 @@ from rich.table import Table
 from mlhandoff._version import __version__
 from mlhandoff.checks import VerifyReport
 from mlhandoff.errors import HandoffError
+from mlhandoff.flavors.base import Task
 
 app = typer.Typer(
     name="mlhandoff",
@@ -34,7 +35,7 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
     add_completion=False,
 )
-out = Console()
+console = Console()
 err = Console(stderr=True)
 T = TypeVar("T")
 
@@ -44,14 +45,17 @@ EXIT_BAD_INPUT = 2
 
 def _version(value: bool) -> None:
     if value:
-        out.print(f"mlhandoff {__version__}")
+        console.print(f"mlhandoff {__version__}")
         raise typer.Exit()
 
 
 @app.callback()
 def _main(
     version: Annotated[
-        bool, typer.Option("--version", callback=_version, is_eager=True, help="Print the version and exit.")
+        bool,
+        typer.Option(
+            "--version", callback=_version, is_eager=True, help="Print the version and exit."
+        ),
     ] = False,
 ) -> None:
     """Turn an ML prototype into a verified production handoff."""
@@ -62,32 +66,58 @@ def _run(action: Callable[[], T]) -> T:
     try:
         return action()
     except HandoffError as exc:
-        err.print(f"[bold red]error[/] [dim]({exc.code})[/]: {exc}", highlight=False, soft_wrap=True)
+        err.print(
+            f"[bold red]error[/] [dim]({exc.code})[/]: {exc}", highlight=False, soft_wrap=True
+        )
         raise typer.Exit(EXIT_BAD_INPUT) from None
 
 
 @contextmanager
-def _byte_progress(enabled: bool, label: str) -> Iterator[tuple[Callable[[int], None] | None, Callable[[str], None]]]:
+def _byte_progress(
+    enabled: bool, label: str
+) -> Iterator[tuple[Callable[[int], None] | None, Callable[[str], None]]]:
     """A progress bar on stderr for long hashing/copying; silent when output is not a terminal."""
     if not enabled or not err.is_terminal:
         yield None, lambda _: None
         return
-    columns = (TextColumn("{task.description}"), BarColumn(), DownloadColumn(), TimeRemainingColumn())
+    columns = (
+        TextColumn("{task.description}"),
+        BarColumn(),
+        DownloadColumn(),
+        TimeRemainingColumn(),
+    )
     with Progress(*columns, console=err, transient=True) as progress:
         task = progress.add_task(label, total=None)
-        yield (lambda n: progress.advance(task, n)), (lambda s: progress.update(task, description=s))
+        yield (
+            (lambda n: progress.advance(task, n)),
+            (lambda s: progress.update(task, description=s)),
+        )
 
 
 @app.command()
 def init(
-    model: Annotated[Path, typer.Option(help="Trained model file (.skops, .joblib, .txt, .json, .ubj, .onnx).")],
-    sample: Annotated[Path, typer.Option(help="Sample data (.parquet, .csv, .json, .jsonl) with the model's inputs.")],
-    label: Annotated[str | None, typer.Option(help="Label column in the sample (excluded from inputs).")] = None,
-    task: Annotated[
-        str | None, typer.Option(help="binary_classification, multiclass_classification, regression or ranking.")
+    model: Annotated[
+        Path, typer.Option(help="Trained model file (.skops, .joblib, .txt, .json, .ubj, .onnx).")
+    ],
+    sample: Annotated[
+        Path,
+        typer.Option(help="Sample data (.parquet, .csv, .json, .jsonl) with the model's inputs."),
+    ],
+    label: Annotated[
+        str | None, typer.Option(help="Label column in the sample (excluded from inputs).")
     ] = None,
-    name: Annotated[str | None, typer.Option(help="Handoff name (slug); defaults to the model file's stem.")] = None,
-    out: Annotated[Path, typer.Option("--out", "-o", help="Where to write the spec.")] = Path("handoff.yaml"),
+    task: Annotated[
+        str | None,
+        typer.Option(
+            help="binary_classification, multiclass_classification, regression or ranking."
+        ),
+    ] = None,
+    name: Annotated[
+        str | None, typer.Option(help="Handoff name (slug); defaults to the model file's stem.")
+    ] = None,
+    out: Annotated[Path, typer.Option("--out", "-o", help="Where to write the spec.")] = Path(
+        "handoff.yaml"
+    ),
     force: Annotated[bool, typer.Option(help="Overwrite an existing spec.")] = False,
 ) -> None:
     """Scaffold handoff.yaml: infer the data contract from a sample; mark human-only fields TODO.
@@ -100,45 +130,77 @@ def init(
     def action() -> str:
         if out.exists() and not force:
             raise InputError(f"{out} already exists; pass --force to overwrite it")
-        if task is not None and task not in ("binary_classification", "multiclass_classification", "regression", "ranking"):
-            raise InputError(f"--task '{task}' is not a task; use binary_classification, multiclass_classification, regression or ranking")
-        return scaffold(model_path=model, sample=sample, spec_path=out, label=label, task=task, name=name)  # type: ignore[arg-type]
+        if task is not None and task not in (
+            "binary_classification",
+            "multiclass_classification",
+            "regression",
+            "ranking",
+        ):
+            raise InputError(
+                f"--task '{task}' is not a task; use binary_classification, multiclass_classification, regression or ranking"
+            )
+        chosen = cast(Task | None, task)
+        return scaffold(
+            model_path=model, sample=sample, spec_path=out, label=label, task=chosen, name=name
+        )
 
     text = _run(action)
     out.write_text(text, encoding="utf-8")
     todos = text.count("TODO")
-    out.print(f"wrote [bold]{out}[/] with the data contract inferred from {sample}; {todos} TODOs to fill in")
+    console.print(
+        f"wrote [bold]{out}[/] with the data contract inferred from {sample}; {todos} TODOs to fill in"
+    )
     if "#  - " in text:
-        out.print("[yellow]the model needs types that are not trusted by default: review them under security.trusted_types[/]")
-    out.print(f"next: edit {out}, then [bold]mlhandoff pack {out} --out dist/[/]")
+        console.print(
+            "[yellow]the model needs types that are not trusted by default: review them under security.trusted_types[/]"
+        )
+    console.print(f"next: edit {out}, then [bold]mlhandoff pack {out} --out dist/[/]")
 
 
 @app.command()
 def pack(
     spec: Annotated[Path, typer.Argument(help="The handoff spec.")] = Path("handoff.yaml"),
-    out: Annotated[Path, typer.Option("--out", "-o", help="Directory the bundle is written into.")] = Path("dist"),
-    sample: Annotated[Path | None, typer.Option(help="Sample data for the golden set (overrides golden.sample).")] = None,
-    force: Annotated[bool, typer.Option(help="Replace an existing bundle of the same name and version.")] = False,
+    out: Annotated[
+        Path, typer.Option("--out", "-o", help="Directory the bundle is written into.")
+    ] = Path("dist"),
+    sample: Annotated[
+        Path | None, typer.Option(help="Sample data for the golden set (overrides golden.sample).")
+    ] = None,
+    force: Annotated[
+        bool, typer.Option(help="Replace an existing bundle of the same name and version.")
+    ] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
 ) -> None:
     """Build an immutable, hashed bundle: model, golden set, environment lock, rendered docs."""
     from mlhandoff.bundle.pack import pack as pack_bundle
 
     with _byte_progress(not as_json, "packing") as (on_bytes, on_stage):
-        result = _run(lambda: pack_bundle(spec=spec, sample=sample, out=out, force=force, on_stage=on_stage, on_bytes=on_bytes))
+        result = _run(
+            lambda: pack_bundle(
+                spec=spec, sample=sample, out=out, force=force, on_stage=on_stage, on_bytes=on_bytes
+            )
+        )
     if as_json:
-        out.print_json(data={"bundle": str(result.path), "bundle_digest": result.bundle_digest, "golden_rows": result.golden_rows})
+        console.print_json(
+            data={
+                "bundle": str(result.path),
+                "bundle_digest": result.bundle_digest,
+                "golden_rows": result.golden_rows,
+            }
+        )
         return
-    out.print(f"packed [bold]{result.path}[/] ({result.golden_rows} golden rows)")
-    out.print(f"bundle digest {result.bundle_digest}")
-    out.print(f"handoff README: {result.path / 'docs' / 'README.md'}")
-    out.print(f"next: [bold]mlhandoff verify {result.path}[/]")
+    console.print(f"packed [bold]{result.path}[/] ({result.golden_rows} golden rows)")
+    console.print(f"bundle digest {result.bundle_digest}")
+    console.print(f"handoff README: {result.path / 'docs' / 'README.md'}")
+    console.print(f"next: [bold]mlhandoff verify {result.path}[/]")
 
 
 @app.command()
 def verify(
     bundle: Annotated[Path, typer.Argument(help="The bundle directory.")],
-    as_json: Annotated[bool, typer.Option("--json", help="Print the checklist as JSON (for CI).")] = False,
+    as_json: Annotated[
+        bool, typer.Option("--json", help="Print the checklist as JSON (for CI).")
+    ] = False,
 ) -> None:
     """Check a bundle: integrity of every file, golden set vs data contract, golden replay, checklist.
 
@@ -156,29 +218,41 @@ def verify(
         raise typer.Exit(EXIT_FAILED)
 
 
-_STYLE = {"pass": "green", "fail": "bold red", "missing": "yellow", "warn": "yellow", "skipped": "dim"}
+_STYLE = {
+    "pass": "green",
+    "fail": "bold red",
+    "missing": "yellow",
+    "warn": "yellow",
+    "skipped": "dim",
+}
 
 
 def _print_report(report: VerifyReport) -> None:
-    table = Table(title=f"Handoff checklist — {report.bundle}", title_justify="left", show_lines=False)
+    table = Table(
+        title=f"Handoff checklist — {report.bundle}", title_justify="left", show_lines=False
+    )
     table.add_column("check")
     table.add_column("status")
     table.add_column("detail", overflow="fold")
     for r in report.results:
         table.add_row(r.title, f"[{_STYLE[r.status]}]{r.status}[/]", r.detail)
-    out.print(table)
+    console.print(table)
     if report.bundle_digest:
-        out.print(f"bundle digest {report.bundle_digest}")
+        console.print(f"bundle digest {report.bundle_digest}")
     failed = [r for r in report.results if r.failed]
     if failed:
-        out.print(f"[bold red]{len(failed)} of {len(report.results)} checks failed or missing[/]")
+        console.print(
+            f"[bold red]{len(failed)} of {len(report.results)} checks failed or missing[/]"
+        )
     else:
-        out.print(f"[bold green]all {len(report.results)} checks passed[/]")
+        console.print(f"[bold green]all {len(report.results)} checks passed[/]")
 
 
 @app.command("spec-schema")
 def spec_schema(
-    output: Annotated[Path | None, typer.Option("--output", "-o", help="Write to a file instead of stdout.")] = None,
+    output: Annotated[
+        Path | None, typer.Option("--output", "-o", help="Write to a file instead of stdout.")
+    ] = None,
 ) -> None:
     """Print the JSON Schema of handoff.yaml (for editor completion and CI linting)."""
     from mlhandoff.spec.loader import spec_json_schema
@@ -186,7 +260,7 @@ def spec_schema(
     text = json.dumps(spec_json_schema(), indent=2) + "\n"
     if output:
         output.write_text(text, encoding="utf-8")
-        out.print(f"wrote {output}")
+        console.print(f"wrote {output}")
     else:
         sys.stdout.write(text)
 

@@ -20,7 +20,8 @@ Foreign exceptions (yaml, joblib, lightgbm, onnxruntime ...) are translated at t
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+import dataclasses
+from dataclasses import dataclass
 from pathlib import Path
 
 
@@ -81,7 +82,7 @@ class Violation:
     rule: str
     message: str
     count: int = 1
-    rows: list[int] = field(default_factory=list)
+    rows: list[int] = dataclasses.field(default_factory=list)
 
 
 class ContractViolation(HandoffError):

@@ -4,4 +4,12 @@ from mlhandoff.bundle.bundle import Bundle, EnvironmentMismatchWarning, open_bun
 from mlhandoff.bundle.manifest import FORMAT_VERSION
 from mlhandoff.bundle.pack import PackResult, pack
 
-__all__ = ["FORMAT_VERSION", "Bundle", "EnvironmentMismatchWarning", "PackResult", "open_bundle", "pack", "read_bundle"]
+__all__ = [
+    "FORMAT_VERSION",
+    "Bundle",
+    "EnvironmentMismatchWarning",
+    "PackResult",
+    "open_bundle",
+    "pack",
+    "read_bundle",
+]

@@ -49,7 +49,9 @@ class Bundle:
     def predictor(self) -> Predictor:
         """Load the model (once); refused unless the integrity check passed."""
         if not self.integrity.ok:
-            raise IntegrityError(f"{self.root}: refusing to load the model: {self.integrity.describe()}")
+            raise IntegrityError(
+                f"{self.root}: refusing to load the model: {self.integrity.describe()}"
+            )
         if self._predictor is None:
             mismatches = version_mismatches(self.environment)
             if mismatches:
@@ -59,7 +61,9 @@ class Bundle:
                     EnvironmentMismatchWarning,
                     stacklevel=2,
                 )
-            self._predictor = load_predictor(self.root / self.spec.model.path, _flavor(self.spec), self.load_options())
+            self._predictor = load_predictor(
+                self.root / self.spec.model.path, _flavor(self.spec), self.load_options()
+            )
         return self._predictor
 
     def load_options(self) -> LoadOptions:
@@ -71,7 +75,9 @@ class Bundle:
         return name_outputs(self.predictor().predict(table), self.spec.outputs())
 
     def golden(self) -> tuple[pa.Table, pa.Table]:
-        return pq.read_table(self.root / layout.GOLDEN_INPUTS), pq.read_table(self.root / layout.GOLDEN_OUTPUTS)
+        return pq.read_table(self.root / layout.GOLDEN_INPUTS), pq.read_table(
+            self.root / layout.GOLDEN_OUTPUTS
+        )
 
 
 def _flavor(spec: HandoffSpec) -> str:
@@ -91,7 +97,9 @@ def load_options(spec: HandoffSpec, base: Path) -> LoadOptions:
     )
 
 
-def read_bundle(path: str | Path, progress: Progress | None = None) -> tuple[dict[str, Any], IntegrityReport]:
+def read_bundle(
+    path: str | Path, progress: Progress | None = None
+) -> tuple[dict[str, Any], IntegrityReport]:
     """The manifest and a full re-hash of the files, without trusting or loading anything."""
     root = Path(path)
     manifest = read_manifest(root)

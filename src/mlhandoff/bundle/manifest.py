@@ -77,7 +77,9 @@ def bundle_files(root: Path) -> list[str]:
     return sorted(found)
 
 
-def hash_files(root: Path, paths: Iterable[str], progress: Progress | None = None) -> dict[str, FileEntry]:
+def hash_files(
+    root: Path, paths: Iterable[str], progress: Progress | None = None
+) -> dict[str, FileEntry]:
     """Hash files in parallel threads: hashing is I/O and C code, so threads scale."""
     paths = list(paths)
 
@@ -95,7 +97,9 @@ def bundle_digest(files: dict[str, FileEntry]) -> str:
     return "sha256:" + hashlib.sha256(lines.encode()).hexdigest()
 
 
-def build_manifest(root: Path, meta: dict[str, Any], progress: Progress | None = None) -> dict[str, Any]:
+def build_manifest(
+    root: Path, meta: dict[str, Any], progress: Progress | None = None
+) -> dict[str, Any]:
     files = hash_files(root, bundle_files(root), progress)
     return {
         "format": FORMAT,
@@ -159,15 +163,24 @@ class IntegrityReport:
         if self.ok:
             return f"{self.checked} files match MANIFEST.json"
         parts = []
-        for label, names in (("modified", self.modified), ("missing", self.missing), ("extra", self.extra)):
+        for label, names in (
+            ("modified", self.modified),
+            ("missing", self.missing),
+            ("extra", self.extra),
+        ):
             if names:
-                parts.append(f"{label}: {', '.join(names[:5])}" + (f" (+{len(names) - 5} more)" if len(names) > 5 else ""))
+                parts.append(
+                    f"{label}: {', '.join(names[:5])}"
+                    + (f" (+{len(names) - 5} more)" if len(names) > 5 else "")
+                )
         if not self.digest_ok:
             parts.append("bundle_digest does not match the listed files")
         return "; ".join(parts)
 
 
-def check_integrity(root: Path, manifest: dict[str, Any], progress: Progress | None = None) -> IntegrityReport:
+def check_integrity(
+    root: Path, manifest: dict[str, Any], progress: Progress | None = None
+) -> IntegrityReport:
     """Re-hash every file and compare with the manifest. Nothing is deserialised here."""
     listed: dict[str, dict[str, Any]] = manifest["files"]
     on_disk = set(bundle_files(root))

@@ -29,12 +29,18 @@ from mlhandoff.bundle.provenance import data_digest, git_state
 from mlhandoff.contract.outputs import name_outputs, output_violations
 from mlhandoff.contract.tables import TableLike, read_table
 from mlhandoff.contract.validate import CompiledContract
-from mlhandoff.errors import BundleExistsError, InputError, PredictError
+from mlhandoff.errors import (
+    BundleExistsError,
+    InputError,
+    MissingExtraError,
+    ModelLoadError,
+    PredictError,
+)
 from mlhandoff.flavors import flavor_for_model, flavor_for_path, get_flavor, load_predictor
 from mlhandoff.render import render_model_card, render_readme
+from mlhandoff.spec.checklist import run_checklist
 from mlhandoff.spec.loader import dump_spec, load_spec
 from mlhandoff.spec.models import HandoffSpec
-from mlhandoff.spec.checklist import run_checklist
 
 #: Reports progress as (stage description, bytes done for that stage or None).
 Reporter = Callable[[str], None]
@@ -75,7 +81,9 @@ def pack(
     out = Path(out)
     final = out / f"{spec.name}-{spec.version}"
     if final.exists() and not force:
-        raise BundleExistsError(f"{final}: a bundle already exists there; bundles are immutable: bump 'version' in the spec, or pass --force to replace it")
+        raise BundleExistsError(
+            f"{final}: a bundle already exists there; bundles are immutable: bump 'version' in the spec, or pass --force to replace it"
+        )
 
     stage("reading sample")
     sample_table = _read_sample(sample, spec, base)
@@ -92,7 +100,11 @@ def pack(
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
-    return PackResult(path=final, bundle_digest=manifest["bundle_digest"], golden_rows=min(spec.golden.rows, sample_table.num_rows))
+    return PackResult(
+        path=final,
+        bundle_digest=manifest["bundle_digest"],
+        golden_rows=min(spec.golden.rows, sample_table.num_rows),
+    )
 
 
 def _meta(spec: HandoffSpec) -> dict[str, Any]:
@@ -107,7 +119,9 @@ def _meta(spec: HandoffSpec) -> dict[str, Any]:
 def _read_sample(sample: TableLike | None, spec: HandoffSpec, base: Path) -> pa.Table:
     if sample is None:
         if spec.golden.sample is None:
-            raise InputError("no sample data: pass --sample (or sample= in Python) or set golden.sample in the spec")
+            raise InputError(
+                "no sample data: pass --sample (or sample= in Python) or set golden.sample in the spec"
+            )
         sample = base / spec.golden.sample
     table = read_table(sample, name="sample")
     if table.num_rows == 0:
@@ -130,6 +144,7 @@ def _build(
     on_bytes: Callable[[int], None] | None,
 ) -> None:
     stage("writing model")
+    model_source = "the in-memory model" if model is not None else str(base / spec.model.path)
     model_rel = _write_model(tmp, model, spec, base, on_bytes)
     spec.model.path = model_rel
 
@@ -140,7 +155,9 @@ def _build(
             raise InputError(f"training.code_path: {source} not found")
         state = git_state(source)
         spec.training.git_commit = spec.training.git_commit or state.commit
-        spec.training.git_dirty = state.dirty if spec.training.git_dirty is None else spec.training.git_dirty
+        spec.training.git_dirty = (
+            state.dirty if spec.training.git_dirty is None else spec.training.git_dirty
+        )
         spec.training.code_path = _copy_tree(source, tmp / layout.CODE_DIR)
 
     stage("hashing training data")
@@ -148,7 +165,12 @@ def _build(
         entry.sha256 = data_digest(base / entry.path)
 
     stage("loading model and computing golden outputs")
-    predictor = load_predictor(tmp / model_rel, spec.model.flavor or "", load_options(spec, tmp))
+    try:
+        predictor = load_predictor(
+            tmp / model_rel, spec.model.flavor or "", load_options(spec, tmp)
+        )
+    except ModelLoadError as exc:
+        raise _relabel(exc, tmp / model_rel, model_source) from exc
     _check_features(predictor, spec)
     golden_inputs = _golden_rows(sample, spec)
     try:
@@ -167,7 +189,9 @@ def _build(
 
     stage("capturing environment")
     flavor = get_flavor(spec.model.flavor or "")
-    env = env_capture.capture([*flavor.packages(), "mlhandoff", *spec.environment.packages], seed=spec.training.seed)
+    env = env_capture.capture(
+        [*flavor.packages(), "mlhandoff", *spec.environment.packages], seed=spec.training.seed
+    )
     spec.environment.python = env["python"]
     spec.environment.platform = env["platform"]
     (tmp / "env").mkdir()
@@ -187,26 +211,42 @@ def _build(
     files |= {layout.README, layout.MODEL_CARD}
     bundle_name = f"{spec.name}-{spec.version}"
     (tmp / layout.README).write_text(
-        render_readme(spec, artifacts=artifacts, environment=env, checklist=run_checklist(spec, files), bundle_name=bundle_name),
+        render_readme(
+            spec,
+            artifacts=artifacts,
+            environment=env,
+            checklist=run_checklist(spec, files),
+            bundle_name=bundle_name,
+        ),
         encoding="utf-8",
     )
     (tmp / layout.MODEL_CARD).write_text(render_model_card(spec, environment=env), encoding="utf-8")
 
 
-def _write_model(tmp: Path, model: object | None, spec: HandoffSpec, base: Path, on_bytes: Callable[[int], None] | None) -> str:
+def _write_model(
+    tmp: Path,
+    model: object | None,
+    spec: HandoffSpec,
+    base: Path,
+    on_bytes: Callable[[int], None] | None,
+) -> str:
     model_dir = tmp / layout.MODEL_DIR
     model_dir.mkdir()
     if model is not None:
         flavor = flavor_for_model(model)
         if spec.model.flavor and spec.model.flavor != flavor.name:
-            raise InputError(f"model.flavor is '{spec.model.flavor}' in the spec, but the model given is a {flavor.name} model")
+            raise InputError(
+                f"model.flavor is '{spec.model.flavor}' in the spec, but the model given is a {flavor.name} model"
+            )
         spec.model.flavor = flavor.name  # type: ignore[assignment]
         target = model_dir / flavor.default_filename
         flavor.save(model, target)
         return target.relative_to(tmp).as_posix()
     source = base / spec.model.path
     if not source.exists():
-        raise InputError(f"model.path: {source} not found (paths are relative to the spec's directory)")
+        raise InputError(
+            f"model.path: {source} not found (paths are relative to the spec's directory)"
+        )
     name = spec.model.flavor or flavor_for_path(source)
     spec.model.flavor = name  # type: ignore[assignment]
     if source.is_dir():
@@ -214,6 +254,13 @@ def _write_model(tmp: Path, model: object | None, spec: HandoffSpec, base: Path,
     target = model_dir / source.name
     _copy_file(source, target, on_bytes)
     return target.relative_to(tmp).as_posix()
+
+
+def _relabel(exc: ModelLoadError, staged: Path, source: str) -> ModelLoadError:
+    """The same error, naming the user's model file instead of the staging copy."""
+    if isinstance(exc, MissingExtraError):
+        return exc
+    return type(exc)(str(exc).replace(str(staged), source))
 
 
 def _copy_file(source: Path, target: Path, on_bytes: Callable[[int], None] | None) -> None:
@@ -241,15 +288,23 @@ def _check_features(predictor: object, spec: HandoffSpec) -> None:
     names = getattr(predictor, "feature_names", None)
     if not names:
         return
-    contract = set(spec.features())
-    model = list(names)
-    unknown = [n for n in model if n not in contract]
-    unused = [n for n in spec.features() if n not in set(model)]
+    label = spec.data_contract.label
+    if label and label in names:
+        raise InputError(
+            f"the model was fitted with the label '{label}' as an input feature (target leakage); "
+            "refit it on the feature columns only"
+        )
+    unknown = [n for n in names if n not in spec.data_contract.fields]
     if unknown:
+        unused = [n for n in spec.features() if n not in set(names)]
         raise InputError(
             f"the model was fitted with features the data contract lacks: {', '.join(unknown[:5])}"
-            + (f"; the contract has fields the model does not use: {', '.join(unused[:5])}" if unused else "")
-            + ". Add them to data_contract.fields (or list the model's inputs in model.features)"
+            + (
+                f"; the contract has fields the model does not use: {', '.join(unused[:5])}"
+                if unused
+                else ""
+            )
+            + ". Add them to data_contract.fields"
         )
 
 

@@ -46,7 +46,9 @@ def infer_fields(table: pa.Table, *, label: str | None = None) -> dict[str, Fiel
     if table.num_rows == 0:
         raise InputError("sample has 0 rows: a contract cannot be inferred from an empty sample")
     if label is not None and label not in table.column_names:
-        raise InputError(f"label column '{label}' is not in the sample; columns are: {', '.join(table.column_names)}")
+        raise InputError(
+            f"label column '{label}' is not in the sample; columns are: {', '.join(table.column_names)}"
+        )
     fields: dict[str, FieldSpec] = {}
     for name in table.column_names:
         if name == label:
@@ -78,7 +80,10 @@ def _infer_field(name: str, column: pa.ChunkedArray) -> FieldSpec:
         finite = valid.filter(pc.is_finite(valid)) if kind == "float" else valid
         if len(finite):
             bounds = pc.min_max(finite)
-            spec["min"], spec["max"] = _number(bounds["min"].as_py()), _number(bounds["max"].as_py())
+            spec["min"], spec["max"] = (
+                _number(bounds["min"].as_py()),
+                _number(bounds["max"].as_py()),
+            )
     elif kind in ("string", "category") and len(valid):
         values = valid.dictionary_decode() if pa.types.is_dictionary(valid.type) else valid
         if distinct <= MAX_DOMAIN:

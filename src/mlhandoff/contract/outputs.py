@@ -18,7 +18,9 @@ def name_outputs(raw: dict[str, np.ndarray], contract: OutputContract) -> pa.Tab
     for name, spec in contract.fields.items():
         source = spec.source or name
         if source not in raw:
-            raise PredictError(f"the model produced no '{source}' output; it produced {', '.join(raw)}")
+            raise PredictError(
+                f"the model produced no '{source}' output; it produced {', '.join(raw)}"
+            )
         values = np.asarray(raw[source])
         try:
             columns[name] = pa.array(values).cast(_ARROW[spec.type])

@@ -19,7 +19,13 @@ from mlhandoff.errors import InputError
 
 TableLike = Any  # pa.Table | pandas.DataFrame | polars.DataFrame | str | Path | list[dict]
 
-_SUFFIXES = {".parquet": "parquet", ".pq": "parquet", ".csv": "csv", ".json": "json", ".jsonl": "jsonl"}
+_SUFFIXES = {
+    ".parquet": "parquet",
+    ".pq": "parquet",
+    ".csv": "csv",
+    ".json": "json",
+    ".jsonl": "jsonl",
+}
 
 
 def read_table(source: TableLike, *, name: str = "data") -> pa.Table:
@@ -57,7 +63,9 @@ def _read_file(path: Path) -> pa.Table:
         return _read_parquet(path)
     kind = _SUFFIXES.get(path.suffix.lower())
     if kind is None:
-        raise InputError(f"{path}: unknown data format '{path.suffix}'; use one of {', '.join(_SUFFIXES)}")
+        raise InputError(
+            f"{path}: unknown data format '{path.suffix}'; use one of {', '.join(_SUFFIXES)}"
+        )
     if path.stat().st_size == 0:
         raise InputError(f"{path}: file is empty")
     if kind == "parquet":
@@ -81,6 +89,11 @@ def _read_csv(path: Path) -> pa.Table:
         raise InputError(f"{path}: not UTF-8 text ({exc.reason}); re-save it as UTF-8") from exc
     except pa.ArrowInvalid as exc:
         raise InputError(f"{path}: cannot parse as CSV: {exc}") from exc
+    binary = [f.name for f in table.schema if pa.types.is_binary(f.type)]
+    if binary:
+        raise InputError(
+            f"{path}: column(s) {', '.join(binary[:5])} are not UTF-8 text; re-save the file as UTF-8"
+        )
     if table.num_columns == 1 and any(sep in table.column_names[0] for sep in ";\t|"):
         raise InputError(
             f"{path}: the header '{table.column_names[0]}' looks like one column holding several: "

@@ -45,7 +45,13 @@ class ValidationReport:
             "rows": self.rows,
             "ok": self.ok,
             "violations": [
-                {"field": v.field, "rule": v.rule, "message": v.message, "count": v.count, "rows": v.rows}
+                {
+                    "field": v.field,
+                    "rule": v.rule,
+                    "message": v.message,
+                    "count": v.count,
+                    "rows": v.rows,
+                }
                 for v in self.violations
             ],
         }
@@ -59,7 +65,9 @@ class CompiledContract:
         self.max_examples = max_examples
         self._allowed_extra = {contract.label} if contract.label else set()
         self._domains = {
-            name: pa.array([str(v) for v in spec.domain]) for name, spec in contract.fields.items() if spec.domain
+            name: pa.array([str(v) for v in spec.domain])
+            for name, spec in contract.fields.items()
+            if spec.domain
         }
 
     def validate(self, table: pa.Table, *, allow_extra: bool = False) -> ValidationReport:
@@ -68,10 +76,14 @@ class CompiledContract:
         missing = [name for name in self.contract.fields if name not in present]
         extra = [name for name in table.column_names if name not in self.contract.fields]
         if missing:
-            report.violations.append(_schema_violation("missing_column", missing, "seen in the contract, yet missing"))
+            report.violations.append(
+                _schema_violation("missing_column", missing, "seen in the contract, yet missing")
+            )
         unexpected = [n for n in extra if n not in self._allowed_extra]
         if unexpected and not allow_extra:
-            report.violations.append(_schema_violation("unexpected_column", unexpected, "not in the contract"))
+            report.violations.append(
+                _schema_violation("unexpected_column", unexpected, "not in the contract")
+            )
         for name, spec in self.contract.fields.items():
             if name in present:
                 report.violations.extend(self._check_column(name, spec, table.column(name)))
@@ -91,8 +103,14 @@ class CompiledContract:
             found += self._rule(name, "finite", infinite, typed, "infinite value")
         null_count = pc.sum(nulls).as_py() or 0
         if not spec.nullable and null_count:
-            found += self._rule(name, "not_null", nulls, typed, "null value in a non-nullable field")
-        if spec.max_null_fraction is not None and rows and null_count / rows > spec.max_null_fraction:
+            found += self._rule(
+                name, "not_null", nulls, typed, "null value in a non-nullable field"
+            )
+        if (
+            spec.max_null_fraction is not None
+            and rows
+            and null_count / rows > spec.max_null_fraction
+        ):
             found.append(
                 Violation(
                     name,
@@ -103,14 +121,20 @@ class CompiledContract:
             )
         in_range = pc.invert(infinite) if spec.type == "float" else None
         if spec.min is not None:
-            below = _and(pc.fill_null(pc.less(typed, _bound(spec.min, typed.type)), False), in_range)
+            below = _and(
+                pc.fill_null(pc.less(typed, _bound(spec.min, typed.type)), False), in_range
+            )
             found += self._rule(name, "min", below, typed, f"below min {spec.min:g}")
         if spec.max is not None:
-            above = _and(pc.fill_null(pc.greater(typed, _bound(spec.max, typed.type)), False), in_range)
+            above = _and(
+                pc.fill_null(pc.greater(typed, _bound(spec.max, typed.type)), False), in_range
+            )
             found += self._rule(name, "max", above, typed, f"above max {spec.max:g}")
         if name in self._domains:
             as_text = typed if pa.types.is_string(typed.type) else pc.cast(typed, pa.string())
-            outside = pc.invert(pc.fill_null(pc.is_in(as_text, value_set=self._domains[name]), True))
+            outside = pc.invert(
+                pc.fill_null(pc.is_in(as_text, value_set=self._domains[name]), True)
+            )
             found += self._rule(name, "domain", outside, typed, "not in the declared domain")
         if spec.id:
             counts = pc.value_counts(typed.drop_null())
@@ -122,7 +146,12 @@ class CompiledContract:
             tz = column.type.tz if pa.types.is_timestamp(column.type) else None
             if tz is None:
                 found.append(
-                    Violation(name, "timezone", f"naive timestamps; the contract requires {spec.timezone}", rows)
+                    Violation(
+                        name,
+                        "timezone",
+                        f"naive timestamps; the contract requires {spec.timezone}",
+                        rows,
+                    )
                 )
         return found
 
@@ -151,7 +180,9 @@ def _coerce(column: pa.ChunkedArray, spec: FieldSpec) -> tuple[pa.ChunkedArray |
             return column, None
         return None, f"expected timestamp, got {source}"
     target = _ARROW_TYPES[spec.type]
-    if spec.type in ("int", "float") and not (pa.types.is_integer(source) or pa.types.is_floating(source)):
+    if spec.type in ("int", "float") and not (
+        pa.types.is_integer(source) or pa.types.is_floating(source)
+    ):
         return None, f"expected {spec.type}, got {source}"
     if spec.type == "int" and pa.types.is_floating(source):
         whole = pc.fill_null(pc.equal(pc.floor(column), column), True)
@@ -160,7 +191,9 @@ def _coerce(column: pa.ChunkedArray, spec: FieldSpec) -> tuple[pa.ChunkedArray |
     if spec.type == "bool" and not pa.types.is_boolean(source):
         return None, f"expected bool, got {source}"
     if spec.type in ("string", "category") and not (
-        pa.types.is_string(source) or pa.types.is_large_string(source) or pa.types.is_integer(source)
+        pa.types.is_string(source)
+        or pa.types.is_large_string(source)
+        or pa.types.is_integer(source)
     ):
         return None, f"expected {spec.type}, got {source}"
     try:

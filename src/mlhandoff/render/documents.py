@@ -6,8 +6,8 @@ from typing import Any
 
 import jinja2
 
-from mlhandoff.spec.models import FieldSpec, HandoffSpec, is_todo
 from mlhandoff.checks import CheckResult
+from mlhandoff.spec.models import FieldSpec, HandoffSpec, is_todo
 
 _ENV = jinja2.Environment(
     loader=jinja2.PackageLoader("mlhandoff.render", "templates"),
@@ -44,7 +44,9 @@ def _notes(f: FieldSpec) -> str:
     notes = []
     if f.domain:
         shown = ", ".join(str(v) for v in f.domain[:12])
-        notes.append(f"one of: {shown}" + (f" (+{len(f.domain) - 12})" if len(f.domain) > 12 else ""))
+        notes.append(
+            f"one of: {shown}" + (f" (+{len(f.domain) - 12})" if len(f.domain) > 12 else "")
+        )
     if f.timezone:
         notes.append(f"timezone {f.timezone}")
     if f.id:
@@ -70,7 +72,13 @@ def _size(n: int) -> str:
 
 
 _ENV.filters.update(cell=_cell, range=_range, nulls=_nulls, notes=_notes, size=_size)
-_ICONS = {"pass": "✅ pass", "fail": "❌ fail", "missing": "⚠️ missing", "warn": "⚠️ warn", "skipped": "⏭ skipped"}
+_ICONS = {
+    "pass": "✅ pass",
+    "fail": "❌ fail",
+    "missing": "⚠️ missing",
+    "warn": "⚠️ warn",
+    "skipped": "⏭ skipped",
+}
 _ENV.filters["status"] = lambda s: _ICONS.get(s, s)
 
 

@@ -8,8 +8,8 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 
-from mlhandoff.spec.models import HandoffSpec, is_todo
 from mlhandoff.checks import CheckResult
+from mlhandoff.spec.models import HandoffSpec, is_todo
 
 SpecCheck = Callable[[HandoffSpec, set[str]], CheckResult]
 
@@ -29,7 +29,11 @@ def artifacts(spec: HandoffSpec, files: set[str]) -> CheckResult:
     model_files = [f for f in files if f.startswith("model/")]
     if not model_files:
         gaps.append("no model file under model/")
-    for required in ("env/requirements.txt", "data/golden_inputs.parquet", "data/golden_outputs.parquet"):
+    for required in (
+        "env/requirements.txt",
+        "data/golden_inputs.parquet",
+        "data/golden_outputs.parquet",
+    ):
         if required not in files:
             gaps.append(f"{required} is not in the bundle")
     return _result(
@@ -51,7 +55,12 @@ def repro(spec: HandoffSpec, files: set[str]) -> CheckResult:
         gaps.append("a training.data file has no sha256 digest")
     if t.code_path and not any(f.startswith("code/") for f in files):
         gaps.append("training code is not in the bundle (code/)")
-    return _result("repro", "Repro steps present", gaps, f"`{t.command}` with seed {t.seed}, {len(t.data)} data digest(s)")
+    return _result(
+        "repro",
+        "Repro steps present",
+        gaps,
+        f"`{t.command}` with seed {t.seed}, {len(t.data)} data digest(s)",
+    )
 
 
 def contracts(spec: HandoffSpec, files: set[str]) -> CheckResult:

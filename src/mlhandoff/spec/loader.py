@@ -45,11 +45,14 @@ def _construct_mapping(loader: _StrictLoader, node: yaml.MappingNode) -> dict[An
     loader.flatten_mapping(node)
     seen: dict[Any, yaml.Mark] = {}
     for key_node, _ in node.value:
-        key = loader.construct_object(key_node)  # type: ignore[no-untyped-call]
+        key = loader.construct_object(key_node)
         if key in seen:
             first = seen[key].line + 1
             raise yaml.constructor.ConstructorError(
-                None, None, f"duplicate key {key!r} (first defined on line {first})", key_node.start_mark
+                None,
+                None,
+                f"duplicate key {key!r} (first defined on line {first})",
+                key_node.start_mark,
             )
         seen[key] = key_node.start_mark
     return loader.construct_mapping(node, deep=True)
@@ -77,7 +80,9 @@ def _format_loc(loc: Loc) -> str:
     return out
 
 
-def _issue(loc: Loc, message: str, file: Path | None, marks: _Marks, prefer_key: bool = False) -> SpecIssue:
+def _issue(
+    loc: Loc, message: str, file: Path | None, marks: _Marks, prefer_key: bool = False
+) -> SpecIssue:
     mark = marks.find(loc, prefer_key=prefer_key)
     return SpecIssue(
         path=_format_loc(loc),
@@ -103,7 +108,9 @@ def _model_at(root: type[BaseModel], loc: Loc) -> type[BaseModel] | None:
         else:
             return None
     annotation = _unwrap(annotation)
-    return annotation if isinstance(annotation, type) and issubclass(annotation, BaseModel) else None
+    return (
+        annotation if isinstance(annotation, type) and issubclass(annotation, BaseModel) else None
+    )
 
 
 def _unwrap(annotation: Any) -> Any:
@@ -117,21 +124,32 @@ def _unwrap(annotation: Any) -> Any:
 
 
 def _pydantic_issues(exc: ValidationError, file: Path | None, marks: _Marks) -> Iterator[SpecIssue]:
+    union_messages: dict[Loc, list[str]] = {}
     for err in exc.errors():
-        loc: Loc = tuple(p for p in err["loc"] if not (isinstance(p, str) and p.startswith("function-")))
+        loc: Loc = tuple(err["loc"])
         if err["type"] == "extra_forbidden":
             parent = _model_at(HandoffSpec, loc[:-1])
             known = list(parent.model_fields) if parent else []
             guess = difflib.get_close_matches(str(loc[-1]), known, n=1, cutoff=0.6)
             hint = f"; did you mean '{guess[0]}'?" if guess else ""
             allowed = f" (allowed here: {', '.join(known)})" if known and not guess else ""
-            yield _issue(loc, f"unknown key '{loc[-1]}'{hint}{allowed}", file, marks, prefer_key=True)
+            yield _issue(
+                loc, f"unknown key '{loc[-1]}'{hint}{allowed}", file, marks, prefer_key=True
+            )
         elif err["type"] == "missing":
             yield _issue(loc, "required field is missing", file, marks, prefer_key=True)
         else:
+            # A union (int | float, Person | None) reports once per member, under a loc that
+            # ends in member tags: fold those into one message at the real YAML path.
+            real = loc
+            while real and real not in marks.values:
+                real = real[:-1]
             got = err.get("input")
             shown = f" (got {got!r})" if not isinstance(got, dict | list) else ""
-            yield _issue(loc, f"{err['msg']}{shown}", file, marks)
+            union_messages.setdefault(real or loc, []).append(err["msg"] + shown)
+    for loc, messages in union_messages.items():
+        unique = list(dict.fromkeys(messages))
+        yield _issue(loc, "; or ".join(unique), file, marks)
 
 
 def _cross_checks(spec: HandoffSpec) -> Iterator[tuple[Loc, str]]:
@@ -141,7 +159,9 @@ def _cross_checks(spec: HandoffSpec) -> Iterator[tuple[Loc, str]]:
 
     def unknown(name: str) -> str:
         guess = difflib.get_close_matches(name, names, n=1)
-        return f"'{name}' is not a field of data_contract" + (f"; did you mean '{guess[0]}'?" if guess else "")
+        return f"'{name}' is not a field of data_contract" + (
+            f"; did you mean '{guess[0]}'?" if guess else ""
+        )
 
     if spec.data_contract.label and spec.data_contract.label in fields:
         yield (("data_contract", "label"), "the label must not also be an input field")
@@ -150,7 +170,10 @@ def _cross_checks(spec: HandoffSpec) -> Iterator[tuple[Loc, str]]:
         if f.min is not None and f.max is not None and f.min > f.max:
             yield ((*at, "min"), f"min ({f.min}) is greater than max ({f.max})")
         if f.domain is not None and f.type not in ("category", "string", "int"):
-            yield ((*at, "domain"), f"a domain applies to category, string or int fields, not {f.type}")
+            yield (
+                (*at, "domain"),
+                f"a domain applies to category, string or int fields, not {f.type}",
+            )
         if f.timezone is not None and f.type != "timestamp":
             yield ((*at, "timezone"), "a timezone applies only to timestamp fields")
         if (f.min is not None or f.max is not None) and f.type not in ("int", "float"):
@@ -178,17 +201,22 @@ def _cross_checks(spec: HandoffSpec) -> Iterator[tuple[Loc, str]]:
                 f"choose from {', '.join(standard)} (set 'source' to rename one)",
             )
     if spec.model.flavor == "python_function" and not spec.model.entrypoint:
-        yield (("model", "entrypoint"), "the python_function flavor needs entrypoint: module:function")
+        yield (
+            ("model", "entrypoint"),
+            "the python_function flavor needs entrypoint: module:function",
+        )
 
 
 def parse_spec(text: str, file: Path | None = None) -> HandoffSpec:
     """Parse and validate spec text; every problem found is reported at once."""
     try:
         node = yaml.compose(text, Loader=_StrictLoader)
-        data = yaml.load(text, Loader=_StrictLoader)  # noqa: S506 - a SafeLoader subclass
+        data = yaml.load(text, Loader=_StrictLoader)
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
-        problem = f"{exc.problem or exc.context}" + (f" {exc.context}" if exc.problem and exc.context else "")
+        problem = f"{exc.problem or exc.context}" + (
+            f" {exc.context}" if exc.problem and exc.context else ""
+        )
         raise SpecError(
             [
                 SpecIssue(
@@ -207,12 +235,21 @@ def parse_spec(text: str, file: Path | None = None) -> HandoffSpec:
         _collect_marks(node, (), marks)
     if not isinstance(data, dict):
         kind = "empty" if data is None else f"a {type(data).__name__}"
-        raise SpecError([SpecIssue(path="", message=f"a spec must be a YAML mapping, got {kind}", file=file, line=1)])
+        raise SpecError(
+            [
+                SpecIssue(
+                    path="", message=f"a spec must be a YAML mapping, got {kind}", file=file, line=1
+                )
+            ]
+        )
     try:
         spec = HandoffSpec.model_validate(data)
     except ValidationError as exc:
         raise SpecError(list(_pydantic_issues(exc, file, marks))) from None
-    issues = [_issue(tuple(p for p in loc if p != ""), msg, file, marks) for loc, msg in _cross_checks(spec)]
+    issues = [
+        _issue(tuple(p for p in loc if p != ""), msg, file, marks)
+        for loc, msg in _cross_checks(spec)
+    ]
     if issues:
         raise SpecError(issues)
     return spec
@@ -226,7 +263,9 @@ def load_spec(path: str | Path) -> HandoffSpec:
     except FileNotFoundError:
         raise SpecError([SpecIssue(path="", message="spec file not found", file=path)]) from None
     except (OSError, UnicodeDecodeError) as exc:
-        raise SpecError([SpecIssue(path="", message=f"cannot read spec: {exc}", file=path)]) from exc
+        raise SpecError(
+            [SpecIssue(path="", message=f"cannot read spec: {exc}", file=path)]
+        ) from exc
     return parse_spec(text, file=path)
 
 

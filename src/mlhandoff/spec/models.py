@@ -31,7 +31,9 @@ def is_todo(value: object) -> bool:
     if isinstance(value, str):
         return not value.strip() or value.strip().upper().startswith("TODO")
     if isinstance(value, list | dict):
-        return not value or all(is_todo(v) for v in (value.values() if isinstance(value, dict) else value))
+        return not value or all(
+            is_todo(v) for v in (value.values() if isinstance(value, dict) else value)
+        )
     return False
 
 
@@ -269,7 +271,7 @@ class SignOff(_Section):
 class HandoffSpec(_Section):
     """The whole handoff: ``handoff.yaml``."""
 
-    spec_version: Literal[1] = SPEC_VERSION
+    spec_version: Literal[1] = 1
     name: str = Field(pattern=r"^[a-z0-9][a-z0-9._-]*$", description="Slug used in bundle names.")
     version: Text
     purpose: str | None = None
@@ -301,7 +303,7 @@ class HandoffSpec(_Section):
 
 def default_output_contract(task: Task) -> OutputContract:
     probability = {"type": "float", "min": 0.0, "max": 1.0}
-    fields: dict[str, dict[str, Any]] = {
+    by_task: dict[str, dict[str, dict[str, Any]]] = {
         "binary_classification": {
             "score": {**probability, "description": "Probability of the positive class."},
             "label": {"type": "int", "description": "Predicted class at model.threshold."},
@@ -312,5 +314,5 @@ def default_output_contract(task: Task) -> OutputContract:
         },
         "regression": {"prediction": {"type": "float", "description": "Predicted value."}},
         "ranking": {"score": {"type": "float", "description": "Relevance score."}},
-    }[task]
-    return OutputContract.model_validate({"fields": fields})
+    }
+    return OutputContract.model_validate({"fields": by_task[task]})

@@ -76,8 +76,12 @@ def scaffold(
         flavor=flavor,
         task=task,
         sample=f"\n  sample: {sample_rel}" if sample_rel else "",
-        data_contract=_indent(yaml.safe_dump(contract, sort_keys=False, allow_unicode=True, width=100)),
-        example=_indent(yaml.safe_dump([example], sort_keys=False, allow_unicode=True, width=100), 4),
+        data_contract=_indent(
+            yaml.safe_dump(contract, sort_keys=False, allow_unicode=True, width=100)
+        ),
+        example=_indent(
+            yaml.safe_dump([example], sort_keys=False, allow_unicode=True, width=100), 4
+        ),
         trusted=_trusted_block(untrusted),
     )
     parse_spec(text, file=spec_path)  # what init writes must always load
@@ -106,7 +110,9 @@ def _trusted_block(untrusted: list[str]) -> str:
 
 def _first_record(table: pa.Table, columns: list[str]) -> dict[str, Any]:
     row = table.select(columns).slice(0, 1).to_pylist()[0]
-    return {k: (v.isoformat() if isinstance(v, dt.date | dt.datetime) else v) for k, v in row.items()}
+    return {
+        k: (v.isoformat() if isinstance(v, dt.date | dt.datetime) else v) for k, v in row.items()
+    }
 
 
 def _relative(path: Path, base: Path) -> str:

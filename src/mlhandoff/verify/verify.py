@@ -15,11 +15,11 @@ import pyarrow as pa
 from mlhandoff.bundle import layout
 from mlhandoff.bundle.bundle import Bundle, read_bundle
 from mlhandoff.bundle.manifest import Progress
+from mlhandoff.checks import CheckResult, VerifyReport
 from mlhandoff.contract.validate import CompiledContract
 from mlhandoff.errors import BundleError, HandoffError, SpecError
-from mlhandoff.spec.loader import load_spec
 from mlhandoff.spec.checklist import run_checklist
-from mlhandoff.checks import CheckResult, VerifyReport
+from mlhandoff.spec.loader import load_spec
 
 #: A check of an opened, integrity-verified bundle: the composable unit of ``verify``.
 Check = Callable[[Bundle], CheckResult]
@@ -36,7 +36,12 @@ def golden_contract(bundle: Bundle) -> CheckResult:
     report = CompiledContract(bundle.spec.data_contract).validate(inputs)
     title = "Golden inputs satisfy the data contract"
     if report.ok:
-        return CheckResult("golden_contract", title, "pass", f"{report.rows} rows, {len(bundle.spec.data_contract.fields)} fields")
+        return CheckResult(
+            "golden_contract",
+            title,
+            "pass",
+            f"{report.rows} rows, {len(bundle.spec.data_contract.fields)} fields",
+        )
     shown = "; ".join(f"{v.field} {v.rule}: {v.message}" for v in report.violations[:3])
     return CheckResult("golden_contract", title, "fail", shown)
 
@@ -49,20 +54,34 @@ def golden_replay(bundle: Bundle) -> CheckResult:
     except HandoffError as exc:
         return CheckResult("golden_replay", title, "fail", f"{type(exc).__name__}: {exc}")
     rtol, atol = bundle.spec.golden.rtol, bundle.spec.golden.atol
-    mismatches = [m for name in expected.column_names if (m := _compare(name, expected.column(name), actual, rtol, atol))]
+    mismatches = [
+        m
+        for name in expected.column_names
+        if (m := _compare(name, expected.column(name), actual, rtol, atol))
+    ]
     if mismatches:
         return CheckResult("golden_replay", title, "fail", "; ".join(mismatches))
     return CheckResult(
-        "golden_replay", title, "pass", f"{expected.num_rows} rows match within rtol={rtol:g}, atol={atol:g}"
+        "golden_replay",
+        title,
+        "pass",
+        f"{expected.num_rows} rows match within rtol={rtol:g}, atol={atol:g}",
     )
 
 
-def _compare(name: str, expected: pa.ChunkedArray, actual: pa.Table, rtol: float, atol: float) -> str | None:
+def _compare(
+    name: str, expected: pa.ChunkedArray, actual: pa.Table, rtol: float, atol: float
+) -> str | None:
     if name not in actual.column_names:
         return f"output '{name}' is no longer produced"
-    want, got = expected.to_numpy(zero_copy_only=False), actual.column(name).to_numpy(zero_copy_only=False)
+    want, got = (
+        expected.to_numpy(zero_copy_only=False),
+        actual.column(name).to_numpy(zero_copy_only=False),
+    )
     if want.dtype.kind == "f" or got.dtype.kind == "f":
-        close = np.isclose(got.astype(float), want.astype(float), rtol=rtol, atol=atol, equal_nan=True)
+        close = np.isclose(
+            got.astype(float), want.astype(float), rtol=rtol, atol=atol, equal_nan=True
+        )
     else:
         close = got == want
     bad = np.flatnonzero(~close)
@@ -75,7 +94,9 @@ def _compare(name: str, expected: pa.ChunkedArray, actual: pa.Table, rtol: float
 CHECKS: tuple[Check, ...] = (golden_contract, golden_replay)
 
 
-def verify(path: str | Path, *, checks: tuple[Check, ...] = CHECKS, progress: Progress | None = None) -> VerifyReport:
+def verify(
+    path: str | Path, *, checks: tuple[Check, ...] = CHECKS, progress: Progress | None = None
+) -> VerifyReport:
     """Run every check on the bundle at ``path``; never raises for a bad bundle, reports it."""
     root = Path(path)
     try:
@@ -86,7 +107,12 @@ def verify(path: str | Path, *, checks: tuple[Check, ...] = CHECKS, progress: Pr
         return report
     report = VerifyReport(bundle=str(root), bundle_digest=manifest.get("bundle_digest"))
     report.results.append(
-        CheckResult("integrity", "Bundle integrity", "pass" if integrity.ok else "fail", integrity.describe())
+        CheckResult(
+            "integrity",
+            "Bundle integrity",
+            "pass" if integrity.ok else "fail",
+            integrity.describe(),
+        )
     )
     if not integrity.ok:
         reason = "integrity failed: nothing in the bundle was loaded"
@@ -97,7 +123,9 @@ def verify(path: str | Path, *, checks: tuple[Check, ...] = CHECKS, progress: Pr
     except SpecError as exc:
         report.results.append(CheckResult("spec", "Frozen spec is valid", "fail", str(exc)))
         return report
-    report.results.append(CheckResult("spec", "Frozen spec is valid", "pass", f"spec_version {spec.spec_version}"))
+    report.results.append(
+        CheckResult("spec", "Frozen spec is valid", "pass", f"spec_version {spec.spec_version}")
+    )
     bundle = Bundle(root=root, manifest=manifest, spec=spec, integrity=integrity)
     for check in checks:
         report.results.append(_run(check, bundle))

@@ -1,0 +1,162 @@
+"""XGBoost models in XGBoost's own JSON or UBJSON format (``save_model`` / ``load_model``).
+
+Text columns become pandas categoricals and go into a ``DMatrix`` with
+``enable_categorical=True``; XGBoost >= 3.1 stores the training categories in the model and
+re-codes by value, so the order of categories at predict time does not matter.
+"""
+
+from __future__ import annotations
+
+import importlib.metadata
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+
+from mlhandoff.errors import InputError, ModelLoadError, PredictError
+from mlhandoff.flavors._deps import require
+from mlhandoff.flavors._frame import feature_order, is_string_column, to_frame
+from mlhandoff.flavors.base import LoadOptions
+from mlhandoff.flavors.outputs import (
+    check_classes,
+    from_probabilities,
+    from_values,
+    is_classification,
+)
+
+_NAME = "xgboost"
+SUFFIXES = (".json", ".ubj")
+#: Objectives whose ``predict`` is already a probability.
+_PROBABILITY_OBJECTIVES = frozenset({"binary:logistic", "multi:softprob"})
+#: Objectives whose probabilities are recovered from the margin.
+_MARGIN_OBJECTIVES = frozenset({"binary:logitraw", "multi:softmax"})
+
+
+def _xgb() -> Any:
+    return require(_NAME, "xgboost", "xgboost")
+
+
+class XGBoostFlavor:
+    """``xgboost.XGBModel`` (sklearn API) or a trained ``xgboost.Booster``."""
+
+    name = _NAME
+    extra: str | None = "xgboost"
+    default_filename = "model.json"
+
+    def handles(self, model: object) -> bool:
+        xgb = sys.modules.get("xgboost")  # the model object exists only if xgboost is loaded
+        return xgb is not None and isinstance(model, xgb.XGBModel | xgb.Booster)
+
+    def save(self, model: object, path: Path) -> None:
+        xgb = _xgb()
+        if path.suffix.lower() not in SUFFIXES:
+            raise InputError(
+                f"cannot save an XGBoost model as {path.name}: use {' or '.join(SUFFIXES)}"
+            )
+        if not isinstance(model, xgb.XGBModel | xgb.Booster):
+            raise InputError(f"the xgboost flavor cannot save a {type(model).__name__}")
+        try:
+            model.save_model(str(path))
+        except Exception as exc:
+            raise InputError(f"could not save the XGBoost model: {exc}") from exc
+
+    def load(self, path: Path, options: LoadOptions) -> XGBoostPredictor:
+        xgb = _xgb()
+        if path.suffix.lower() not in SUFFIXES:
+            raise ModelLoadError(f"{path}: an XGBoost model must be a {' or '.join(SUFFIXES)} file")
+        if not path.is_file():
+            raise ModelLoadError(f"{path}: no such model file")
+        booster = xgb.Booster()
+        try:
+            booster.load_model(str(path))
+            config = json.loads(booster.save_config())
+        except Exception as exc:
+            raise ModelLoadError(
+                f"{path} is not a readable XGBoost model ({type(exc).__name__}: {exc}); it "
+                "may be truncated or not an XGBoost JSON/UBJSON model"
+            ) from exc
+        return XGBoostPredictor(booster, config, options)
+
+    def packages(self) -> tuple[str, ...]:
+        return (_distribution(), "numpy", "scipy", "pandas")
+
+
+def _distribution() -> str:
+    """xgboost ships as ``xgboost`` or ``xgboost-cpu``: pin the one that is installed."""
+    for name in ("xgboost", "xgboost-cpu"):
+        try:
+            importlib.metadata.distribution(name)
+        except importlib.metadata.PackageNotFoundError:
+            continue
+        return name
+    return "xgboost"
+
+
+class XGBoostPredictor:
+    """Predicts with ``Booster.predict`` on a ``DMatrix`` built from a pandas frame."""
+
+    flavor = _NAME
+
+    def __init__(self, booster: Any, config: dict[str, Any], options: LoadOptions) -> None:
+        self._booster = booster
+        self._options = options
+        names = booster.feature_names
+        #: Feature names recorded at training, or None when it was trained on a bare array.
+        self.feature_names: tuple[str, ...] | None = tuple(names) if names else None
+        learner = config.get("learner", {})
+        self._objective = str(learner.get("objective", {}).get("name", ""))
+        task = options.task
+        self._classes: np.ndarray | None = None
+        if is_classification(task):
+            kind = "binary" if task == "binary_classification" else "multi"
+            known = _PROBABILITY_OBJECTIVES | _MARGIN_OBJECTIVES
+            if not self._objective.startswith(kind + ":") or self._objective not in known:
+                raise ModelLoadError(
+                    f"the XGBoost model's objective is '{self._objective}', which gives no "
+                    f"class probabilities for {task}; train with "
+                    f"{'binary:logistic' if kind == 'binary' else 'multi:softprob'}"
+                )
+            k = int(learner.get("learner_model_param", {}).get("num_class", "0") or 0)
+            self._classes = check_classes(np.arange(max(k, 2)), task, self.flavor)
+
+    def predict(self, table: pa.Table) -> dict[str, np.ndarray]:
+        xgb = _xgb()
+        columns = feature_order(table, self._options.features, self.feature_names)
+        frame = to_frame(table, columns, self.flavor)
+        for column in frame.columns:
+            if is_string_column(frame[column]):
+                frame[column] = pd.Categorical(frame[column])
+        margin = self._objective in _MARGIN_OBJECTIVES
+        try:
+            data = (
+                xgb.DMatrix(frame, enable_categorical=True)
+                if self.feature_names
+                else xgb.DMatrix(frame.to_numpy(dtype=np.float64))
+            )
+            raw = self._booster.predict(data, output_margin=margin)
+        except Exception as exc:
+            raise PredictError(
+                f"the xgboost model failed to predict: {type(exc).__name__}: {exc}"
+            ) from exc
+        task = self._options.task
+        if self._classes is None:
+            return from_values(raw, task, flavor=self.flavor)
+        if margin:
+            raw = _softmax(raw) if raw.ndim == 2 else 1.0 / (1.0 + np.exp(-raw))
+        return from_probabilities(
+            raw,
+            task,
+            flavor=self.flavor,
+            classes=self._classes,
+            threshold=self._options.threshold,
+        )
+
+
+def _softmax(margin: np.ndarray) -> np.ndarray:
+    shifted = np.exp(margin - margin.max(axis=1, keepdims=True))
+    result: np.ndarray = shifted / shifted.sum(axis=1, keepdims=True)
+    return result

@@ -1,0 +1,205 @@
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+from typer.testing import CliRunner
+
+from mlhandoff.cli import app
+from mlhandoff.spec import load_spec
+
+runner = CliRunner()
+
+
+def _run(*args: str):
+    return runner.invoke(app, list(args), catch_exceptions=False)
+
+
+def test_help_teaches_the_flow() -> None:
+    result = _run("--help")
+    assert result.exit_code == 0
+    for command in ("init", "pack", "verify", "spec-schema"):
+        assert command in result.output
+
+
+def test_init_infers_contract_and_refuses_to_overwrite(example_dir: Path, tmp_path: Path) -> None:
+    out = tmp_path / "handoff.yaml"
+    work = example_dir / "work"
+    args = (
+        "init",
+        "--model",
+        str(work / "model.skops"),
+        "--sample",
+        str(work / "sample.parquet"),
+        "--label",
+        "is_fraud",
+        "--out",
+        str(out),
+    )
+    result = _run(*args)
+    assert result.exit_code == 0, result.output
+    spec = load_spec(out)
+    assert spec.model.task == "binary_classification" and spec.model.flavor == "sklearn"
+    fields = spec.data_contract.fields
+    assert "is_fraud" not in fields
+    assert fields["transaction_id"].id
+    assert fields["event_time"].timezone == "UTC"
+    assert fields["country"].type == "category" and "DE" in (fields["country"].domain or [])
+    assert fields["distance_from_home_km"].nullable
+    assert fields["hour_of_day"].min == 0 and fields["hour_of_day"].max == 23
+    text = out.read_text()
+    assert "TODO" in text
+    # skops' untrusted types are listed for review, not silently trusted
+    assert spec.security.trusted_types == []
+    assert "#  - sklearn.ensemble._hist_gradient_boosting.predictor.TreePredictor" in text
+
+    again = _run(*args)
+    assert again.exit_code == 2 and "already exists" in again.output
+    assert _run(*args, "--force").exit_code == 0
+
+
+def test_init_bad_inputs(example_dir: Path, tmp_path: Path) -> None:
+    work = example_dir / "work"
+    missing_model = _run(
+        "init",
+        "--model",
+        str(tmp_path / "nope.skops"),
+        "--sample",
+        str(work / "sample.parquet"),
+        "--out",
+        str(tmp_path / "h.yaml"),
+    )
+    assert missing_model.exit_code == 2 and "model file not found" in missing_model.output
+    missing_sample = _run(
+        "init",
+        "--model",
+        str(work / "model.skops"),
+        "--sample",
+        str(tmp_path / "s.parquet"),
+        "--out",
+        str(tmp_path / "h.yaml"),
+    )
+    assert missing_sample.exit_code == 2 and "file not found" in missing_sample.output
+    bad_label = _run(
+        "init",
+        "--model",
+        str(work / "model.skops"),
+        "--sample",
+        str(work / "sample.parquet"),
+        "--label",
+        "fraud",
+        "--out",
+        str(tmp_path / "h.yaml"),
+    )
+    assert bad_label.exit_code == 2 and "label column 'fraud'" in bad_label.output
+    assert not (tmp_path / "h.yaml").exists()
+
+
+def test_inited_spec_packs_after_trusting_types_and_verify_lists_missing(
+    example_dir: Path, tmp_path: Path
+) -> None:
+    spec_path = example_dir / f"{tmp_path.name}-init.yaml"
+    work = example_dir / "work"
+    assert (
+        _run(
+            "init",
+            "--model",
+            str(work / "model.skops"),
+            "--sample",
+            str(work / "sample.parquet"),
+            "--label",
+            "is_fraud",
+            "--out",
+            str(spec_path),
+        ).exit_code
+        == 0
+    )
+    refused = _run("pack", str(spec_path), "--out", str(tmp_path / "dist"))
+    assert refused.exit_code == 2 and "trusted_types" in refused.output
+
+    data = yaml.safe_load(spec_path.read_text())
+    data["security"]["trusted_types"] = [
+        line.split("- ", 1)[1].strip()
+        for line in spec_path.read_text().splitlines()
+        if line.strip().startswith("#  - ")
+    ]
+    spec_path.write_text(yaml.safe_dump(data, sort_keys=False))
+    packed = _run("pack", str(spec_path), "--out", str(tmp_path / "dist"), "--json")
+    assert packed.exit_code == 0, packed.output
+    bundle = json.loads(packed.output)["bundle"]
+
+    verified = _run("verify", bundle, "--json")
+    assert verified.exit_code == 1
+    checks = {c["id"]: c for c in json.loads(verified.output)["checks"]}
+    assert checks["integrity"]["status"] == checks["golden_replay"]["status"] == "pass"
+    assert checks["signoffs"]["status"] == "missing"
+    assert "no sign-off from PM" in checks["signoffs"]["detail"]
+    assert checks["model_card_privacy"]["status"] == "missing"
+
+
+def test_pack_and_verify_the_example(example_dir: Path, tmp_path: Path) -> None:
+    packed = _run("pack", str(example_dir / "handoff.yaml"), "--out", str(tmp_path / "dist"))
+    assert packed.exit_code == 0, packed.output
+    bundle = tmp_path / "dist" / "risky-transactions-1.0.0"
+    verified = _run("verify", str(bundle))
+    assert verified.exit_code == 0, verified.output
+    assert "all" in verified.output and "checks passed" in verified.output
+
+    again = _run("pack", str(example_dir / "handoff.yaml"), "--out", str(tmp_path / "dist"))
+    assert again.exit_code == 2 and "already exists" in again.output
+
+    tampered = tmp_path / "tampered"
+    shutil.copytree(bundle, tampered)
+    with (tampered / "model" / "model.skops").open("r+b") as handle:
+        handle.seek(100)
+        byte = handle.read(1)
+        handle.seek(100)
+        handle.write(bytes([byte[0] ^ 0xFF]))
+    failed = _run("verify", str(tampered), "--json")
+    assert failed.exit_code == 1
+    integrity = json.loads(failed.output)["checks"][0]
+    assert integrity["status"] == "fail" and "model/model.skops" in integrity["detail"]
+
+
+def test_bad_spec_is_one_located_line_without_traceback(tmp_path: Path) -> None:
+    spec = tmp_path / "handoff.yaml"
+    spec.write_text("name: demo\nversion: '1'\nmodle: {}\n")
+    result = _run("pack", str(spec), "--out", str(tmp_path / "dist"))
+    assert result.exit_code == 2
+    assert "handoff.yaml:3:1: modle: unknown key 'modle'; did you mean 'model'?" in result.output
+    assert "Traceback" not in result.output
+
+
+def test_spec_schema(tmp_path: Path) -> None:
+    result = _run("spec-schema")
+    schema = json.loads(result.output)
+    assert "data_contract" in schema["properties"]
+    assert _run("spec-schema", "--output", str(tmp_path / "s.json")).exit_code == 0
+    assert json.loads((tmp_path / "s.json").read_text()) == schema
+
+
+def test_installed_console_script_runs(tmp_path: Path) -> None:
+    """The real entry point, in a subprocess, as a user runs it."""
+    exe = Path(sys.executable).with_name("mlhandoff")
+    if not exe.exists():
+        pytest.skip("console script not installed in this environment")
+    spec = tmp_path / "handoff.yaml"
+    spec.write_text("name: demo\n")
+    done = subprocess.run(
+        [str(exe), "pack", str(spec)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**os.environ, "COLUMNS": "200"},
+    )
+    assert done.returncode == 2
+    assert "required field is missing" in done.stderr
+    assert "Traceback" not in done.stderr
+    version = subprocess.run([str(exe), "--version"], capture_output=True, text=True, timeout=60)
+    assert version.returncode == 0 and version.stdout.startswith("mlhandoff ")
