@@ -35,8 +35,11 @@ def example_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     generate.write(8000, 42, work)
     import pandas as pd
     import skops.io
+    from threadpoolctl import threadpool_limits
 
-    model = train.train(pd.read_parquet(work / "train.parquet"), seed=42)
+    # OpenMP workers spin-wait; on a shared 2-core machine one thread is far faster.
+    with threadpool_limits(1):
+        model = train.train(pd.read_parquet(work / "train.parquet"), seed=42)
     skops.io.dump(model, work / "model.skops")
     return root
 

@@ -70,6 +70,8 @@ class XGBoostFlavor:
             raise ModelLoadError(f"{path}: an XGBoost model must be a {' or '.join(SUFFIXES)} file")
         if not path.is_file():
             raise ModelLoadError(f"{path}: no such model file")
+        if path.suffix.lower() == ".ubj":
+            _check_ubjson(path)
         booster = xgb.Booster()
         try:
             booster.load_model(str(path))
@@ -160,3 +162,88 @@ def _softmax(margin: np.ndarray) -> np.ndarray:
     shifted = np.exp(margin - margin.max(axis=1, keepdims=True))
     result: np.ndarray = shifted / shifted.sum(axis=1, keepdims=True)
     return result
+
+
+_UBJ_FIXED = {b"Z": 0, b"N": 0, b"T": 0, b"F": 0, b"i": 1, b"U": 1, b"I": 2, b"l": 4, b"L": 8}
+_UBJ_FIXED |= {b"d": 4, b"D": 8, b"C": 1}
+_UBJ_INTS = {b"i": 1, b"U": 1, b"I": 2, b"l": 4, b"L": 8}
+_UBJ_MAX_DEPTH = 64
+
+
+def _check_ubjson(path: Path) -> None:
+    """Walk the UBJSON document and check every length and count fits in the file.
+
+    XGBoost's UBJSON reader trusts them: a truncated file makes it read past the buffer and
+    crash the process, or allocate without bound. This pass is cheap (typed arrays are skipped,
+    not decoded) and turns such files into a ModelLoadError.
+    """
+    try:
+        reader = _UBJReader(path.read_bytes())
+        reader.value(None, 0)
+        if reader.pos != len(reader.data):
+            raise ValueError(f"{len(reader.data) - reader.pos} bytes after the document")
+    except (OSError, ValueError) as exc:
+        raise ModelLoadError(
+            f"{path} is not a whole UBJSON model ({exc}); it may be truncated -- save it again "
+            "with save_model"
+        ) from exc
+
+
+class _UBJReader:
+    def __init__(self, data: bytes) -> None:
+        self.data = data
+        self.pos = 0
+
+    def peek(self) -> bytes:
+        return self.data[self.pos : self.pos + 1]
+
+    def take(self, n: int) -> bytes:
+        if n < 0 or self.pos + n > len(self.data):
+            raise ValueError(f"ends early at byte {self.pos}")
+        chunk = self.data[self.pos : self.pos + n]
+        self.pos += n
+        return chunk
+
+    def length(self) -> int:
+        marker = self.take(1)
+        if marker not in _UBJ_INTS:
+            raise ValueError(f"expected a length at byte {self.pos - 1}, found {marker!r}")
+        return int.from_bytes(self.take(_UBJ_INTS[marker]), "big", signed=marker != b"U")
+
+    def value(self, marker: bytes | None, depth: int) -> None:
+        if depth > _UBJ_MAX_DEPTH:
+            raise ValueError("nested too deep")
+        marker = marker or self.take(1)
+        if marker in _UBJ_FIXED:
+            self.take(_UBJ_FIXED[marker])
+        elif marker in (b"S", b"H"):
+            self.take(self.length())
+        elif marker in (b"[", b"{"):
+            self.container(marker == b"{", depth)
+        else:
+            raise ValueError(f"unknown marker {marker!r} at byte {self.pos - 1}")
+
+    def container(self, is_object: bool, depth: int) -> None:
+        typed = None
+        if self.peek() == b"$":
+            self.take(1)
+            typed = self.take(1)
+            if self.peek() != b"#":
+                raise ValueError("a typed container without a count")
+        if self.peek() == b"#":
+            self.take(1)
+            count = self.length()
+            if typed in _UBJ_FIXED and not is_object:
+                self.take(count * _UBJ_FIXED[typed])  # typed numbers: skip them all at once
+                return
+            for _ in range(count):  # every element takes at least one byte: bounded by the file
+                if is_object:
+                    self.take(self.length())
+                self.value(typed, depth + 1)
+            return
+        end = b"}" if is_object else b"]"
+        while self.peek() != end:
+            if is_object:
+                self.take(self.length())
+            self.value(None, depth + 1)
+        self.take(1)

@@ -1,97 +1,18 @@
-"""The ``mlhandoff`` command line: a thin layer over the library.
-
-Exit codes: 0 success; 1 a check failed (verify); 2 bad input (spec, files, arguments).
-"""
+"""The core commands: init, pack, verify, spec-schema."""
 
 from __future__ import annotations
 
 import json
 import sys
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
 from pathlib import Path
-from typing import Annotated, Any, TypeVar, cast
+from typing import Annotated, cast
 
 import typer
-from rich.console import Console
-from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
-from mlhandoff._version import __version__
 from mlhandoff.checks import VerifyReport
-from mlhandoff.errors import HandoffError
+from mlhandoff.cli._app import EXIT_FAILED, app, byte_progress, console, run
 from mlhandoff.flavors.base import Task
-
-app = typer.Typer(
-    name="mlhandoff",
-    help=(
-        "Turn an ML prototype into a verified production handoff.\n\n"
-        "Typical flow: [bold]init[/] (scaffold handoff.yaml from a model and a sample) → fill in the "
-        "TODOs → [bold]pack[/] (build an immutable, hashed bundle with rendered docs) → "
-        "[bold]verify[/] (integrity, data contract, golden replay, handoff checklist)."
-    ),
-    no_args_is_help=True,
-    rich_markup_mode="rich",
-    pretty_exceptions_enable=False,
-    add_completion=False,
-)
-console = Console()
-err = Console(stderr=True)
-T = TypeVar("T")
-
-EXIT_FAILED = 1
-EXIT_BAD_INPUT = 2
-
-
-def _version(value: bool) -> None:
-    if value:
-        console.print(f"mlhandoff {__version__}")
-        raise typer.Exit()
-
-
-@app.callback()
-def _main(
-    version: Annotated[
-        bool,
-        typer.Option(
-            "--version", callback=_version, is_eager=True, help="Print the version and exit."
-        ),
-    ] = False,
-) -> None:
-    """Turn an ML prototype into a verified production handoff."""
-
-
-def _run(action: Callable[[], T]) -> T:
-    """Run library code; our errors become one red line and exit code 2, never a traceback."""
-    try:
-        return action()
-    except HandoffError as exc:
-        err.print(
-            f"[bold red]error[/] [dim]({exc.code})[/]: {exc}", highlight=False, soft_wrap=True
-        )
-        raise typer.Exit(EXIT_BAD_INPUT) from None
-
-
-@contextmanager
-def _byte_progress(
-    enabled: bool, label: str
-) -> Iterator[tuple[Callable[[int], None] | None, Callable[[str], None]]]:
-    """A progress bar on stderr for long hashing/copying; silent when output is not a terminal."""
-    if not enabled or not err.is_terminal:
-        yield None, lambda _: None
-        return
-    columns = (
-        TextColumn("{task.description}"),
-        BarColumn(),
-        DownloadColumn(),
-        TimeRemainingColumn(),
-    )
-    with Progress(*columns, console=err, transient=True) as progress:
-        task = progress.add_task(label, total=None)
-        yield (
-            (lambda n: progress.advance(task, n)),
-            (lambda s: progress.update(task, description=s)),
-        )
 
 
 @app.command()
@@ -144,7 +65,7 @@ def init(
             model_path=model, sample=sample, spec_path=out, label=label, task=chosen, name=name
         )
 
-    text = _run(action)
+    text = run(action)
     out.write_text(text, encoding="utf-8")
     todos = text.count("TODO")
     console.print(
@@ -174,8 +95,8 @@ def pack(
     """Build an immutable, hashed bundle: model, golden set, environment lock, rendered docs."""
     from mlhandoff.bundle.pack import pack as pack_bundle
 
-    with _byte_progress(not as_json, "packing") as (on_bytes, on_stage):
-        result = _run(
+    with byte_progress(not as_json, "packing") as (on_bytes, on_stage):
+        result = run(
             lambda: pack_bundle(
                 spec=spec, sample=sample, out=out, force=force, on_stage=on_stage, on_bytes=on_bytes
             )
@@ -208,8 +129,8 @@ def verify(
     """
     from mlhandoff.verify import verify as run_verify
 
-    with _byte_progress(not as_json, "hashing") as (on_bytes, _):
-        report = _run(lambda: run_verify(bundle, progress=on_bytes))
+    with byte_progress(not as_json, "hashing") as (on_bytes, _):
+        report = run(lambda: run_verify(bundle, progress=on_bytes))
     if as_json:
         sys.stdout.write(json.dumps(report.to_dict(), indent=2) + "\n")
     else:
@@ -263,7 +184,3 @@ def spec_schema(
         console.print(f"wrote {output}")
     else:
         sys.stdout.write(text)
-
-
-def main(argv: list[str] | None = None) -> Any:
-    return app(args=argv)

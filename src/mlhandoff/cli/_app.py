@@ -1,0 +1,85 @@
+"""The typer app and what every command shares: consoles, exit codes, error mapping, progress."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Annotated, TypeVar
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn
+
+from mlhandoff._version import __version__
+from mlhandoff.errors import HandoffError
+
+app = typer.Typer(
+    name="mlhandoff",
+    help=(
+        "Turn an ML prototype into a verified production handoff.\n\n"
+        "Typical flow: [bold]init[/] (scaffold handoff.yaml from a model and a sample) → fill in the "
+        "TODOs → [bold]pack[/] (build an immutable, hashed bundle with rendered docs) → "
+        "[bold]verify[/] (integrity, data contract, golden replay, handoff checklist)."
+    ),
+    no_args_is_help=True,
+    rich_markup_mode="rich",
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+console = Console()
+err = Console(stderr=True)
+T = TypeVar("T")
+
+EXIT_FAILED = 1
+EXIT_BAD_INPUT = 2
+
+
+def _version(value: bool) -> None:
+    if value:
+        console.print(f"mlhandoff {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _main(
+    version: Annotated[
+        bool,
+        typer.Option(
+            "--version", callback=_version, is_eager=True, help="Print the version and exit."
+        ),
+    ] = False,
+) -> None:
+    """Turn an ML prototype into a verified production handoff."""
+
+
+def run(action: Callable[[], T]) -> T:
+    """Run library code; our errors become one red line and exit code 2, never a traceback."""
+    try:
+        return action()
+    except HandoffError as exc:
+        err.print(
+            f"[bold red]error[/] [dim]({exc.code})[/]: {exc}", highlight=False, soft_wrap=True
+        )
+        raise typer.Exit(EXIT_BAD_INPUT) from None
+
+
+@contextmanager
+def byte_progress(
+    enabled: bool, label: str
+) -> Iterator[tuple[Callable[[int], None] | None, Callable[[str], None]]]:
+    """A progress bar on stderr for long hashing/copying; silent when output is not a terminal."""
+    if not enabled or not err.is_terminal:
+        yield None, lambda _: None
+        return
+    columns = (
+        TextColumn("{task.description}"),
+        BarColumn(),
+        DownloadColumn(),
+        TimeRemainingColumn(),
+    )
+    with Progress(*columns, console=err, transient=True) as progress:
+        task = progress.add_task(label, total=None)
+        yield (
+            (lambda n: progress.advance(task, n)),
+            (lambda s: progress.update(task, description=s)),
+        )
