@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sys
 import textwrap
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +23,7 @@ from sklearn.ensemble import HistGradientBoostingClassifier, HistGradientBoostin
 from sklearn.linear_model import LinearRegression, LogisticRegression
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import OneHotEncoder, OrdinalEncoder
+from threadpoolctl import threadpool_limits
 
 from mlhandoff.errors import (
     InputError,
@@ -51,6 +53,13 @@ MULTICLASS = LoadOptions(task="multiclass_classification")
 REGRESSION = LoadOptions(task="regression")
 
 # --- data -----------------------------------------------------------------------------------
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _one_thread() -> Iterator[None]:
+    """OpenMP workers spin-wait: on a busy 2-core machine one thread per library is faster."""
+    with threadpool_limits(limits=1):
+        yield
 
 
 @pytest.fixture(scope="module")
@@ -99,6 +108,23 @@ def _truncate(path: Path) -> None:
 # --- registry -------------------------------------------------------------------------------
 
 
+def test_public_names() -> None:
+    import mlhandoff.flavors
+
+    assert set(mlhandoff.flavors.__all__) == {
+        "FLAVOR_NAMES",
+        "STANDARD_OUTPUTS",
+        "Flavor",
+        "LoadOptions",
+        "Predictor",
+        "Task",
+        "flavor_for_model",
+        "flavor_for_path",
+        "get_flavor",
+        "load_predictor",
+    }
+
+
 def test_flavor_names() -> None:
     assert FLAVOR_NAMES == ("sklearn", "lightgbm", "xgboost", "onnx", "python_function")
     for name in FLAVOR_NAMES:
@@ -140,10 +166,10 @@ def test_flavor_for_path_directory_and_unknown(tmp_path: Path) -> None:
 def test_flavor_for_model(data: dict[str, Any]) -> None:
     x, y = data["frame"][NUMERIC], data["binary"]
     assert flavor_for_model(LogisticRegression().fit(x, y)).name == "sklearn"
-    booster_model = lgb.LGBMClassifier(n_estimators=2, verbose=-1).fit(x, y)
+    booster_model = lgb.LGBMClassifier(n_estimators=2, verbose=-1, n_jobs=1).fit(x, y)
     assert flavor_for_model(booster_model).name == "lightgbm"
     assert flavor_for_model(booster_model.booster_).name == "lightgbm"
-    assert flavor_for_model(xgb.XGBClassifier(n_estimators=2).fit(x, y)).name == "xgboost"
+    assert flavor_for_model(xgb.XGBClassifier(n_estimators=2, n_jobs=1).fit(x, y)).name == "xgboost"
     proto = to_onnx(LogisticRegression().fit(x, y), x.to_numpy(np.float32)[:1])
     assert flavor_for_model(proto).name == "onnx"
     with pytest.raises(InputError, match="supported models are"):
@@ -297,7 +323,7 @@ def _lgbm(data: dict[str, Any], target: str) -> Any:
         "n_estimators": 15,
         "min_child_samples": 5,
         "verbose": -1,
-        "random_state": 0,
+        "n_jobs": 1,
     }
     frame = _categorical(data["frame"])
     if target == "regression":
@@ -322,7 +348,7 @@ def test_lightgbm_binary_with_categoricals(tmp_path: Path, data: dict[str, Any])
 def test_lightgbm_string_classes(tmp_path: Path, data: dict[str, Any]) -> None:
     labels = np.where(data["binary"] == 1, "yes", "no")
     frame = _categorical(data["frame"])
-    model = lgb.LGBMClassifier(n_estimators=10, verbose=-1).fit(frame, labels)
+    model = lgb.LGBMClassifier(n_estimators=10, verbose=-1, n_jobs=1).fit(frame, labels)
     path = tmp_path / "model.txt"
     get_flavor("lightgbm").save(model, path)
     outputs = load_predictor(path, "lightgbm", BINARY).predict(data["table"])
@@ -348,10 +374,14 @@ def test_lightgbm_multiclass_and_regression(tmp_path: Path, data: dict[str, Any]
         load_predictor(tmp_path / "reg.txt", "lightgbm", BINARY)
 
 
-def test_lightgbm_truncated_file(tmp_path: Path, data: dict[str, Any]) -> None:
+@pytest.mark.parametrize("cut", ["in a tree", "in the parameters", "in the categories"])
+def test_lightgbm_truncated_file(tmp_path: Path, data: dict[str, Any], cut: str) -> None:
+    """Each of these cuts crashes the process inside LightGBM unless caught before it."""
     path = tmp_path / "model.txt"
     get_flavor("lightgbm").save(_lgbm(data, "binary"), path)
-    _truncate(path)
+    text = path.read_text("utf-8")
+    anchor = {"in a tree": "Tree=3", "in the parameters": "[objective", "in the categories": '"pro'}
+    path.write_text(text[: text.index(anchor[cut]) + 5], "utf-8")
     with pytest.raises(ModelLoadError, match=r"model\.txt"):
         load_predictor(path, "lightgbm", BINARY)
 
@@ -360,7 +390,13 @@ def test_lightgbm_truncated_file(tmp_path: Path, data: dict[str, Any]) -> None:
 
 
 def _xgb_params() -> dict[str, Any]:
-    return {"n_estimators": 15, "enable_categorical": True, "tree_method": "hist", "max_depth": 3}
+    return {
+        "n_estimators": 15,
+        "enable_categorical": True,
+        "tree_method": "hist",
+        "max_depth": 3,
+        "n_jobs": 1,
+    }
 
 
 @pytest.mark.parametrize("name", ["model.json", "model.ubj"])
@@ -395,7 +431,7 @@ def test_xgboost_multiclass_and_regression(tmp_path: Path, data: dict[str, Any])
 def test_xgboost_softmax_booster(tmp_path: Path, data: dict[str, Any]) -> None:
     """multi:softmax predicts labels only; probabilities come back from the margin."""
     x = data["frame"][NUMERIC].to_numpy()
-    params = {"objective": "multi:softmax", "num_class": 3, "max_depth": 3}
+    params = {"objective": "multi:softmax", "num_class": 3, "max_depth": 3, "nthread": 1}
     booster = xgb.train(params, xgb.DMatrix(x, label=data["multiclass"]), num_boost_round=10)
     get_flavor("xgboost").save(booster, tmp_path / "model.json")
     options = LoadOptions(task="multiclass_classification", features=tuple(NUMERIC))
@@ -404,13 +440,16 @@ def test_xgboost_softmax_booster(tmp_path: Path, data: dict[str, Any]) -> None:
     assert np.all((outputs["confidence"] > 1 / 3) & (outputs["confidence"] <= 1))
 
 
-def test_xgboost_truncated_file(tmp_path: Path, data: dict[str, Any]) -> None:
+@pytest.mark.parametrize("name", ["model.json", "model.ubj"])
+def test_xgboost_truncated_file(tmp_path: Path, data: dict[str, Any], name: str) -> None:
     frame = _categorical(data["frame"])
-    path = tmp_path / "model.json"
+    path = tmp_path / name
     get_flavor("xgboost").save(xgb.XGBClassifier(**_xgb_params()).fit(frame, data["binary"]), path)
-    _truncate(path)
-    with pytest.raises(ModelLoadError, match=r"model\.json"):
-        load_predictor(path, "xgboost", BINARY)
+    whole = path.read_bytes()
+    for size in (len(whole) // 2, len(whole) - 1, 17):
+        path.write_bytes(whole[:size])  # UBJ cuts crash XGBoost's own reader
+        with pytest.raises(ModelLoadError, match=name.replace(".", r"\.")):
+            load_predictor(path, "xgboost", BINARY)
 
 
 # --- onnx -----------------------------------------------------------------------------------

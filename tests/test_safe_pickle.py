@@ -9,6 +9,7 @@ import shlex
 import struct
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -24,12 +25,20 @@ from sklearn.ensemble import HistGradientBoostingClassifier
 from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import FunctionTransformer, OrdinalEncoder
+from threadpoolctl import threadpool_limits
 
 from mlhandoff.errors import ModelLoadError, UnsafeModelError
 from mlhandoff.flavors import LoadOptions, load_predictor
 from mlhandoff.flavors import _safe_pickle as safe_pickle
 
 # --- fixtures -------------------------------------------------------------------------------
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _one_thread() -> Iterator[None]:
+    """OpenMP workers spin-wait: on a busy 2-core machine one thread per library is faster."""
+    with threadpool_limits(limits=1):
+        yield
 
 
 @pytest.fixture(scope="module")

@@ -6,7 +6,7 @@ allowlist resolves. Anything else raises :class:`UnsafeModelError` naming ``modu
 
 What resolves:
 
-(a) ``_EXPLICIT``: the numpy helpers that rebuild arrays, dtypes, scalars and random generators,
+(a) ``ALLOWED_GLOBALS``: the numpy helpers that rebuild arrays, dtypes, scalars and random generators,
     ``copyreg._reconstructor`` (protocol < 2 objects), ``_codecs.encode`` (bytes in protocol 2)
     and a few inert builtins (containers, ``slice``, ``complex`` ...) plus ``OrderedDict``.
 (b) by rule, only after the module *name* is known to be under an allowed prefix (importing a

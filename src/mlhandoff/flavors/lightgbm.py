@@ -76,7 +76,7 @@ class LightGBMFlavor:
 
     def load(self, path: Path, options: LoadOptions) -> LightGBMPredictor:
         lgb = _lgb()
-        text = _model_text(path)
+        text, header = _model_text(path)
         try:
             booster = lgb.Booster(model_str=text)
         except Exception as exc:
@@ -91,14 +91,14 @@ class LightGBMFlavor:
                 classes = np.asarray(json.loads(sidecar.read_text("utf-8")))
             except ValueError as exc:
                 raise ModelLoadError(f"{sidecar} is not valid JSON: {exc}") from exc
-        return LightGBMPredictor(booster, options, classes)
+        return LightGBMPredictor(booster, header, options, classes)
 
     def packages(self) -> tuple[str, ...]:
         return ("lightgbm", "numpy", "scipy", "pandas")
 
 
-def _model_text(path: Path) -> str:
-    """The model text, checked to be whole, without the ``tree_sizes`` index.
+def _model_text(path: Path) -> tuple[str, dict[str, str]]:
+    """The model text, checked to be whole, without the ``tree_sizes`` index; and its header.
 
     LightGBM parses trees in parallel at the offsets ``tree_sizes`` gives; in a truncated or
     edited file those offsets point past the text and the process aborts (no exception to
@@ -124,7 +124,11 @@ def _model_text(path: Path) -> str:
     sizes = [line for line in lines if line.startswith("tree_sizes=")]
     if sizes and len(sizes[0].split("=", 1)[1].split()) != trees:
         raise ModelLoadError(f"{path}: the tree index does not match the trees in the file")
-    return "\n".join(line for line in lines if not line.startswith("tree_sizes=")) + "\n"
+    first_tree = next((i for i, line in enumerate(lines) if line.startswith("Tree=")), len(lines))
+    header_lines = lines[:first_tree]
+    header = dict(line.split("=", 1) for line in header_lines if "=" in line)
+    text = "\n".join(line for line in lines if not line.startswith("tree_sizes=")) + "\n"
+    return text, header
 
 
 def _whole_categories_line(line: str) -> bool:
@@ -144,7 +148,13 @@ class LightGBMPredictor:
 
     flavor = _NAME
 
-    def __init__(self, booster: Any, options: LoadOptions, classes: np.ndarray | None) -> None:
+    def __init__(
+        self,
+        booster: Any,
+        header: dict[str, str],
+        options: LoadOptions,
+        classes: np.ndarray | None,
+    ) -> None:
         self._booster = booster
         self._options = options
         names = [str(n) for n in booster.feature_name()]
@@ -152,7 +162,7 @@ class LightGBMPredictor:
         #: Feature names recorded at training, or None when it was trained on a bare array.
         self.feature_names: tuple[str, ...] | None = None if generic else tuple(names)
         self._categories = _categories(booster, names)
-        objective = str(booster.params.get("objective", "")).split(" ")[0]
+        objective = header.get("objective", "").split(" ")[0]
         self._classes: np.ndarray | None = None
         task = options.task
         if task == "binary_classification" and objective not in _BINARY_OBJECTIVES:
@@ -166,7 +176,8 @@ class LightGBMPredictor:
                 "spec's task is multiclass_classification"
             )
         if is_classification(task):
-            k = max(int(booster.params.get("num_class", 1)), 2)
+            num_class = header.get("num_class", "1")
+            k = max(int(num_class), 2) if num_class.isdigit() else 2
             self._classes = check_classes(
                 classes if classes is not None else np.arange(k), task, self.flavor
             )

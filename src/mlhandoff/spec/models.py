@@ -155,10 +155,22 @@ class Api(_Section):
     latency_budget: LatencyBudget | None = None
     throughput_rps: float | None = Field(default=None, gt=0)
     max_batch_size: int = Field(default=1000, ge=1)
-    rate_limit_rps: float | None = Field(default=None, gt=0)
+    rate_limit_rps: float | None = Field(default=None, gt=0, description="Per client, per second.")
     idempotency: bool = True
     request_id_header: str = "X-Request-ID"
-    auth: Literal["none", "bearer"] = "none"
+    auth: Literal["none", "bearer"] = Field(
+        default="none", description="bearer: the server requires the token given at `serve`."
+    )
+    timeout_ms: float = Field(
+        default=1000, gt=0, description="Model time budget; past it: fallback model or 504."
+    )
+    max_body_bytes: int = Field(default=1_000_000, ge=1024, description="Larger bodies get 413.")
+    abstain_below: float | None = Field(
+        default=None,
+        ge=0,
+        le=1,
+        description="Classification: confidence under this returns an explicit abstain.",
+    )
 
 
 class Criterion(_Section):
