@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import Annotated, TypeVar
+from typing import Annotated, NoReturn, TypeVar
 
 import typer
 from rich.console import Console
@@ -52,15 +52,20 @@ def _main(
     """Turn an ML prototype into a verified production handoff."""
 
 
+def fail(error: HandoffError) -> NoReturn:
+    """Report a bad argument the way library errors are reported, and exit 2."""
+    err.print(
+        f"[bold red]error[/] [dim]({error.code})[/]: {error}", highlight=False, soft_wrap=True
+    )
+    raise typer.Exit(EXIT_BAD_INPUT)
+
+
 def run(action: Callable[[], T]) -> T:
     """Run library code; our errors become one red line and exit code 2, never a traceback."""
     try:
         return action()
     except HandoffError as exc:
-        err.print(
-            f"[bold red]error[/] [dim]({exc.code})[/]: {exc}", highlight=False, soft_wrap=True
-        )
-        raise typer.Exit(EXIT_BAD_INPUT) from None
+        fail(exc)
 
 
 @contextmanager

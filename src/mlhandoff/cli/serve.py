@@ -1,0 +1,153 @@
+"""The serving commands: serve, loadtest."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.table import Table
+
+from mlhandoff.cli._app import EXIT_FAILED, app, console, fail, run
+from mlhandoff.errors import InputError
+
+
+@app.command()
+def serve(
+    bundle: Annotated[Path, typer.Argument(help="The bundle directory to serve.")],
+    host: Annotated[str, typer.Option(help="Interface to bind.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port to listen on.")] = 8080,
+    workers: Annotated[
+        int, typer.Option(min=1, help="Worker processes (share state through --redis).")
+    ] = 1,
+    fallback: Annotated[
+        Path | None, typer.Option(help="Bundle answering when the primary fails or is too slow.")
+    ] = None,
+    redis: Annotated[
+        str | None,
+        typer.Option(
+            help="redis://host:port/db for idempotency keys and rate limits shared by replicas."
+        ),
+    ] = None,
+    token_env: Annotated[
+        str | None, typer.Option(help="Name of the environment variable holding the bearer token.")
+    ] = None,
+    log_dir: Annotated[
+        Path | None, typer.Option(help="Directory for the prediction log (Parquet files).")
+    ] = None,
+    log_sample_rate: Annotated[
+        float, typer.Option(min=0.0, max=1.0, help="Share of requests logged.")
+    ] = 1.0,
+    log_pii: Annotated[
+        str, typer.Option(help="PII fields in the log: redact (null) or hash (HMAC).")
+    ] = "redact",
+    batch_max_rows: Annotated[int, typer.Option(min=1, help="Rows per micro-batch at most.")] = 256,
+    batch_max_wait_ms: Annotated[
+        float,
+        typer.Option(min=0.0, help="Wait this long for more requests to batch (0: never wait)."),
+    ] = 0.0,
+    log_level: Annotated[str, typer.Option(help="debug, info, warning or error.")] = "info",
+) -> None:
+    """Serve a bundle over HTTP: verifies it, loads and warms the model, enforces its contracts.
+
+    Endpoints: POST /predict, POST /invocations (MLflow), /v2/... (Open Inference Protocol),
+    GET /healthz, /readyz, /metrics, /openapi.json, /docs.
+    """
+    from mlhandoff.serve.app import ServeConfig, create_app
+    from mlhandoff.serve.server import run as run_server
+
+    if log_pii not in ("redact", "hash"):
+        fail(InputError(f"--log-pii must be redact or hash, not '{log_pii}'"))
+    token = None
+    if token_env:
+        token = os.environ.get(token_env)
+        if not token:
+            fail(InputError(f"--token-env {token_env}: that environment variable is not set"))
+    config = ServeConfig(
+        bundle=bundle,
+        fallback=fallback,
+        token=token,
+        redis_url=redis,
+        log_dir=log_dir,
+        log_sample_rate=log_sample_rate,
+        log_pii=log_pii,  # type: ignore[arg-type]
+        batch_max_rows=batch_max_rows,
+        batch_max_wait_ms=batch_max_wait_ms,
+        extra={"token_env": token_env},
+    )
+    run(lambda: create_app(config))  # verify the bundle and the options before binding
+    console.print(
+        f"serving {bundle} on http://{host}:{port} ({workers} worker(s)); docs at /docs",
+        style="dim",
+        highlight=False,
+    )
+    run_server(config, host=host, port=port, workers=workers, log_level=log_level)
+
+
+@app.command()
+def loadtest(
+    url: Annotated[
+        str, typer.Argument(help="Base URL of a running server, e.g. http://127.0.0.1:8080.")
+    ],
+    bundle: Annotated[
+        Path, typer.Option(help="Bundle whose golden set provides the requests and budget.")
+    ],
+    concurrency: Annotated[int, typer.Option(min=1, max=1024, help="Requests in flight.")] = 8,
+    duration: Annotated[float, typer.Option(min=0.1, max=3600, help="Seconds to run.")] = 10.0,
+    max_requests: Annotated[
+        int, typer.Option(min=1, help="Stop after this many requests.")
+    ] = 1_000_000,
+    token_env: Annotated[
+        str | None, typer.Option(help="Environment variable holding the bearer token.")
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
+) -> None:
+    """Drive a server with golden-set requests; print p50/p95/p99 and throughput against the budget.
+
+    Exits 1 when a budget in the spec is missed or a request failed.
+    """
+    from mlhandoff.bundle.bundle import open_bundle
+    from mlhandoff.serve.loadtest import budget_rows, golden_bodies, run_load
+
+    opened = run(lambda: open_bundle(bundle))
+    token = os.environ.get(token_env) if token_env else None
+    result = asyncio.run(
+        run_load(
+            url,
+            golden_bodies(opened),
+            concurrency=concurrency,
+            duration_s=duration,
+            max_requests=max_requests,
+            token=token,
+        )
+    )
+    rows = budget_rows(result, opened.spec)
+    failed = (
+        any(met is False for *_, met in rows) or result.failures or set(result.statuses) - {200}
+    )
+    if as_json:
+        data = result.to_dict() | {
+            "budget": [{"measure": m, "value": v, "budget": b, "met": ok} for m, v, b, ok in rows]
+        }
+        sys.stdout.write(json.dumps(data, indent=2) + "\n")
+    else:
+        table = Table(
+            title=f"loadtest {url} — {result.requests} requests, concurrency {concurrency}",
+            title_justify="left",
+        )
+        for column in ("measure", "value", "budget", "status"):
+            table.add_column(column)
+        for measure, value, limit, met in rows:
+            status = "-" if met is None else ("[green]met[/]" if met else "[bold red]missed[/]")
+            table.add_row(measure, f"{value:.2f}", "-" if limit is None else f"{limit:g}", status)
+        console.print(table)
+        console.print(
+            f"status codes: {dict(result.statuses)}"
+            + (f"; failures: {dict(result.failures)}" if result.failures else "")
+        )
+    if failed:
+        raise typer.Exit(EXIT_FAILED)

@@ -1,0 +1,266 @@
+"""OpenAPI 3.1 document of the serving API, generated from the data and output contracts.
+
+One definition drives the server's validation, this document and the bundle's docs: the record
+schema below is derived from the same ``data_contract`` the validator compiles.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from mlhandoff.spec.models import FieldSpec, HandoffSpec, OutputField
+
+#: Every error the server answers with, by HTTP status: (stable code, when).
+ERROR_CODES: dict[int, tuple[str, str]] = {
+    400: ("malformed_request", "the body is not valid JSON or not in a supported shape"),
+    401: ("unauthorized", "a bearer token is configured and the request has none"),
+    403: ("forbidden", "the bearer token is wrong"),
+    404: ("not_found", "no such route or model name"),
+    405: ("method_not_allowed", "the route exists but not for this HTTP method"),
+    409: ("idempotency_conflict", "the Idempotency-Key was used before with another body"),
+    413: ("payload_too_large", "the body or the batch is larger than allowed"),
+    415: ("unsupported_media_type", "the Content-Type is not application/json"),
+    422: ("contract_violation", "records break the data contract; every violation is listed"),
+    429: ("rate_limited", "too many requests; retry after the Retry-After header's seconds"),
+    500: (
+        "model_error",
+        "the model failed (or `internal_error`: the server did); the body carries the request id, never a traceback",
+    ),
+    503: ("not_ready", "the model is still loading or warming up"),
+    504: ("model_timeout", "the model exceeded its time budget (api.timeout_ms)"),
+}
+
+_JSON_TYPES = {
+    "int": {"type": "integer"},
+    "float": {"type": "number"},
+    "bool": {"type": "boolean"},
+    "string": {"type": "string"},
+    "category": {"type": "string"},
+    "timestamp": {"type": "string", "format": "date-time"},
+    "date": {"type": "string", "format": "date"},
+}
+
+
+def field_schema(field: FieldSpec | OutputField) -> dict[str, Any]:
+    schema: dict[str, Any] = dict(_JSON_TYPES[field.type])
+    if field.min is not None:
+        schema["minimum"] = field.min
+    if field.max is not None:
+        schema["maximum"] = field.max
+    domain = getattr(field, "domain", None)
+    if domain and field.type in ("category", "string"):
+        schema["enum"] = [str(v) for v in domain]
+    if field.description:
+        schema["description"] = field.description
+    if getattr(field, "nullable", False):
+        schema["type"] = [schema["type"], "null"]
+    return schema
+
+
+def record_schema(spec: HandoffSpec) -> dict[str, Any]:
+    fields = spec.data_contract.fields
+    return {
+        "type": "object",
+        "properties": {name: field_schema(f) for name, f in fields.items()},
+        "required": list(fields),
+        "additionalProperties": False,
+    }
+
+
+def prediction_schema(spec: HandoffSpec) -> dict[str, Any]:
+    outputs = spec.outputs().fields
+    properties = {name: field_schema(f) for name, f in outputs.items()}
+    if spec.api.abstain_below is not None:
+        properties["abstain"] = {
+            "type": "boolean",
+            "description": "Confidence below api.abstain_below.",
+        }
+        if "label" in properties:  # an abstained prediction has no label
+            properties["label"]["type"] = [properties["label"]["type"], "null"]
+    return {"type": "object", "properties": properties, "required": list(outputs)}
+
+
+def _error_schema() -> dict[str, Any]:
+    return {
+        "type": "object",
+        "required": ["error"],
+        "properties": {
+            "error": {
+                "type": "object",
+                "required": ["code", "message", "request_id"],
+                "properties": {
+                    "code": {
+                        "type": "string",
+                        "enum": sorted({c for c, _ in ERROR_CODES.values()} | {"internal_error"}),
+                    },
+                    "message": {"type": "string"},
+                    "request_id": {"type": "string"},
+                    "violations": {
+                        "type": "array",
+                        "items": {
+                            "type": "object",
+                            "properties": {
+                                "field": {"type": "string"},
+                                "rule": {"type": "string"},
+                                "message": {"type": "string"},
+                                "count": {"type": "integer"},
+                                "rows": {"type": "array", "items": {"type": "integer"}},
+                            },
+                        },
+                    },
+                },
+            }
+        },
+    }
+
+
+def _errors(*statuses: int) -> dict[str, Any]:
+    return {
+        str(s): {
+            "description": f"`{ERROR_CODES[s][0]}`: {ERROR_CODES[s][1]}",
+            "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}},
+        }
+        for s in statuses
+    }
+
+
+def openapi_document(spec: HandoffSpec) -> dict[str, Any]:
+    """The whole OpenAPI document for a bundle's spec."""
+    examples = spec.api.examples
+    request_errors = _errors(400, 401, 403, 409, 413, 415, 422, 429, 500, 503, 504)
+    predict_body = {
+        "oneOf": [
+            {"$ref": "#/components/schemas/Record"},
+            {
+                "type": "object",
+                "required": ["instances"],
+                "additionalProperties": False,
+                "properties": {
+                    "instances": {
+                        "type": "array",
+                        "minItems": 1,
+                        "maxItems": spec.api.max_batch_size,
+                        "items": {"$ref": "#/components/schemas/Record"},
+                    }
+                },
+            },
+        ]
+    }
+    predict_examples = {}
+    if examples:
+        predict_examples["record"] = {"value": examples[0]}
+        predict_examples["batch"] = {"value": {"instances": examples}}
+    headers = {
+        "parameters": [
+            {
+                "name": spec.api.request_id_header,
+                "in": "header",
+                "required": False,
+                "schema": {"type": "string"},
+            },
+            {
+                "name": "Idempotency-Key",
+                "in": "header",
+                "required": False,
+                "schema": {"type": "string"},
+            },
+        ]
+    }
+    ok_predict = {
+        "description": "Predictions, one per record, in order.",
+        "content": {
+            "application/json": {"schema": {"$ref": "#/components/schemas/PredictResponse"}}
+        },
+    }
+    health = {"200": {"description": "OK"}, "503": {"description": "Not ready"}}
+    return {
+        "openapi": "3.1.0",
+        "info": {
+            "title": f"{spec.name} prediction API",
+            "version": spec.version,
+            "description": (spec.purpose or "")
+            + f"\n\nModel {spec.model.version_tag} ({spec.model.flavor}, {spec.model.task}). "
+            "Generated by mlhandoff from handoff.yaml.",
+        },
+        "paths": {
+            "/predict": {
+                "post": {
+                    "summary": "Predict for one record or a batch under `instances`",
+                    "operationId": "predict",
+                    **headers,
+                    "requestBody": {
+                        "required": True,
+                        "content": {
+                            "application/json": {
+                                "schema": predict_body,
+                                "examples": predict_examples,
+                            }
+                        },
+                    },
+                    "responses": {"200": ok_predict, **request_errors},
+                }
+            },
+            "/invocations": {
+                "post": {
+                    "summary": "MLflow-compatible scoring (dataframe_split, dataframe_records, instances, inputs)",
+                    "operationId": "invocations",
+                    **headers,
+                    "requestBody": {
+                        "required": True,
+                        "content": {"application/json": {"schema": {"type": "object"}}},
+                    },
+                    "responses": {
+                        "200": {
+                            "description": "Predictions",
+                            "content": {"application/json": {"schema": {"type": "object"}}},
+                        },
+                        **request_errors,
+                    },
+                }
+            },
+            "/healthz": {
+                "get": {
+                    "summary": "Liveness",
+                    "operationId": "healthz",
+                    "responses": {"200": {"description": "OK"}},
+                }
+            },
+            "/readyz": {
+                "get": {
+                    "summary": "Model loaded and warmed",
+                    "operationId": "readyz",
+                    "responses": health,
+                }
+            },
+            "/metrics": {
+                "get": {
+                    "summary": "Prometheus metrics",
+                    "operationId": "metrics",
+                    "responses": {"200": {"description": "OK"}},
+                }
+            },
+            "/v2/health/live": {
+                "get": {"operationId": "v2_live", "responses": {"200": {"description": "OK"}}}
+            },
+            "/v2/health/ready": {"get": {"operationId": "v2_ready", "responses": health}},
+        },
+        "components": {
+            "schemas": {
+                "Record": record_schema(spec),
+                "Prediction": prediction_schema(spec),
+                "PredictResponse": {
+                    "type": "object",
+                    "required": ["predictions", "model", "request_id"],
+                    "properties": {
+                        "predictions": {
+                            "type": "array",
+                            "items": {"$ref": "#/components/schemas/Prediction"},
+                        },
+                        "model": {"type": "object"},
+                        "request_id": {"type": "string"},
+                    },
+                },
+                "Error": _error_schema(),
+            }
+        },
+    }

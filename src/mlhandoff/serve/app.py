@@ -1,0 +1,632 @@
+"""The ASGI app: one bundle served over HTTP, enforcing its API and data contracts.
+
+Every scoring request goes through the same steps, in this order (see ``ModelService.handle``):
+request id → auth → rate limit → content type and size → JSON → idempotency → readiness →
+protocol parsing → data contract → model (micro-batched, time-budgeted, fallback) → response →
+idempotency record, prediction log, metrics, access log.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import hmac
+import logging
+import threading
+import time
+import uuid
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import orjson
+import pyarrow as pa
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import HTMLResponse, Response
+from starlette.routing import Route
+
+from mlhandoff.bundle.bundle import Bundle, open_bundle
+from mlhandoff.contract.outputs import name_outputs
+from mlhandoff.contract.validate import CompiledContract
+from mlhandoff.errors import HandoffError, InputError
+from mlhandoff.render.openapi import openapi_document
+from mlhandoff.serve.batching import MicroBatcher
+from mlhandoff.serve.errors import ApiError
+from mlhandoff.serve.fallback import CircuitBreaker
+from mlhandoff.serve.metrics import ServerMetrics
+from mlhandoff.serve.payload import (
+    Columns,
+    columns_from_mlflow,
+    columns_from_v2,
+    records_from_predict,
+    to_table,
+)
+from mlhandoff.serve.predlog import PiiMode, PredictionLog
+from mlhandoff.serve.state import MemoryStore, RateLimiter, RedisStore, StateStore, ping_store
+
+log = logging.getLogger("mlhandoff.serve")
+access_log = logging.getLogger("mlhandoff.access")
+
+IDEMPOTENCY_TTL_S = 24 * 3600.0
+
+
+@dataclass
+class ServeConfig:
+    """How to serve; what the API promises comes from the bundle's spec."""
+
+    bundle: Path
+    fallback: Path | None = None
+    token: str | None = None
+    redis_url: str | None = None
+    log_dir: Path | None = None
+    log_sample_rate: float = 1.0
+    log_pii: PiiMode = "redact"
+    batch_max_rows: int = 256
+    batch_max_wait_ms: float = 0.0
+    breaker_failures: int = 5
+    breaker_cooldown_s: float = 30.0
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+class _Model:
+    """A bundle ready to predict: predictor, batcher, output naming."""
+
+    def __init__(self, bundle: Bundle, metrics: ServerMetrics, config: ServeConfig) -> None:
+        self.bundle = bundle
+        self.spec = bundle.spec
+        self.label = f"{self.spec.name}-{self.spec.version}"
+        predictor = bundle.predictor()
+        outputs = self.spec.outputs()
+
+        def predict(table: pa.Table) -> pa.Table:
+            return name_outputs(predictor.predict(table), outputs)
+
+        self.predict_sync = predict
+        self.batcher = MicroBatcher(
+            predict,
+            max_rows=config.batch_max_rows,
+            max_wait_ms=config.batch_max_wait_ms,
+            on_batch=metrics.batch_rows.observe,
+        )
+
+    def warm_up(self) -> None:
+        inputs, _ = self.bundle.golden()
+        self.predict_sync(inputs.slice(0, 1))
+        self.predict_sync(inputs)
+
+
+class ModelService:
+    def __init__(self, config: ServeConfig) -> None:
+        self.config = config
+        # Integrity first: a tampered bundle is refused before anything is deserialised.
+        self.bundle = open_bundle(config.bundle)
+        self.fallback_bundle = open_bundle(config.fallback) if config.fallback else None
+        self.spec = self.bundle.spec
+        api = self.spec.api
+        if api.auth == "bearer" and not config.token:
+            raise InputError("the spec sets api.auth: bearer; give the token with --token-env NAME")
+        self.metrics = ServerMetrics()
+        self.metrics.model_info.labels(
+            self.spec.name, self.spec.version, self.spec.model.version_tag, self.bundle.digest
+        ).set(1)
+        self.contract = CompiledContract(self.spec.data_contract)
+        self.pii = {n for n, f in self.spec.data_contract.fields.items() if f.pii} | set(
+            self.spec.privacy.pii_fields
+        )
+        self.store: StateStore = (
+            RedisStore(config.redis_url, f"{self.spec.name}-{self.spec.version}")
+            if config.redis_url
+            else MemoryStore()
+        )
+        self.limiter = RateLimiter(self.store, api.rate_limit_rps) if api.rate_limit_rps else None
+        self.breaker = CircuitBreaker(config.breaker_failures, config.breaker_cooldown_s)
+        self.primary: _Model | None = None
+        self.fallback: _Model | None = None
+        self.ready = False
+        self.load_error: str | None = None
+        self.predlog: PredictionLog | None = None
+        self._openapi = orjson.dumps(openapi_document(self.spec))
+        self._outputs = self.spec.outputs()
+        self._label_field, self._score_field, self._confidence_field = self._output_roles()
+
+    # --- lifecycle ---------------------------------------------------------------------------
+
+    async def start(self) -> None:
+        await ping_store(self.store)
+        if self.config.log_dir:
+            self.predlog = PredictionLog(
+                self.config.log_dir,
+                pii_fields=sorted(self.pii),
+                model_version=f"{self.spec.name}-{self.spec.version}",
+                sample_rate=self.config.log_sample_rate,
+                pii=self.config.log_pii,
+                pii_key=self.bundle.digest.encode(),
+                on_drop=self.metrics.log_dropped.inc,
+            )
+        loop = asyncio.get_running_loop()
+        threading.Thread(
+            target=self._load, args=(loop,), name="mlhandoff-load", daemon=True
+        ).start()
+
+    def _load(self, loop: asyncio.AbstractEventLoop) -> None:
+        """Load and warm in the background so /healthz answers and /readyz says 503 meanwhile."""
+        try:
+            primary = _Model(self.bundle, self.metrics, self.config)
+            primary.warm_up()
+            fallback = None
+            if self.fallback_bundle is not None:
+                fallback = _Model(self.fallback_bundle, self.metrics, self.config)
+                fallback.warm_up()
+        except Exception as exc:
+            self.load_error = f"{type(exc).__name__}: {exc}"
+            log.error("model failed to load: %s", self.load_error)
+            return
+        loop.call_soon_threadsafe(self._activate, primary, fallback)
+
+    def _activate(self, primary: _Model, fallback: _Model | None) -> None:
+        primary.batcher.start()
+        if fallback:
+            fallback.batcher.start()
+        self.primary, self.fallback = primary, fallback
+        self.ready = True
+        self.metrics.ready.set(1)
+        log.info("ready: %s (%s)", primary.label, self.bundle.digest)
+
+    async def stop(self) -> None:
+        for model in (self.primary, self.fallback):
+            if model:
+                await model.batcher.stop()
+        if self.predlog:
+            await asyncio.to_thread(self.predlog.close)
+        await self.store.close()
+
+    # --- the request pipeline ----------------------------------------------------------------
+
+    async def handle(
+        self,
+        request: Request,
+        route: str,
+        parse: Callable[[Any], Columns | list[dict[str, Any]]],
+        respond: Callable[[pa.Table, str], dict[str, Any]],
+    ) -> Response:
+        started = time.perf_counter()
+        request_id = request.headers.get(self.spec.api.request_id_header) or uuid.uuid4().hex
+        headers = {
+            self.spec.api.request_id_header: request_id,
+            "X-Model-Version": self.spec.model.version_tag,
+        }
+        self.metrics.in_flight.inc()
+        status, rows, note = 200, 0, ""
+        try:
+            self._authorize(request)
+            await self._rate_limit(request)
+            raw = await self._read_body(request)
+            body = _parse_json(raw)
+            key = request.headers.get("idempotency-key") if self.spec.api.idempotency else None
+            digest = hashlib.sha256(route.encode() + b"\0" + raw).hexdigest()
+            if key:
+                replay = await self._idempotent_replay(key, digest)
+                if replay is not None:
+                    note = "idempotent-replay"
+                    return Response(
+                        replay,
+                        media_type="application/json",
+                        headers={**headers, "Idempotent-Replayed": "true"},
+                    )
+            if not self.ready or self.primary is None:
+                raise ApiError(
+                    503,
+                    "the model failed to load" if self.load_error else "the model is still loading",
+                )
+            table = to_table(parse(body), self.spec.data_contract, self.spec.api.max_batch_size)
+            rows = table.num_rows
+            report = self.contract.validate(table)
+            if not report.ok:
+                for v in report.violations:
+                    self.metrics.violations.labels(v.field, v.rule).inc(v.count)
+                raise ApiError(422, "records break the data contract", violations=report.violations)
+            outputs, used = await self._predict(table, request_id)
+            if used:
+                headers["X-Model-Fallback"] = used
+                note = f"fallback:{used}"
+            content = orjson.dumps(respond(outputs, request_id), option=orjson.OPT_SERIALIZE_NUMPY)
+            if key:
+                await self.store.set_if_absent(
+                    f"idem:{key}", digest.encode() + b"\n" + content, IDEMPOTENCY_TTL_S
+                )
+            if self.predlog:
+                self.predlog.record(request_id, table, outputs)
+            self._observe(outputs)
+            return Response(content, media_type="application/json", headers=headers)
+        except ApiError as exc:
+            status = exc.status
+            if exc.violations:
+                exc.violations = [self._mask(v) for v in exc.violations]
+            return _error_response(exc, request_id, {**headers, **exc.headers})
+        except Exception:
+            status = 500
+            log.exception("internal error", extra={"request_id": request_id})
+            error = ApiError(500, "internal server error", code="internal_error")
+            return _error_response(error, request_id, headers)
+        finally:
+            self.metrics.in_flight.dec()
+            elapsed = time.perf_counter() - started
+            self.metrics.requests.labels(route, str(status)).inc()
+            self.metrics.latency.labels(route).observe(elapsed)
+            access_log.info(
+                "%s %s %d",
+                request.method,
+                route,
+                status,
+                extra={
+                    "request_id": request_id,
+                    "route": route,
+                    "status": status,
+                    "rows": rows,
+                    "latency_ms": round(elapsed * 1000, 3),
+                    "note": note,
+                },
+            )
+
+    def _authorize(self, request: Request) -> None:
+        if not self.config.token:
+            return
+        header = request.headers.get("authorization", "")
+        if not header.lower().startswith("bearer ") or not header[7:].strip():
+            raise ApiError(
+                401,
+                "missing bearer token (Authorization: Bearer <token>)",
+                headers={"WWW-Authenticate": "Bearer"},
+            )
+        if not hmac.compare_digest(header[7:].strip().encode(), self.config.token.encode()):
+            raise ApiError(403, "the bearer token is not valid")
+
+    async def _rate_limit(self, request: Request) -> None:
+        if self.limiter is None:
+            return
+        auth = request.headers.get("authorization")
+        client = (
+            hashlib.sha256(auth.encode()).hexdigest()[:16]
+            if auth
+            else (request.client.host if request.client else "-")
+        )
+        wait = await self.limiter.check(client)
+        if wait is not None:
+            raise ApiError(
+                429,
+                f"more than {self.spec.api.rate_limit_rps:g} requests per second",
+                headers={"Retry-After": str(max(1, round(wait + 0.5)))},
+            )
+
+    async def _read_body(self, request: Request) -> bytes:
+        content_type = request.headers.get("content-type", "")
+        if content_type.split(";")[0].strip().lower() != "application/json":
+            raise ApiError(
+                415, f"Content-Type must be application/json, got '{content_type or 'none'}'"
+            )
+        limit = self.spec.api.max_body_bytes
+        declared = request.headers.get("content-length")
+        if declared and declared.isdigit() and int(declared) > limit:
+            raise ApiError(413, f"the body is {declared} bytes; the limit is {limit}")
+        chunks, size = [], 0
+        async for chunk in request.stream():
+            size += len(chunk)
+            if size > limit:
+                raise ApiError(413, f"the body is over the {limit}-byte limit")
+            chunks.append(chunk)
+        return b"".join(chunks)
+
+    async def _idempotent_replay(self, key: str, digest: str) -> bytes | None:
+        stored = await self.store.get(f"idem:{key}")
+        if stored is None:
+            return None
+        stored_digest, _, content = stored.partition(b"\n")
+        if stored_digest.decode() != digest:
+            raise ApiError(
+                409, "this Idempotency-Key was already used with a different request body"
+            )
+        return content
+
+    async def _predict(self, table: pa.Table, request_id: str) -> tuple[pa.Table, str | None]:
+        assert self.primary is not None
+        budget = self.spec.api.timeout_ms / 1000
+        reason = "circuit_open"
+        if self.fallback is None or self.breaker.allow():
+            try:
+                outputs = await asyncio.wait_for(self.primary.batcher.submit(table), budget)
+                self.breaker.record(True)
+                return outputs, None
+            except TimeoutError:
+                self.breaker.record(False)
+                reason = "timeout"
+                if self.fallback is None:
+                    raise ApiError(
+                        504,
+                        f"the model took longer than its {self.spec.api.timeout_ms:g} ms budget",
+                    ) from None
+            except Exception as exc:
+                self.breaker.record(False)
+                reason = "error"
+                log.error(
+                    "model error: %s: %s",
+                    type(exc).__name__,
+                    exc,
+                    extra={"request_id": request_id},
+                    exc_info=exc,
+                )
+                if self.fallback is None:
+                    raise ApiError(
+                        500, f"the model failed on this request (request id {request_id})"
+                    ) from None
+        assert self.fallback is not None
+        self.metrics.fallbacks.labels(reason).inc()
+        try:
+            outputs = await asyncio.wait_for(self.fallback.batcher.submit(table), budget)
+        except TimeoutError:
+            raise ApiError(
+                504, "the primary and the fallback model both exceeded the time budget"
+            ) from None
+        except Exception as exc:
+            log.error(
+                "fallback model error: %s", exc, extra={"request_id": request_id}, exc_info=exc
+            )
+            raise ApiError(
+                500, f"the primary and the fallback model failed (request id {request_id})"
+            ) from None
+        return outputs, self.fallback.label
+
+    # --- responses -----------------------------------------------------------------------------
+
+    def _output_roles(self) -> tuple[str | None, str | None, str | None]:
+        roles: dict[str, str] = {}
+        for name, out in self._outputs.fields.items():
+            roles[out.source or name] = name
+        return roles.get("label"), roles.get("score"), roles.get("confidence")
+
+    def rows(self, outputs: pa.Table) -> list[dict[str, Any]]:
+        rows = outputs.to_pylist()
+        threshold = self.spec.api.abstain_below
+        if threshold is None or self._label_field is None:
+            return rows
+        for row in rows:
+            if self._confidence_field is not None:
+                confidence = row[self._confidence_field]
+            elif self._score_field is not None:
+                confidence = max(row[self._score_field], 1 - row[self._score_field])
+            else:
+                continue
+            row["abstain"] = bool(confidence < threshold)
+            if row["abstain"]:
+                row[self._label_field] = None
+                self.metrics.abstains.inc()
+        return rows
+
+    def model_info(self) -> dict[str, Any]:
+        return {
+            "name": self.spec.name,
+            "version": self.spec.version,
+            "version_tag": self.spec.model.version_tag,
+        }
+
+    def _observe(self, outputs: pa.Table) -> None:
+        for name, out in self._outputs.fields.items():
+            if out.type == "float" and outputs.num_rows <= 64:
+                histogram = self.metrics.prediction.labels(name)
+                for value in outputs.column(name).to_pylist():
+                    if value is not None:
+                        histogram.observe(value)
+
+    def _mask(self, violation: Any) -> Any:
+        """Violations of PII fields keep field, rule and count, never values."""
+        if violation.field not in self.pii:
+            return violation
+        from mlhandoff.errors import Violation
+
+        return Violation(
+            violation.field,
+            violation.rule,
+            f"{violation.count} value(s) break rule '{violation.rule}' (values of PII fields are not shown)",
+            violation.count,
+            violation.rows,
+        )
+
+    @property
+    def openapi(self) -> bytes:
+        return self._openapi
+
+
+def _parse_json(raw: bytes) -> Any:
+    if not raw:
+        raise ApiError(400, "the body is empty; send a JSON object")
+    try:
+        return orjson.loads(raw)
+    except orjson.JSONDecodeError as exc:
+        raise ApiError(400, f"the body is not valid JSON: {exc}") from None
+
+
+def _error_response(error: ApiError, request_id: str, headers: dict[str, str]) -> Response:
+    return Response(
+        orjson.dumps(error.body(request_id)),
+        status_code=error.status,
+        media_type="application/json",
+        headers=headers,
+    )
+
+
+_DOCS = """<!doctype html>
+<html><head><meta charset="utf-8"><title>{title}</title>
+<link rel="stylesheet" href="https://cdn.jsdelivr.net/npm/swagger-ui-dist@5/swagger-ui.css"></head>
+<body><noscript>The API is described in <a href="/openapi.json">/openapi.json</a>.</noscript>
+<div id="ui"><p>Loading the API explorer; the raw document is at <a href="/openapi.json">/openapi.json</a>.</p></div>
+<script src="https://cdn.jsdelivr.net/npm/swagger-ui-dist@5/swagger-ui-bundle.js"></script>
+<script>window.onload = () => SwaggerUIBundle({{url: "/openapi.json", dom_id: "#ui"}});</script>
+</body></html>"""
+
+
+def create_app(config: ServeConfig) -> Starlette:
+    """The Starlette app serving ``config.bundle``; raises HandoffError for an unusable bundle."""
+    service = ModelService(config)
+    spec = service.spec
+
+    def json_response(data: Any, status: int = 200) -> Response:
+        return Response(orjson.dumps(data), status_code=status, media_type="application/json")
+
+    async def predict(request: Request) -> Response:
+        return await service.handle(
+            request,
+            "/predict",
+            records_from_predict,
+            lambda out, rid: {
+                "predictions": service.rows(out),
+                "model": service.model_info(),
+                "request_id": rid,
+            },
+        )
+
+    async def invocations(request: Request) -> Response:
+        return await service.handle(
+            request,
+            "/invocations",
+            columns_from_mlflow,
+            lambda out, rid: {"predictions": service.rows(out)},
+        )
+
+    async def v2_infer(request: Request) -> Response:
+        if request.path_params["name"] != spec.name:
+            return json_response(
+                ApiError(
+                    404,
+                    f"no model named '{request.path_params['name']}'; this server serves '{spec.name}'",
+                ).body("-"),
+                404,
+            )
+
+        def respond(out: pa.Table, rid: str) -> dict[str, Any]:
+            tensors = [
+                {
+                    "name": n,
+                    "shape": [out.num_rows],
+                    "datatype": _V2_TYPES.get(str(out.column(n).type), "BYTES"),
+                    "data": out.column(n).to_pylist(),
+                }
+                for n in out.column_names
+            ]
+            return {
+                "model_name": spec.name,
+                "model_version": spec.version,
+                "id": rid,
+                "outputs": tensors,
+            }
+
+        return await service.handle(request, "/v2/models/{name}/infer", columns_from_v2, respond)
+
+    async def v2_model(request: Request) -> Response:
+        if request.path_params["name"] != spec.name:
+            return json_response(
+                ApiError(404, f"no model named '{request.path_params['name']}'").body("-"), 404
+            )
+        return json_response(
+            {
+                "name": spec.name,
+                "versions": [spec.version],
+                "platform": f"mlhandoff-{spec.model.flavor}",
+                "inputs": [
+                    {"name": n, "datatype": _V2_FIELD_TYPES[f.type], "shape": [-1]}
+                    for n, f in spec.data_contract.fields.items()
+                ],
+                "outputs": [
+                    {"name": n, "datatype": _V2_FIELD_TYPES[f.type], "shape": [-1]}
+                    for n, f in spec.outputs().fields.items()
+                ],
+            }
+        )
+
+    async def live(request: Request) -> Response:
+        return json_response({"status": "ok"})
+
+    async def ready(request: Request) -> Response:
+        if service.ready:
+            return json_response({"status": "ready", "model": service.model_info()})
+        detail = (
+            {"status": "failed", "error": service.load_error}
+            if service.load_error
+            else {"status": "loading"}
+        )
+        return json_response(detail, 503)
+
+    async def metrics(request: Request) -> Response:
+        return Response(generate_latest(service.metrics.registry), media_type=CONTENT_TYPE_LATEST)
+
+    async def openapi(request: Request) -> Response:
+        return Response(service.openapi, media_type="application/json")
+
+    async def docs(request: Request) -> Response:
+        return HTMLResponse(_DOCS.format(title=f"{spec.name} API"))
+
+    async def http_error(request: Request, exc: Exception) -> Response:
+        status = exc.status_code if isinstance(exc, HTTPException) else 500
+        status = status if status in (404, 405) else 400
+        error = ApiError(
+            status,
+            "no such route"
+            if status == 404
+            else f"{request.method} is not allowed here"
+            if status == 405
+            else "bad request",
+        )
+        return json_response(
+            error.body(request.headers.get(spec.api.request_id_header, "-")), status
+        )
+
+    @asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        await service.start()
+        try:
+            yield
+        finally:
+            await service.stop()
+
+    routes = [
+        Route("/predict", predict, methods=["POST"]),
+        Route("/invocations", invocations, methods=["POST"]),
+        Route("/v2/health/live", live, methods=["GET"]),
+        Route("/v2/health/ready", ready, methods=["GET"]),
+        Route("/v2/models/{name}", v2_model, methods=["GET"]),
+        Route("/v2/models/{name}/infer", v2_infer, methods=["POST"]),
+        Route("/healthz", live, methods=["GET"]),
+        Route("/readyz", ready, methods=["GET"]),
+        Route("/metrics", metrics, methods=["GET"]),
+        Route("/openapi.json", openapi, methods=["GET"]),
+        Route("/docs", docs, methods=["GET"]),
+    ]
+    app = Starlette(
+        routes=routes, lifespan=lifespan, exception_handlers={HTTPException: http_error}
+    )
+    app.state.service = service
+    return app
+
+
+_V2_TYPES = {
+    "double": "FP64",
+    "float": "FP32",
+    "int64": "INT64",
+    "int32": "INT32",
+    "bool": "BOOL",
+    "string": "BYTES",
+}
+_V2_FIELD_TYPES = {
+    "int": "INT64",
+    "float": "FP64",
+    "bool": "BOOL",
+    "string": "BYTES",
+    "category": "BYTES",
+    "timestamp": "BYTES",
+    "date": "BYTES",
+}
+
+__all__ = ["HandoffError", "ModelService", "ServeConfig", "create_app"]

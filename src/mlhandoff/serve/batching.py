@@ -1,0 +1,108 @@
+"""Dynamic micro-batching: concurrent requests share one model call.
+
+One collector task takes the first waiting request, then everything else already queued (up to
+``max_rows``), optionally waiting ``max_wait_ms`` for more, and runs the model once in a single
+worker thread. At concurrency 1 nothing waits; under load, batches form while the previous one
+runs, so throughput approaches the model's batched speed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+
+import pyarrow as pa
+
+PredictFn = Callable[[pa.Table], pa.Table]
+
+
+@dataclass
+class _Job:
+    table: pa.Table
+    future: asyncio.Future[pa.Table]
+
+
+class MicroBatcher:
+    def __init__(
+        self,
+        predict: PredictFn,
+        *,
+        max_rows: int = 256,
+        max_wait_ms: float = 0.0,
+        on_batch: Callable[[int], None] | None = None,
+    ) -> None:
+        self._predict = predict
+        self._max_rows = max_rows
+        self._max_wait = max_wait_ms / 1000
+        self._on_batch = on_batch or (lambda _: None)
+        self._queue: asyncio.Queue[_Job] = asyncio.Queue()
+        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="mlhandoff-model")
+        self._task: asyncio.Task[None] | None = None
+
+    def start(self) -> None:
+        if self._task is None:
+            self._task = asyncio.get_running_loop().create_task(self._collect())
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None
+        self._executor.shutdown(wait=False, cancel_futures=True)
+
+    async def submit(self, table: pa.Table) -> pa.Table:
+        """Outputs for ``table``'s rows; raises whatever the model raised."""
+        future: asyncio.Future[pa.Table] = asyncio.get_running_loop().create_future()
+        await self._queue.put(_Job(table, future))
+        return await future
+
+    async def _collect(self) -> None:
+        loop = asyncio.get_running_loop()
+        while True:
+            jobs = [await self._queue.get()]
+            rows = jobs[0].table.num_rows
+            deadline = loop.time() + self._max_wait
+            while rows < self._max_rows:
+                try:
+                    job = (
+                        self._queue.get_nowait()
+                        if self._max_wait <= 0
+                        else await asyncio.wait_for(
+                            self._queue.get(), max(0.0, deadline - loop.time())
+                        )
+                    )
+                except (asyncio.QueueEmpty, TimeoutError):
+                    break
+                jobs.append(job)
+                rows += job.table.num_rows
+            jobs = [j for j in jobs if not j.future.cancelled()]
+            if not jobs:
+                continue
+            self._on_batch(rows)
+            try:
+                outputs = await loop.run_in_executor(
+                    self._executor, self._run, [j.table for j in jobs]
+                )
+            except Exception as exc:
+                for job in jobs:
+                    if not job.future.done():
+                        job.future.set_exception(exc)
+                continue
+            offset = 0
+            for job in jobs:
+                n = job.table.num_rows
+                if not job.future.done():
+                    job.future.set_result(outputs.slice(offset, n))
+                offset += n
+
+    def _run(self, tables: list[pa.Table]) -> pa.Table:
+        table = (
+            tables[0]
+            if len(tables) == 1
+            else pa.concat_tables(tables, promote_options="permissive")
+        )
+        return self._predict(table)

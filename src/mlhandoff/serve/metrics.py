@@ -1,0 +1,85 @@
+"""Prometheus metrics of one server, in their own registry (several apps can share a process)."""
+
+from __future__ import annotations
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+
+_LATENCY_BUCKETS = (
+    0.001,
+    0.0025,
+    0.005,
+    0.0075,
+    0.01,
+    0.025,
+    0.05,
+    0.075,
+    0.1,
+    0.25,
+    0.5,
+    1.0,
+    2.5,
+)
+_BATCH_BUCKETS = (1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024)
+_VALUE_BUCKETS = (0.0, 0.01, 0.05, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 0.95, 0.99, 1.0)
+
+
+class ServerMetrics:
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry()
+        r = self.registry
+        self.requests = Counter(
+            "mlhandoff_requests",
+            "Requests by route and status code.",
+            ["route", "status"],
+            registry=r,
+        )
+        self.latency = Histogram(
+            "mlhandoff_request_latency_seconds",
+            "Request latency.",
+            ["route"],
+            buckets=_LATENCY_BUCKETS,
+            registry=r,
+        )
+        self.in_flight = Gauge(
+            "mlhandoff_in_flight_requests", "Requests being handled.", registry=r
+        )
+        self.batch_rows = Histogram(
+            "mlhandoff_batch_rows",
+            "Rows per model call (micro-batches).",
+            buckets=_BATCH_BUCKETS,
+            registry=r,
+        )
+        self.prediction = Histogram(
+            "mlhandoff_prediction_value",
+            "Predicted values by output.",
+            ["output"],
+            buckets=_VALUE_BUCKETS,
+            registry=r,
+        )
+        self.violations = Counter(
+            "mlhandoff_validation_failures",
+            "Contract violations by field and rule.",
+            ["field", "rule"],
+            registry=r,
+        )
+        self.fallbacks = Counter(
+            "mlhandoff_fallback",
+            "Answers from the fallback model, by reason.",
+            ["reason"],
+            registry=r,
+        )
+        self.abstains = Counter(
+            "mlhandoff_abstain", "Predictions answered with abstain.", registry=r
+        )
+        self.log_dropped = Counter(
+            "mlhandoff_prediction_log_dropped",
+            "Prediction-log records dropped (buffer full).",
+            registry=r,
+        )
+        self.model_info = Gauge(
+            "mlhandoff_model_info",
+            "The served bundle.",
+            ["name", "version", "version_tag", "digest"],
+            registry=r,
+        )
+        self.ready = Gauge("mlhandoff_ready", "1 when the model is loaded and warmed.", registry=r)

@@ -1,0 +1,85 @@
+"""Running the app with uvicorn: JSON logs, one or several worker processes."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import logging
+import os
+import sys
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from starlette.applications import Starlette
+
+from mlhandoff.serve.app import ServeConfig, create_app
+
+_CONFIG_ENV = "MLHANDOFF_SERVE_CONFIG"
+_STANDARD = set(vars(logging.LogRecord("", 0, "", 0, "", None, None))) | {"message", "asctime", "color_message"}
+
+
+class JsonFormatter(logging.Formatter):
+    """One JSON object per line; extras such as request_id become fields."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        line: dict[str, Any] = {
+            "ts": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds"),
+            "level": record.levelname.lower(),
+            "logger": record.name,
+            "msg": record.getMessage(),
+        }
+        line.update({k: v for k, v in vars(record).items() if k not in _STANDARD})
+        if record.exc_info:
+            line["traceback"] = self.formatException(record.exc_info)
+        return json.dumps(line, default=str)
+
+
+def configure_logging(level: str = "info") -> None:
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(JsonFormatter())
+    for name in ("mlhandoff", "uvicorn.error"):
+        logger = logging.getLogger(name)
+        logger.handlers[:] = [handler]
+        logger.setLevel(level.upper())
+        logger.propagate = False
+
+
+def _encode(config: ServeConfig) -> str:
+    data = dataclasses.asdict(config)
+    data.pop("token")  # secrets travel by environment variable name only, never serialised
+    return json.dumps(data, default=str)
+
+
+def app_from_env() -> Starlette:
+    """Factory for uvicorn worker processes: the config travels in an environment variable."""
+    data = json.loads(os.environ[_CONFIG_ENV])
+    for key in ("bundle", "fallback", "log_dir"):
+        if data.get(key):
+            data[key] = Path(data[key])
+    token_env = data.get("extra", {}).get("token_env")
+    token = os.environ.get(token_env) if token_env else None
+    configure_logging(data.get("extra", {}).get("log_level", "info"))
+    return create_app(ServeConfig(token=token, **data))
+
+
+def run(
+    config: ServeConfig, *, host: str, port: int, workers: int = 1, log_level: str = "info"
+) -> None:
+    import uvicorn
+
+    configure_logging(log_level)
+    common: dict[str, Any] = {
+        "host": host,
+        "port": port,
+        "log_config": None,
+        "access_log": False,  # our own structured access log carries the request id
+        "server_header": False,
+        "timeout_graceful_shutdown": 10,
+    }
+    if workers > 1:
+        config.extra["log_level"] = log_level
+        os.environ[_CONFIG_ENV] = _encode(config)
+        uvicorn.run("mlhandoff.serve.server:app_from_env", factory=True, workers=workers, **common)
+    else:
+        uvicorn.run(create_app(config), **common)
