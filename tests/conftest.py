@@ -50,3 +50,11 @@ def example_model(example_dir: Path) -> object:
 
     path = example_dir / "work" / "model.skops"
     return skops.io.load(path, trusted=skops.io.get_untrusted_types(file=path))
+
+
+@pytest.fixture(scope="session")
+def example_bundle(example_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The example packed once, for tests that only read or serve it."""
+    import mlhandoff
+
+    return mlhandoff.pack(spec=example_dir / "handoff.yaml", out=tmp_path_factory.mktemp("bundle")).path

@@ -5,6 +5,7 @@
     HandoffError                  base; every error carries a stable ``code``
     ├── SpecError                 handoff.yaml is wrong: fix the file (has file:line:col)
     ├── InputError                a file or argument given to a command is wrong or missing
+    │   └── EvaluationError       evaluation data or predictions cannot be scored (label, NaN ...)
     ├── ContractViolation         data does not satisfy the data contract: fix the data
     ├── BundleError               the bundle cannot be used as it is
     │   ├── IntegrityError        a file's hash does not match MANIFEST.json: do not trust it
@@ -12,7 +13,8 @@
     ├── ModelLoadError            the model file cannot be deserialised
     │   ├── UnsafeModelError      the artifact reaches for code outside the allowlist
     │   └── MissingExtraError     the flavor needs an optional dependency that is not installed
-    └── PredictError              the model raised while predicting
+    ├── PredictError              the model raised while predicting
+    └── AcceptanceFailure         a primary criterion or guardrail failed: inspect ``rows``
 
 Foreign exceptions (yaml, joblib, lightgbm, onnxruntime ...) are translated at the boundary with
 ``raise OurError(...) from exc`` so callers never branch on third-party types or message text.
@@ -74,6 +76,10 @@ class InputError(HandoffError):
     code = "input_invalid"
 
 
+class EvaluationError(InputError):
+    code = "evaluation_invalid"
+
+
 @dataclass(frozen=True)
 class Violation:
     """One broken rule of the data contract, for one field."""
@@ -128,3 +134,11 @@ class MissingExtraError(ModelLoadError):
 
 class PredictError(HandoffError):
     code = "predict_failed"
+
+
+class AcceptanceFailure(HandoffError):
+    code = "acceptance_failed"
+
+    def __init__(self, message: str, rows: list[object]) -> None:
+        self.rows = rows
+        super().__init__(message)

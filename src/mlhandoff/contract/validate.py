@@ -70,7 +70,11 @@ class CompiledContract:
             if spec.domain
         }
 
-    def validate(self, table: pa.Table, *, allow_extra: bool = False) -> ValidationReport:
+    def validate(
+        self, table: pa.Table, *, allow_extra: bool = False, batch_rules: bool = True
+    ) -> ValidationReport:
+        """Check every rule; ``batch_rules=False`` skips rules about a whole batch (null
+        fraction), which mean nothing for a single request."""
         report = ValidationReport(rows=table.num_rows)
         present = set(table.column_names)
         missing = [name for name in self.contract.fields if name not in present]
@@ -86,10 +90,14 @@ class CompiledContract:
             )
         for name, spec in self.contract.fields.items():
             if name in present:
-                report.violations.extend(self._check_column(name, spec, table.column(name)))
+                report.violations.extend(
+                    self._check_column(name, spec, table.column(name), batch_rules)
+                )
         return report
 
-    def _check_column(self, name: str, spec: FieldSpec, column: pa.ChunkedArray) -> list[Violation]:
+    def _check_column(
+        self, name: str, spec: FieldSpec, column: pa.ChunkedArray, batch_rules: bool = True
+    ) -> list[Violation]:
         typed, problem = _coerce(column, spec)
         if typed is None:
             return [Violation(name, "type", problem or f"expected {spec.type}", count=len(column))]
@@ -98,7 +106,7 @@ class CompiledContract:
         nulls = typed.is_null()
         infinite = None
         if spec.type == "float":
-            nulls = pc.or_(nulls, pc.is_nan(typed))
+            nulls = pc.or_kleene(nulls, pc.is_nan(typed))
             infinite = pc.fill_null(pc.is_inf(typed), False)
             found += self._rule(name, "finite", infinite, typed, "infinite value")
         null_count = pc.sum(nulls).as_py() or 0
@@ -107,7 +115,8 @@ class CompiledContract:
                 name, "not_null", nulls, typed, "null value in a non-nullable field"
             )
         if (
-            spec.max_null_fraction is not None
+            batch_rules
+            and spec.max_null_fraction is not None
             and rows
             and null_count / rows > spec.max_null_fraction
         ):

@@ -16,7 +16,11 @@ from starlette.applications import Starlette
 from mlhandoff.serve.app import ServeConfig, create_app
 
 _CONFIG_ENV = "MLHANDOFF_SERVE_CONFIG"
-_STANDARD = set(vars(logging.LogRecord("", 0, "", 0, "", None, None))) | {"message", "asctime", "color_message"}
+_STANDARD = set(vars(logging.LogRecord("", 0, "", 0, "", None, None))) | {
+    "message",
+    "asctime",
+    "color_message",
+}
 
 
 class JsonFormatter(logging.Formatter):

@@ -14,7 +14,7 @@ from pydantic import BaseModel, ValidationError
 
 from mlhandoff.errors import SpecError, SpecIssue
 from mlhandoff.flavors.base import STANDARD_OUTPUTS
-from mlhandoff.spec.models import HandoffSpec
+from mlhandoff.spec.models import FieldSpec, HandoffSpec
 
 Loc = tuple[str | int, ...]
 
@@ -176,8 +176,21 @@ def _cross_checks(spec: HandoffSpec) -> Iterator[tuple[Loc, str]]:
             )
         if f.timezone is not None and f.type != "timestamp":
             yield ((*at, "timezone"), "a timezone applies only to timestamp fields")
-        if (f.min is not None or f.max is not None) and f.type not in ("int", "float"):
-            yield (at, f"min/max apply to numeric fields, not {f.type}")
+        if (f.min is not None or f.max is not None) and f.type not in ("int", "float", "array"):
+            yield (at, f"min/max apply to int, float and array fields, not {f.type}")
+        yield from _field_rule_checks(at, f)
+    split = spec.data_contract.split
+    if split is not None and split.kind != "random":
+        column = fields.get(split.column or "")
+        if split.column is None:
+            yield (("data_contract", "split", "column"), f"a {split.kind} split names its column")
+        elif column is None:
+            yield (("data_contract", "split", "column"), unknown(split.column))
+        elif split.kind == "time" and column.type not in ("timestamp", "date"):
+            yield (
+                ("data_contract", "split", "column"),
+                f"a time split needs a timestamp or date field; '{split.column}' is {column.type}",
+            )
     for i, feature in enumerate(spec.model.features or []):
         if feature not in fields:
             yield (("model", "features", i), unknown(feature))
@@ -205,6 +218,58 @@ def _cross_checks(spec: HandoffSpec) -> Iterator[tuple[Loc, str]]:
             ("model", "entrypoint"),
             "the python_function flavor needs entrypoint: module:function",
         )
+
+
+def _field_rule_checks(at: Loc, f: FieldSpec) -> Iterator[tuple[Loc, str]]:
+    """The data contract's per-field rules that need more than one key to judge."""
+    for side in ("min", "max"):
+        if getattr(f, f"{side}_exclusive") and getattr(f, side) is None:
+            yield ((*at, f"{side}_exclusive"), f"{side}_exclusive needs a {side} to exclude")
+    if f.min is not None and f.min == f.max and (f.min_exclusive or f.max_exclusive):
+        yield ((*at, "min"), f"min = max = {f.min} with an exclusive bound admits no value")
+    if f.unseen != "reject" and not f.domain:
+        yield ((*at, "unseen"), "an unseen-value policy needs a domain")
+    bucket = getattr(f.unseen, "bucket", None)
+    if bucket is not None and f.domain and bucket not in [str(v) for v in f.domain]:
+        yield ((*at, "unseen", "bucket"), f"bucket '{bucket}' must be one of the domain's values")
+    text_rules = [k for k in ("pattern", "min_length", "max_length") if getattr(f, k) is not None]
+    if text_rules and f.type not in ("string", "category"):
+        yield ((*at, text_rules[0]), f"{text_rules[0]} applies to string and category fields")
+    if f.min_length is not None and f.max_length is not None and f.min_length > f.max_length:
+        yield ((*at, "min_length"), f"min_length ({f.min_length}) exceeds max_length")
+    if f.pattern is not None:
+        problem = _regex_problem(f.pattern)
+        if problem:
+            yield ((*at, "pattern"), f"invalid regular expression {f.pattern!r}: {problem}")
+    if (f.type == "array") != (f.length is not None):
+        yield (
+            (*at, "length" if f.length is not None else "type"),
+            "an array field needs length: <values per row>, and only arrays take a length",
+        )
+    if f.timezone is not None and _zone_problem(f.timezone):
+        yield ((*at, "timezone"), f"unknown timezone '{f.timezone}'; use an IANA name like UTC")
+
+
+def _regex_problem(pattern: str) -> str | None:
+    """Why RE2 (the engine the validator runs) refuses ``pattern``, or None."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    try:
+        pc.match_substring_regex(pa.array([""]), pattern=pattern)
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as exc:
+        return str(exc).removeprefix("Invalid regular expression: ")
+    return None
+
+
+def _zone_problem(name: str) -> bool:
+    import zoneinfo
+
+    try:
+        zoneinfo.ZoneInfo(name)
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+        return True
+    return False
 
 
 def parse_spec(text: str, file: Path | None = None) -> HandoffSpec:

@@ -17,7 +17,7 @@ from mlhandoff.flavors.base import Task
 SPEC_VERSION = 1
 
 FlavorName = Literal["sklearn", "lightgbm", "xgboost", "onnx", "python_function"]
-FieldType = Literal["int", "float", "bool", "string", "category", "timestamp", "date"]
+FieldType = Literal["int", "float", "bool", "string", "category", "timestamp", "date", "array"]
 OutputType = Literal["float", "int", "bool", "string"]
 Comparison = Literal[">=", ">", "<=", "<"]
 
@@ -99,15 +99,33 @@ class Environment(_Section):
     )
 
 
+class UnseenBucket(_Section):
+    bucket: Text = Field(description="Domain value that unseen categories are mapped to.")
+
+
 class FieldSpec(_Section):
     type: FieldType
     description: str | None = None
     unit: str | None = None
-    min: int | float | None = None
-    max: int | float | None = None
+    min: int | float | None = Field(default=None, description="Lowest value (arrays: per element).")
+    max: int | float | None = Field(
+        default=None, description="Highest value (arrays: per element)."
+    )
+    min_exclusive: bool = Field(default=False, description="min itself is out of range.")
+    max_exclusive: bool = Field(default=False, description="max itself is out of range.")
     nullable: bool = False
     max_null_fraction: float | None = Field(default=None, ge=0, le=1)
     domain: list[str | int] | None = Field(default=None, description="Allowed categories.")
+    unseen: Literal["reject", "allow"] | UnseenBucket = Field(
+        default="reject",
+        description="Values outside the domain: reject, allow (counted), or {bucket: <value>}.",
+    )
+    pattern: str | None = Field(
+        default=None, description="Regular expression (RE2) that the whole string must match."
+    )
+    min_length: int | None = Field(default=None, ge=0, description="Fewest characters.")
+    max_length: int | None = Field(default=None, ge=0, description="Most characters.")
+    length: int | None = Field(default=None, ge=1, description="Values per row of an array field.")
     timezone: str | None = Field(default=None, description="Required timezone of timestamps.")
     id: bool = Field(default=False, description="Identifier: unique within a batch, not a feature.")
     pii: bool = False
@@ -117,9 +135,34 @@ class FieldSpec(_Section):
     drift_sensitive: bool = False
 
 
+class Split(_Section):
+    kind: Literal["time", "group", "random"] = Field(
+        description="How evaluation data was split off from training data."
+    )
+    column: str | None = Field(
+        default=None, description="time: the timestamp field; group: the grouping field."
+    )
+
+
+class LeakageFinding(_Section):
+    check: Literal["single_feature", "shared_ids", "shared_rows", "shared_groups", "time_split"]
+    field: str | None = None
+    score: float | None = Field(default=None, description="ROC AUC, correlation or fraction.")
+    detail: Text
+
+
+class LeakageRecord(_Section):
+    checked: list[str] = Field(default_factory=list, description="Which checks ran, on what.")
+    findings: list[LeakageFinding] = Field(default_factory=list)
+
+
 class DataContract(_Section):
     label: str | None = Field(default=None, description="Label column in training/eval data.")
     fields: dict[str, FieldSpec] = Field(min_length=1)
+    split: Split | None = Field(default=None, description="How training and eval data split.")
+    leakage: LeakageRecord | None = Field(
+        default=None, description="Filled at pack: leakage checks on training.data and findings."
+    )
 
     def features(self) -> list[str]:
         return [name for name, f in self.fields.items() if not f.id]

@@ -1,0 +1,222 @@
+"""What validation found, merged across chunks: counts, global row numbers and masked values.
+
+A chunk's rule checks produce :class:`Hit` masks; :class:`ReportBuilder` turns them into counts,
+the first K row numbers and their values, so a 50M-row file and a 1-row request give the same
+report. Values of PII fields never leave this module unmasked.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+
+from mlhandoff.errors import ContractViolation, Violation
+from mlhandoff.spec.models import LeakageFinding
+
+REDACTED = "<redacted>"
+#: Row examples written into a violation's one-line message (all K are in ``rows``/``values``).
+SHOWN_IN_MESSAGE = 3
+
+
+@dataclass(frozen=True)
+class FieldViolation(Violation):
+    """A Violation with the values of its first rows (``<redacted>`` for PII fields)."""
+
+    values: list[Any] = field(default_factory=list)
+
+
+@dataclass
+class ValidationReport:
+    """Every broken rule, with counts and the first offending rows.
+
+    ``notices`` do not fail validation: unseen categories a policy allows or buckets, and absent
+    nullable columns. ``failing_rows`` counts rows that break at least one row-level rule.
+    ``leakage`` holds leakage findings when a label was given (warnings, never failures).
+    """
+
+    rows: int
+    violations: list[Violation] = field(default_factory=list)
+    notices: list[Violation] = field(default_factory=list)
+    failing_rows: int = 0
+    leakage: list[LeakageFinding] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not self.violations
+
+    def raise_for_violations(self, what: str = "data") -> None:
+        if self.violations:
+            raise ContractViolation(self.violations, what=what)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "rows": self.rows,
+            "ok": self.ok,
+            "failing_rows": self.failing_rows,
+            "violations": [_violation_dict(v) for v in self.violations],
+            "notices": [_violation_dict(v) for v in self.notices],
+            "leakage": [f.model_dump(mode="json") for f in self.leakage],
+        }
+
+
+def _violation_dict(v: Violation) -> dict[str, Any]:
+    return {
+        "field": v.field,
+        "rule": v.rule,
+        "message": v.message,
+        "count": v.count,
+        "rows": v.rows,
+        "values": getattr(v, "values", []),
+    }
+
+
+@dataclass
+class Hit:
+    """One rule broken somewhere in one chunk: ``mask`` marks the rows, ``values`` holds them."""
+
+    field: str
+    rule: str
+    what: str
+    mask: np.ndarray
+    values: pa.Array
+    notice: bool = False
+
+
+@dataclass
+class _Tally:
+    field: str
+    rule: str
+    what: str
+    notice: bool
+    count: int = 0
+    rows: list[int] = field(default_factory=list)
+    values: list[Any] = field(default_factory=list)
+
+
+class ReportBuilder:
+    """Accumulates hits chunk by chunk; :meth:`finish` applies the whole-data rules."""
+
+    def __init__(self, max_examples: int, pii: set[str]) -> None:
+        self.max_examples = max_examples
+        self.pii = pii
+        self.rows = 0
+        self.failing_rows = 0
+        self.nulls: dict[str, int] = {}
+        self._tallies: dict[tuple[str, str], _Tally] = {}
+        self._schema: dict[str, Violation] = {}
+
+    def schema(self, violation: Violation) -> None:
+        """A schema-level problem (missing or unexpected columns): kept once, not per chunk."""
+        self._schema.setdefault(violation.rule, violation)
+
+    def add(self, hits: list[Hit], rows: int, nulls: dict[str, int]) -> None:
+        """Fold one chunk of ``rows`` rows (starting at row ``self.rows``) into the report."""
+        offset = self.rows
+        failing: np.ndarray | None = None
+        for hit in hits:
+            count = int(np.count_nonzero(hit.mask))
+            if not count:
+                continue
+            tally = self._tallies.get((hit.field, hit.rule))
+            if tally is None:
+                tally = _Tally(hit.field, hit.rule, hit.what, hit.notice)
+                self._tallies[(hit.field, hit.rule)] = tally
+            tally.count += count
+            room = self.max_examples - len(tally.rows)
+            if room > 0:
+                local = np.flatnonzero(hit.mask)[:room]
+                tally.rows += [offset + int(r) for r in local]
+                tally.values += self._shown(hit.field, hit.values, local)
+            if not hit.notice:
+                failing = hit.mask.copy() if failing is None else np.logical_or(failing, hit.mask)
+        if failing is not None:
+            self.failing_rows += int(np.count_nonzero(failing))
+        for name, count in nulls.items():
+            self.nulls[name] = self.nulls.get(name, 0) + count
+        self.rows += rows
+
+    def _shown(self, name: str, values: pa.Array, rows: np.ndarray) -> list[Any]:
+        if name in self.pii:
+            return [REDACTED] * len(rows)
+        return [_json_value(v) for v in values.take(pa.array(rows)).to_pylist()]
+
+    def finish(
+        self, order: dict[str, int], null_limits: dict[str, float]
+    ) -> tuple[list[Violation], list[Violation], int]:
+        """Violations and notices (sorted by field, then rule) and the failing-row count."""
+        violations: list[Violation] = list(self._schema.values())
+        notices: list[Violation] = []
+        for tally in sorted(
+            self._tallies.values(), key=lambda t: (order.get(t.field, -1), _rule_rank(t.rule))
+        ):
+            (notices if tally.notice else violations).append(self._violation(tally))
+        for name, limit in null_limits.items():
+            nulls = self.nulls.get(name, 0)
+            if self.rows and nulls / self.rows > limit:
+                violations.append(
+                    FieldViolation(
+                        name,
+                        "max_null_fraction",
+                        f"{nulls / self.rows:.1%} nulls ({nulls} of {self.rows} rows), more "
+                        f"than the allowed {limit:.1%}",
+                        count=nulls,
+                    )
+                )
+        return violations, notices, self.failing_rows
+
+    def _violation(self, t: _Tally) -> FieldViolation:
+        shown = ", ".join(
+            f"row {r}: {_repr(v)}"
+            for r, v in zip(t.rows[:SHOWN_IN_MESSAGE], t.values, strict=False)
+        )
+        message = f"{t.count} × {t.what}" + (f" ({shown})" if shown else "")
+        return FieldViolation(t.field, t.rule, message, t.count, list(t.rows), list(t.values))
+
+
+_RULE_ORDER = (
+    "type",
+    "not_null",
+    "finite",
+    "length",
+    "min",
+    "max",
+    "domain",
+    "unseen",
+    "pattern",
+    "min_length",
+    "max_length",
+    "timezone",
+    "unique",
+)
+
+
+def _rule_rank(rule: str) -> int:
+    return _RULE_ORDER.index(rule) if rule in _RULE_ORDER else len(_RULE_ORDER)
+
+
+def _json_value(value: Any) -> Any:
+    """A value as JSON can hold it: NaN and infinities as strings, times in ISO 8601."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return str(value)
+    if isinstance(value, dt.date | dt.datetime | dt.time):
+        return value.isoformat()
+    if isinstance(value, bytes):
+        return value.hex()
+    if isinstance(value, list):
+        return [_json_value(v) for v in value]
+    if isinstance(value, dict):
+        return {k: _json_value(v) for k, v in value.items()}
+    return value
+
+
+def _repr(value: Any) -> str:
+    if value == REDACTED:
+        return REDACTED
+    if isinstance(value, list) and len(value) > 4:
+        return repr(value[:4])[:-1] + f", … {len(value)} values]"
+    return repr(value)
