@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
 
-.PHONY: demo test lint typecheck install-test install-demo clean
+.PHONY: demo test lint typecheck install-test install-demo services clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -25,7 +25,15 @@ lint: install-test
 typecheck: install-test
 	$(BIN)/mypy
 
-test: install-test lint typecheck
+# The Redis tests start their own redis-server on a free port; install Debian's package if absent.
+services:
+	@command -v redis-server >/dev/null 2>&1 || { \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	    echo "installing redis-server (Debian package) for the serving tests"; \
+	    apt-get update -qq >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq redis-server >/dev/null; \
+	  else echo "redis-server is missing: apt-get install redis-server (needed by the serving tests)" >&2; exit 1; fi; }
+
+test: install-test services lint typecheck
 	$(BIN)/python -m pytest -q -p no:cacheprovider
 
 clean:

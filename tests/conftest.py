@@ -57,4 +57,6 @@ def example_bundle(example_dir: Path, tmp_path_factory: pytest.TempPathFactory) 
     """The example packed once, for tests that only read or serve it."""
     import mlhandoff
 
-    return mlhandoff.pack(spec=example_dir / "handoff.yaml", out=tmp_path_factory.mktemp("bundle")).path
+    return mlhandoff.pack(
+        spec=example_dir / "handoff.yaml", out=tmp_path_factory.mktemp("bundle")
+    ).path

@@ -32,7 +32,9 @@ class LiveServer:
         self.app = create_app(config)
         self.service = self.app.state.service
         self._server = uvicorn.Server(
-            uvicorn.Config(self.app, host="127.0.0.1", port=0, log_config=None, access_log=False, lifespan="on")
+            uvicorn.Config(
+                self.app, host="127.0.0.1", port=0, log_config=None, access_log=False, lifespan="on"
+            )
         )
         self._thread = threading.Thread(target=self._server.run, daemon=True)
 
@@ -89,7 +91,9 @@ PYFUNC_FIELDS = {
 }
 
 
-def pyfunc_bundle(root: Path, name: str, code: str, api: dict[str, Any] | None = None, version: str = "1.0.0") -> Path:
+def pyfunc_bundle(
+    root: Path, name: str, code: str, api: dict[str, Any] | None = None, version: str = "1.0.0"
+) -> Path:
     """Pack a python_function bundle whose ``predict(frame)`` is ``code`` (score = its return)."""
     work = root / f"{name}-src"
     shutil.rmtree(work, ignore_errors=True)
@@ -119,7 +123,9 @@ def pyfunc_bundle(root: Path, name: str, code: str, api: dict[str, Any] | None =
             "secret": [f"s{i}" for i in range(40)],
         }
     )
-    return mlhandoff.pack(spec=work / "handoff.yaml", sample=sample, out=root / "dist", force=True).path
+    return mlhandoff.pack(
+        spec=work / "handoff.yaml", sample=sample, out=root / "dist", force=True
+    ).path
 
 
 #: A model: score = x / 100. Fails for x == 66, sleeps 1.5 s for x == 77.
@@ -140,7 +146,9 @@ def predict(frame):
 def redis_server(port: int) -> subprocess.Popen[bytes]:
     binary = shutil.which("redis-server")
     if binary is None:
-        raise RuntimeError("redis-server is not installed: run `make test` (it installs it) or apt-get install redis-server")
+        raise RuntimeError(
+            "redis-server is not installed: run `make test` (it installs it) or apt-get install redis-server"
+        )
     process = subprocess.Popen(
         [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"],
         stdout=subprocess.DEVNULL,
@@ -148,7 +156,10 @@ def redis_server(port: int) -> subprocess.Popen[bytes]:
     )
     deadline = time.monotonic() + 10
     while time.monotonic() < deadline:
-        with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), timeout=0.2):
+        with (
+            contextlib.suppress(OSError),
+            socket.create_connection(("127.0.0.1", port), timeout=0.2),
+        ):
             return process
         time.sleep(0.05)
     process.kill()

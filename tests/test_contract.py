@@ -228,6 +228,8 @@ def test_a_value_inside_passes_and_one_outside_is_reported_once(
 
 
 def test_null_in_a_non_nullable_float_is_reported() -> None:
-    report = _contract(x={"type": "float"}).validate(pa.table({"x": pa.array([None, 1.0], pa.float64())}))
+    report = _contract(x={"type": "float"}).validate(
+        pa.table({"x": pa.array([None, 1.0], pa.float64())})
+    )
     assert _rules(report) == {("x", "not_null")}
     assert report.violations[0].rows == [0]

@@ -57,7 +57,9 @@ def test_predict_one_and_batch_match_the_bundle(example_server, example_bundle, 
     body = one.json()
     assert body["request_id"] == "req-1" and one.headers["X-Request-ID"] == "req-1"
     assert body["model"]["version_tag"] == "v1.0.0"
-    assert body["predictions"][0]["score"] == pytest.approx(expected.column("score")[0].as_py(), rel=1e-9)
+    assert body["predictions"][0]["score"] == pytest.approx(
+        expected.column("score")[0].as_py(), rel=1e-9
+    )
     batch = _post(example_server, "/predict", {"instances": records[:50]})
     assert batch.status_code == 200
     scores = [p["score"] for p in batch.json()["predictions"]]
@@ -71,7 +73,11 @@ def test_concurrent_single_requests_are_micro_batched(example_server, records) -
     def worker(offset: int) -> None:
         with httpx.Client(base_url=example_server.url, timeout=20) as client:
             for i in range(offset, 60, 6):
-                results.append(client.post("/predict", content=json.dumps(records[i]), headers=JSON).status_code)
+                results.append(
+                    client.post(
+                        "/predict", content=json.dumps(records[i]), headers=JSON
+                    ).status_code
+                )
 
     threads = [threading.Thread(target=worker, args=(i,)) for i in range(6)]
     for t in threads:
@@ -86,7 +92,12 @@ def test_concurrent_single_requests_are_micro_batched(example_server, records) -
 def test_mlflow_invocations_formats(example_server, records) -> None:
     columns = list(records[0])
     formats = [
-        {"dataframe_split": {"columns": columns, "data": [[r[c] for c in columns] for r in records[:3]]}},
+        {
+            "dataframe_split": {
+                "columns": columns,
+                "data": [[r[c] for c in columns] for r in records[:3]],
+            }
+        },
         {"dataframe_records": records[:3]},
         {"instances": records[:3]},
         {"inputs": {c: [r[c] for r in records[:3]] for c in columns}},
@@ -103,8 +114,14 @@ def test_open_inference_protocol_v2(example_server, records) -> None:
     assert example_server.client.get("/v2/health/live").status_code == 200
     assert example_server.client.get("/v2/health/ready").status_code == 200
     meta = example_server.client.get("/v2/models/risky-transactions").json()
-    assert meta["versions"] == ["1.0.0"] and {i["name"] for i in meta["inputs"]} >= {"amount_eur", "country"}
-    inputs = [{"name": c, "shape": [2], "datatype": "BYTES", "data": [r[c] for r in records[:2]]} for c in records[0]]
+    assert meta["versions"] == ["1.0.0"] and {i["name"] for i in meta["inputs"]} >= {
+        "amount_eur",
+        "country",
+    }
+    inputs = [
+        {"name": c, "shape": [2], "datatype": "BYTES", "data": [r[c] for r in records[:2]]}
+        for c in records[0]
+    ]
     response = _post(example_server, "/v2/models/risky-transactions/infer", {"inputs": inputs})
     assert response.status_code == 200, response.text
     outputs = {o["name"]: o for o in response.json()["outputs"]}
@@ -117,13 +134,20 @@ def test_health_metrics_openapi_docs(example_server) -> None:
     assert client.get("/healthz").json() == {"status": "ok"}
     assert client.get("/readyz").json()["status"] == "ready"
     metrics = client.get("/metrics").text
-    for name in ("mlhandoff_requests_total", "mlhandoff_request_latency_seconds", "mlhandoff_in_flight_requests",
-                 "mlhandoff_model_info", "mlhandoff_prediction_value"):
+    for name in (
+        "mlhandoff_requests_total",
+        "mlhandoff_request_latency_seconds",
+        "mlhandoff_in_flight_requests",
+        "mlhandoff_model_info",
+        "mlhandoff_prediction_value",
+    ):
         assert name in metrics
     doc = client.get("/openapi.json").json()
     record = doc["components"]["schemas"]["Record"]
     assert record["properties"]["amount_eur"] == {
-        "type": "number", "minimum": 0.01, "maximum": 5000,
+        "type": "number",
+        "minimum": 0.01,
+        "maximum": 5000,
         "description": "Transaction amount converted to EUR at the day's reference rate.",
     }
     assert "422" in doc["paths"]["/predict"]["post"]["responses"]
@@ -142,20 +166,29 @@ def test_400_malformed_json_and_shapes(example_server) -> None:
     assert bad.json()["error"]["request_id"] == bad.headers["X-Request-ID"]
     for body in ([1, 2], {"instances": []}, {"instances": [1]}, {"instances": [{}], "extra": 1}):
         assert _post(example_server, "/predict", body).status_code == 400, body
-    assert _post(example_server, "/invocations", {"dataframe_split": {"columns": ["a"]}}).status_code == 400
+    assert (
+        _post(example_server, "/invocations", {"dataframe_split": {"columns": ["a"]}}).status_code
+        == 400
+    )
     assert client.post("/predict", content=b"", headers=JSON).status_code == 400
 
 
 def test_413_body_and_batch_too_large(example_server, records) -> None:
-    big = example_server.client.post("/predict", content=b"[" + b" " * 1_100_000 + b"]", headers=JSON)
+    big = example_server.client.post(
+        "/predict", content=b"[" + b" " * 1_100_000 + b"]", headers=JSON
+    )
     assert big.status_code == 413 and big.json()["error"]["code"] == "payload_too_large"
     many = _post(example_server, "/predict", {"instances": [records[0]] * 1001})
     assert many.status_code == 413 and "max_batch_size" in many.json()["error"]["message"]
 
 
 def test_415_wrong_content_type(example_server) -> None:
-    response = example_server.client.post("/predict", content=b"a=1", headers={"content-type": "text/plain"})
-    assert response.status_code == 415 and response.json()["error"]["code"] == "unsupported_media_type"
+    response = example_server.client.post(
+        "/predict", content=b"a=1", headers={"content-type": "text/plain"}
+    )
+    assert (
+        response.status_code == 415 and response.json()["error"]["code"] == "unsupported_media_type"
+    )
 
 
 @pytest.mark.parametrize(
@@ -180,7 +213,10 @@ def test_422_missing_field_and_pii_values_never_echoed(example_server, records) 
     record = dict(records[0])
     del record["country"]
     missing = _post(example_server, "/predict", record)
-    assert missing.status_code == 422 and missing.json()["error"]["violations"][0]["rule"] == "missing_column"
+    assert (
+        missing.status_code == 422
+        and missing.json()["error"]["violations"][0]["rule"] == "missing_column"
+    )
     secret = -123456.789
     leaked = _post(example_server, "/predict", {**records[0], "distance_from_home_km": secret})
     assert leaked.status_code == 422
@@ -193,7 +229,12 @@ def test_401_403_with_a_bearer_token(example_bundle, records) -> None:
         assert _post(server, "/predict", records[0]).status_code == 401
         wrong = _post(server, "/predict", records[0], {"Authorization": "Bearer nope"})
         assert wrong.status_code == 403 and wrong.json()["error"]["code"] == "forbidden"
-        assert _post(server, "/predict", records[0], {"Authorization": "Bearer s3cret-token"}).status_code == 200
+        assert (
+            _post(
+                server, "/predict", records[0], {"Authorization": "Bearer s3cret-token"}
+            ).status_code
+            == 200
+        )
 
 
 def test_409_idempotency(example_server, records) -> None:
@@ -211,11 +252,16 @@ def test_429_rate_limited_with_retry_after(tmp_path: Path) -> None:
     with live_server(bundle) as server:
         # start just after a second boundary so all requests fall in one window
         time.sleep(1 - (time.time() % 1) + 0.01)
-        responses = [_post(server, "/predict", {"x": 1.0, "c": "a", "secret": "s"}) for _ in range(6)]
+        responses = [
+            _post(server, "/predict", {"x": 1.0, "c": "a", "secret": "s"}) for _ in range(6)
+        ]
         codes = [r.status_code for r in responses]
         assert codes[:3] == [200, 200, 200] and set(codes[3:]) == {429}
         limited = responses[-1]
-        assert int(limited.headers["Retry-After"]) >= 1 and limited.json()["error"]["code"] == "rate_limited"
+        assert (
+            int(limited.headers["Retry-After"]) >= 1
+            and limited.json()["error"]["code"] == "rate_limited"
+        )
 
 
 # --- model failures, time budget, fallback, readiness ---------------------------------------------
@@ -231,12 +277,21 @@ def test_500_model_failure_and_504_timeout(scorer_bundle) -> None:
         slow = _post(server, "/predict", {"x": 77.0, "c": "a", "secret": "s"})
         assert slow.status_code == 504 and slow.json()["error"]["code"] == "model_timeout"
         time.sleep(1.6)  # let the slow call finish in the model thread
-        assert _post(server, "/predict", {"x": 5.0, "c": "b", "secret": "s"}).json()["predictions"][0]["score"] == 0.05
+        assert (
+            _post(server, "/predict", {"x": 5.0, "c": "b", "secret": "s"}).json()["predictions"][0][
+                "score"
+            ]
+            == 0.05
+        )
 
 
 def test_fallback_answers_when_primary_fails_or_is_slow(scorer_bundle, tmp_path: Path) -> None:
-    fallback = pyfunc_bundle(tmp_path, "constant", "def predict(frame):\n    return [0.25] * len(frame)\n")
-    with live_server(scorer_bundle, fallback=fallback, breaker_failures=2, breaker_cooldown_s=60) as server:
+    fallback = pyfunc_bundle(
+        tmp_path, "constant", "def predict(frame):\n    return [0.25] * len(frame)\n"
+    )
+    with live_server(
+        scorer_bundle, fallback=fallback, breaker_failures=2, breaker_cooldown_s=60
+    ) as server:
         ok = _post(server, "/predict", {"x": 10.0, "c": "a", "secret": "s"})
         assert ok.json()["predictions"][0]["score"] == 0.1 and "X-Model-Fallback" not in ok.headers
         failed = _post(server, "/predict", {"x": 66.0, "c": "a", "secret": "s"})
@@ -266,7 +321,9 @@ def test_circuit_breaker_half_opens_after_cooldown() -> None:
 
 
 def test_503_until_the_model_is_loaded(tmp_path: Path) -> None:
-    slow_load = "import time\ntime.sleep(2.0)\n\ndef predict(frame):\n    return [0.5] * len(frame)\n"
+    slow_load = (
+        "import time\ntime.sleep(2.0)\n\ndef predict(frame):\n    return [0.5] * len(frame)\n"
+    )
     bundle = pyfunc_bundle(tmp_path, "slowload", slow_load)
     with live_server(bundle, wait_ready=False) as server:
         assert server.client.get("/healthz").status_code == 200
@@ -278,7 +335,16 @@ def test_503_until_the_model_is_loaded(tmp_path: Path) -> None:
 def test_abstain_below_confidence(tmp_path: Path) -> None:
     bundle = pyfunc_bundle(tmp_path, "abstainer", SCORER, api={"abstain_below": 0.8})
     with live_server(bundle) as server:
-        body = _post(server, "/predict", {"instances": [{"x": 50.0, "c": "a", "secret": "s"}, {"x": 5.0, "c": "b", "secret": "t"}]})
+        body = _post(
+            server,
+            "/predict",
+            {
+                "instances": [
+                    {"x": 50.0, "c": "a", "secret": "s"},
+                    {"x": 5.0, "c": "b", "secret": "t"},
+                ]
+            },
+        )
         unsure, sure = body.json()["predictions"]
         assert unsure == {"score": 0.5, "label": None, "abstain": True}
         assert sure == {"score": 0.05, "label": 0, "abstain": False}
@@ -303,7 +369,15 @@ def test_prediction_log_writes_parquet_with_pii_redacted(scorer_bundle, tmp_path
     log_dir = tmp_path / "predlog"
     with live_server(scorer_bundle, log_dir=log_dir) as server:
         for i in range(5):
-            assert _post(server, "/predict", {"x": float(i), "c": "a", "secret": "my-ssn"}, {"X-Request-ID": f"r{i}"}).status_code == 200
+            assert (
+                _post(
+                    server,
+                    "/predict",
+                    {"x": float(i), "c": "a", "secret": "my-ssn"},
+                    {"X-Request-ID": f"r{i}"},
+                ).status_code
+                == 200
+            )
     files = sorted(log_dir.glob("*.parquet"))
     assert files and not list(log_dir.glob("*.partial"))
     table = pa.concat_tables([pq.read_table(f) for f in files])
@@ -313,7 +387,9 @@ def test_prediction_log_writes_parquet_with_pii_redacted(scorer_bundle, tmp_path
 
 
 def test_prediction_log_drops_and_counts_when_full(tmp_path: Path) -> None:
-    log = PredictionLog(tmp_path, pii_fields=["secret"], model_version="m", max_queue=4, pii="hash", pii_key=b"k")
+    log = PredictionLog(
+        tmp_path, pii_fields=["secret"], model_version="m", max_queue=4, pii="hash", pii_key=b"k"
+    )
     inputs = pa.table({"x": [1.0], "secret": ["a"]})
     outputs = pa.table({"score": [0.1]})
     for i in range(20_000):

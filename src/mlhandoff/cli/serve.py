@@ -59,6 +59,7 @@ def serve(
     """
     from mlhandoff.serve.app import ServeConfig, create_app
     from mlhandoff.serve.server import run as run_server
+    from mlhandoff.serve.state import check_redis
 
     if log_pii not in ("redact", "hash"):
         fail(InputError(f"--log-pii must be redact or hash, not '{log_pii}'"))
@@ -80,6 +81,8 @@ def serve(
         extra={"token_env": token_env},
     )
     run(lambda: create_app(config))  # verify the bundle and the options before binding
+    if redis:
+        run(lambda: check_redis(redis))
     console.print(
         f"serving {bundle} on http://{host}:{port} ({workers} worker(s)); docs at /docs",
         style="dim",

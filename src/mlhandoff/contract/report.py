@@ -109,10 +109,11 @@ class ReportBuilder:
         self.nulls: dict[str, int] = {}
         self._tallies: dict[tuple[str, str], _Tally] = {}
         self._schema: dict[str, Violation] = {}
+        self._schema_notices: dict[str, Violation] = {}
 
-    def schema(self, violation: Violation) -> None:
-        """A schema-level problem (missing or unexpected columns): kept once, not per chunk."""
-        self._schema.setdefault(violation.rule, violation)
+    def schema(self, violation: Violation, notice: bool = False) -> None:
+        """A schema-level finding (missing or unexpected columns): kept once, not per chunk."""
+        (self._schema_notices if notice else self._schema).setdefault(violation.rule, violation)
 
     def add(self, hits: list[Hit], rows: int, nulls: dict[str, int]) -> None:
         """Fold one chunk of ``rows`` rows (starting at row ``self.rows``) into the report."""
@@ -150,7 +151,7 @@ class ReportBuilder:
     ) -> tuple[list[Violation], list[Violation], int]:
         """Violations and notices (sorted by field, then rule) and the failing-row count."""
         violations: list[Violation] = list(self._schema.values())
-        notices: list[Violation] = []
+        notices: list[Violation] = list(self._schema_notices.values())
         for tally in sorted(
             self._tallies.values(), key=lambda t: (order.get(t.field, -1), _rule_rank(t.rule))
         ):

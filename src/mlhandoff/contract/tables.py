@@ -37,7 +37,7 @@ def read_table(source: TableLike, *, name: str = "data") -> pa.Table:
     if isinstance(source, str | Path):
         return _read_file(Path(source))
     if isinstance(source, list) and all(isinstance(r, dict) for r in source):
-        return pa.Table.from_pylist(source)
+        return _from_records(source, name)
     module = type(source).__module__.split(".")[0]
     if module == "pandas":
         return _from_pandas(source, name)
@@ -56,16 +56,38 @@ def _from_pandas(frame: Any, name: str) -> pa.Table:
         raise InputError(f"{name}: a column mixes types Arrow cannot hold together: {exc}") from exc
 
 
-def _read_file(path: Path) -> pa.Table:
-    if not path.exists():
-        raise InputError(f"{path}: file not found")
-    if path.is_dir():
-        return _read_parquet(path)
+def _from_records(records: list[dict[str, Any]], name: str) -> pa.Table:
+    try:
+        return pa.Table.from_pylist(records)
+    except (pa.ArrowInvalid, pa.ArrowTypeError) as exc:
+        raise InputError(f"{name}: records mix types in a column: {exc}") from exc
+
+
+def suffix_kind(path: Path) -> str:
+    """parquet, csv, json or jsonl, from the file name; InputError for anything else."""
     kind = _SUFFIXES.get(path.suffix.lower())
     if kind is None:
         raise InputError(
             f"{path}: unknown data format '{path.suffix}'; use one of {', '.join(_SUFFIXES)}"
         )
+    return kind
+
+
+def check_csv_header(path: Path, names: list[str]) -> None:
+    """Refuse a header that is one column holding several: the file uses another delimiter."""
+    if len(names) == 1 and any(sep in names[0] for sep in ";\t|"):
+        raise InputError(
+            f"{path}: the header '{names[0]}' looks like one column holding several: "
+            "mlhandoff reads comma-separated files; convert the delimiter to ','"
+        )
+
+
+def _read_file(path: Path) -> pa.Table:
+    if not path.exists():
+        raise InputError(f"{path}: file not found")
+    if path.is_dir():
+        return _read_parquet(path)
+    kind = suffix_kind(path)
     if path.stat().st_size == 0:
         raise InputError(f"{path}: file is empty")
     if kind == "parquet":
@@ -94,11 +116,7 @@ def _read_csv(path: Path) -> pa.Table:
         raise InputError(
             f"{path}: column(s) {', '.join(binary[:5])} are not UTF-8 text; re-save the file as UTF-8"
         )
-    if table.num_columns == 1 and any(sep in table.column_names[0] for sep in ";\t|"):
-        raise InputError(
-            f"{path}: the header '{table.column_names[0]}' looks like one column holding several: "
-            "mlhandoff reads comma-separated files; convert the delimiter to ','"
-        )
+    check_csv_header(path, table.column_names)
     return table
 
 
@@ -113,7 +131,4 @@ def _read_json(path: Path, lines: bool) -> pa.Table:
         records = records["instances"]
     if not isinstance(records, list) or not all(isinstance(r, dict) for r in records):
         raise InputError(f"{path}: expected a JSON array of records (objects)")
-    try:
-        return pa.Table.from_pylist(records)
-    except (pa.ArrowInvalid, pa.ArrowTypeError) as exc:
-        raise InputError(f"{path}: records mix types in a column: {exc}") from exc
+    return _from_records(records, str(path))

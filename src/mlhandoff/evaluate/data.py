@@ -61,7 +61,7 @@ class EvalSet:
             self.task,
             self.y[rows],
             self.classes,
-            None if self.query is None else self.query[rows],
+            None if self.query is None else np.unique(self.query[rows], return_inverse=True)[1],
             {k: Slices(s.codes[rows], s.names) for k, s in self.slices.items()},
         )
 

@@ -124,6 +124,36 @@ def _errors(*statuses: int) -> dict[str, Any]:
     }
 
 
+def _one_key(key: str, schema: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "type": "object",
+        "required": [key],
+        "additionalProperties": False,
+        "properties": {key: schema},
+    }
+
+
+def _mlflow_body() -> dict[str, Any]:
+    records = {"type": "array", "minItems": 1, "items": {"$ref": "#/components/schemas/Record"}}
+    split = {
+        "type": "object",
+        "required": ["columns", "data"],
+        "properties": {
+            "columns": {"type": "array", "items": {"type": "string"}},
+            "data": {"type": "array", "minItems": 1, "items": {"type": "array"}},
+        },
+    }
+    columnar = {"type": "object", "additionalProperties": {"type": "array"}}
+    return {
+        "oneOf": [
+            _one_key("dataframe_split", split),
+            _one_key("dataframe_records", records),
+            _one_key("instances", records),
+            _one_key("inputs", {"oneOf": [records, columnar]}),
+        ]
+    }
+
+
 def openapi_document(spec: HandoffSpec) -> dict[str, Any]:
     """The whole OpenAPI document for a bundle's spec."""
     examples = spec.api.examples

@@ -48,6 +48,7 @@ from mlhandoff.serve.payload import (
 )
 from mlhandoff.serve.predlog import PiiMode, PredictionLog
 from mlhandoff.serve.state import MemoryStore, RateLimiter, RedisStore, StateStore, ping_store
+from mlhandoff.spec.models import DataContract
 
 log = logging.getLogger("mlhandoff.serve")
 access_log = logging.getLogger("mlhandoff.access")
@@ -114,7 +115,7 @@ class ModelService:
         self.metrics.model_info.labels(
             self.spec.name, self.spec.version, self.spec.model.version_tag, self.bundle.digest
         ).set(1)
-        self.contract = CompiledContract(self.spec.data_contract)
+        self.contract = CompiledContract(_request_contract(self.spec.data_contract))
         self.pii = {n for n, f in self.spec.data_contract.fields.items() if f.pii} | set(
             self.spec.privacy.pii_fields
         )
@@ -225,12 +226,12 @@ class ModelService:
                 )
             table = to_table(parse(body), self.spec.data_contract, self.spec.api.max_batch_size)
             rows = table.num_rows
-            report = self.contract.validate(table, batch_rules=False)
+            report = self.contract.validate(table)
             if not report.ok:
                 for v in report.violations:
                     self.metrics.violations.labels(v.field, v.rule).inc(v.count)
                 raise ApiError(422, "records break the data contract", violations=report.violations)
-            outputs, used = await self._predict(table, request_id)
+            outputs, used = await self._predict(self.contract.normalize(table), request_id)
             if used:
                 headers["X-Model-Fallback"] = used
                 note = f"fallback:{used}"
@@ -438,6 +439,15 @@ class ModelService:
     @property
     def openapi(self) -> bytes:
         return self._openapi
+
+
+def _request_contract(contract: DataContract) -> DataContract:
+    """The contract a request is held to: rules about a whole batch (null fraction) mean
+    nothing for one request, so they are left to batch validation and monitoring."""
+    fields = {
+        n: f.model_copy(update={"max_null_fraction": None}) for n, f in contract.fields.items()
+    }
+    return contract.model_copy(update={"fields": fields})
 
 
 def _parse_json(raw: bytes) -> Any:

@@ -132,3 +132,17 @@ async def ping_store(store: StateStore, timeout_s: float = 3.0) -> None:
         raise InputError(
             f"cannot reach Redis for shared state: {type(exc).__name__}: {exc}"
         ) from exc
+
+
+def check_redis(url: str, timeout_s: float = 3.0) -> None:
+    """Start-up check from the CLI: refuse to serve when the configured Redis is unreachable."""
+    import redis
+
+    try:
+        client = redis.Redis.from_url(
+            url, socket_timeout=timeout_s, socket_connect_timeout=timeout_s
+        )
+        client.ping()
+        client.close()
+    except (redis.RedisError, ValueError) as exc:
+        raise InputError(f"cannot reach Redis at {url} for shared state: {exc}") from exc

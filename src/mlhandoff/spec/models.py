@@ -217,25 +217,87 @@ class Api(_Section):
 
 
 class Criterion(_Section):
-    metric: Text
-    op: Comparison = ">="
-    threshold: float
-    primary: bool = True
+    """An acceptance criterion: an absolute bound and/or a required gain over the baseline.
+
+    The MLflow ``MetricThreshold`` words mean the same here: ``threshold``,
+    ``min_absolute_change``, ``min_relative_change``, ``greater_is_better``.
+    """
+
+    metric: Text = Field(description="e.g. roc_auc, recall@precision0.9, ndcg@10, rmse.")
+    op: Comparison | None = Field(
+        default=None, description="How value compares with threshold; default from direction."
+    )
+    threshold: float | None = Field(default=None, description="Absolute bound on the metric.")
+    min_absolute_change: float | None = Field(
+        default=None, description="Required gain over the baseline, in metric units."
+    )
+    min_relative_change: float | None = Field(
+        default=None, description="Required gain over the baseline, as a fraction of it."
+    )
+    greater_is_better: bool | None = Field(
+        default=None, description="Direction; defaults to the metric's natural one."
+    )
+    primary: bool = Field(default=True, description="A failed primary criterion fails evaluate.")
     description: str | None = None
 
 
 class Guardrail(_Section):
-    metric: Text
+    metric: Text = Field(
+        description="A metric checked in every slice of `by`, or a fairness metric across them."
+    )
     by: str | None = Field(default=None, description="Slice column.")
-    op: Comparison = "<="
-    threshold: float
+    op: Comparison | None = Field(default=None, description="Default from the metric's direction.")
+    threshold: float | None = Field(
+        default=None, description="Required unless the metric has a conventional bound."
+    )
+    min_slice_size: int | None = Field(
+        default=None, ge=1, description="Overrides acceptance.min_slice_size."
+    )
     description: str | None = None
+
+
+class Bootstrap(_Section):
+    resamples: int = Field(default=1000, ge=0, le=100_000, description="0 turns intervals off.")
+    seed: int = Field(default=0, description="Seed of the resample indices.")
+    confidence: float = Field(default=0.95, gt=0, lt=1)
+
+
+class Upgrade(_Section):
+    """The go/no-go rule ``mlhandoff diff OLD NEW`` applies to a new version (this spec's)."""
+
+    primary: Literal["not_worse", "better"] = Field(
+        default="not_worse",
+        description="not_worse: no primary metric significantly worse; better: each one "
+        "significantly better.",
+    )
+    max_latency_ratio: float | None = Field(
+        default=None, gt=0, description="Largest allowed new/old p95 single-row latency."
+    )
+    allow_breaking_contract: bool = Field(
+        default=False, description="Accept a data-contract change that breaks old callers."
+    )
 
 
 class Acceptance(_Section):
     criteria: list[Criterion] = Field(default_factory=list)
     guardrails: list[Guardrail] = Field(default_factory=list)
     baseline: str | None = Field(default=None, description="Bundle to compare against.")
+    data: str | None = Field(
+        default=None,
+        description="Labelled evaluation data; pack measures the criteria on a sample of it.",
+    )
+    max_rows: int = Field(
+        default=20_000, ge=1, description="Rows of `data` kept in the bundle (seeded sample)."
+    )
+    query: str | None = Field(default=None, description="Query-group column (ranking).")
+    bootstrap: Bootstrap = Field(default_factory=Bootstrap)
+    min_slice_size: int = Field(
+        default=30, ge=1, description="Smaller slices are reported inconclusive, not judged."
+    )
+    tolerance: float = Field(
+        default=1e-9, ge=0, description="Largest metric difference verify and repro accept."
+    )
+    upgrade: Upgrade = Field(default_factory=Upgrade)
 
 
 class Slo(_Section):

@@ -1,0 +1,449 @@
+"""One field's rules, compiled once into a check that runs vectorized on one Arrow array.
+
+Cheap aggregates come first (null counts, min/max, the dictionary of a category column); masks
+over the rows are built only for a rule the aggregates show broken, so clean data costs about one
+pass per column and a one-row request a few microseconds per field. Every row-level rule yields a
+boolean mask; a value outside one rule is caught by exactly that rule (an infinite value only by
+``finite``, text that is not a number only by ``type``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from mlhandoff.contract.report import Hit
+from mlhandoff.spec.models import FieldSpec
+
+_NUMBER = r"(?i)^\s*[+-]?((\d+\.?\d*|\.\d+)(e[+-]?\d+)?|nan|inf|infinity)\s*$"
+_ISO_DATE = r"^\d{4}-\d{2}-\d{2}$"
+_ISO_TIMESTAMP = r"^\d{4}-\d{2}-\d{2}([T ]\d{2}:\d{2}(:\d{2}(\.\d{1,9})?)?)?(Z|[+-]\d{2}:?\d{2})?$"
+_OFFSET = r"(Z|[+-]\d{2}:?\d{2})$"
+_TRUE, _FALSE = ("true", "1"), ("false", "0")
+_UTC_US = pa.timestamp("us", tz="UTC")
+
+
+@dataclass
+class Found:
+    """What one chunk's checks found: rule hits, and nulls per field for max_null_fraction."""
+
+    hits: list[Hit] = field(default_factory=list)
+    nulls: dict[str, int] = field(default_factory=dict)
+
+
+def _is_text(t: pa.DataType) -> bool:
+    return pa.types.is_string(t) or pa.types.is_large_string(t) or pa.types.is_string_view(t)
+
+
+def _plain_text(a: pa.Array) -> pa.Array:
+    return a if pa.types.is_string(a.type) else a.cast(pa.string())
+
+
+def _np_mask(mask: pa.Array, null_as: bool = False) -> np.ndarray:
+    """A boolean Arrow array as numpy, nulls read as ``null_as``."""
+    if mask.null_count:
+        mask = pc.fill_null(mask, null_as)
+    return np.asarray(mask.to_numpy(zero_copy_only=False), dtype=bool)
+
+
+def _valid(a: pa.Array) -> np.ndarray:
+    if not a.null_count:
+        return np.ones(len(a), dtype=bool)
+    return np.asarray(a.is_valid().to_numpy(zero_copy_only=False), dtype=bool)
+
+
+def _is_whole(value: object) -> bool:
+    return isinstance(value, int) or (isinstance(value, str) and value.lstrip("+-").isdigit())
+
+
+class FieldCheck:
+    """The compiled rules of one field: ``check(array, found, parse_text)`` adds what is broken."""
+
+    def __init__(self, name: str, spec: FieldSpec) -> None:
+        self.name = name
+        self.spec = spec
+        self.lo, self.hi = spec.min, spec.max
+        domain = spec.domain
+        self.domain_text = pa.array([str(v) for v in domain], pa.string()) if domain else None
+        self.domain_int = (
+            pa.array([int(v) for v in domain], pa.int64())
+            if domain and all(_is_whole(v) for v in domain)
+            else None
+        )
+        self.bucket: str | None = getattr(spec.unseen, "bucket", None)
+        self.regex = f"^(?:{spec.pattern})$" if spec.pattern else None
+        self._run: Callable[[pa.Array, Found, bool], pa.Array | None] = {
+            "int": self._numeric,
+            "float": self._numeric,
+            "bool": self._bool,
+            "string": self._text,
+            "category": self._text,
+            "timestamp": self._timestamp,
+            "date": self._date,
+            "array": self._array,
+        }[spec.type]
+        self._min_what = ("at or below exclusive min" if spec.min_exclusive else "below min") + (
+            f" {spec.min:g}" if spec.min is not None else ""
+        )
+        self._max_what = ("at or above exclusive max" if spec.max_exclusive else "above max") + (
+            f" {spec.max:g}" if spec.max is not None else ""
+        )
+
+    def check(self, arr: pa.Array, found: Found, parse_text: bool = False) -> None:
+        typed = self._run(arr, found, parse_text)
+        if typed is not None and self.spec.id and len(typed) > 1:
+            self._unique(typed, found)
+
+    # --- shared pieces ---------------------------------------------------------------------
+
+    def _hit(self, found: Found, rule: str, what: str, mask: np.ndarray, values: pa.Array) -> None:
+        notice = rule == "unseen"
+        found.hits.append(Hit(self.name, rule, what, mask, values, notice))
+
+    def _type_hit(self, found: Found, arr: pa.Array, what: str) -> None:
+        self._hit(found, "type", what, _valid(arr), arr)
+
+    def _nulls(self, arr: pa.Array, found: Found, type_bad: np.ndarray | None = None) -> None:
+        if not arr.null_count:
+            found.nulls[self.name] = 0
+            return
+        if type_bad is None and self.spec.nullable:
+            found.nulls[self.name] = arr.null_count
+            return
+        mask = ~_valid(arr)
+        if type_bad is not None:
+            mask &= ~type_bad
+        found.nulls[self.name] = int(np.count_nonzero(mask))
+        if not self.spec.nullable:
+            self._hit(found, "not_null", "null in a non-nullable field", mask, arr)
+
+    # --- numbers -----------------------------------------------------------------------------
+
+    def _numeric(self, arr: pa.Array, found: Found, parse_text: bool) -> pa.Array | None:
+        kind = self.spec.type
+        if pa.types.is_dictionary(arr.type):
+            arr = arr.dictionary_decode()
+        source = arr
+        type_bad: np.ndarray | None = None
+        if _is_text(arr.type):
+            parsed, type_bad = self._parse_numbers(arr, found, parse_text)
+            if parsed is None:
+                return None
+            arr = parsed
+        elif pa.types.is_decimal(arr.type):
+            arr = arr.cast(pa.float64())
+        elif not (pa.types.is_integer(arr.type) or pa.types.is_floating(arr.type)):
+            self._type_hit(found, arr, f"expected {kind}, got {arr.type}")
+            return None
+        if not len(arr):
+            found.nulls[self.name] = 0
+            return arr
+        x = arr.to_numpy(zero_copy_only=False)
+        if kind == "int" and pa.types.is_floating(arr.type):
+            fractional = ~np.isnan(x) & ((x != np.floor(x)) | np.isinf(x))
+            if fractional.any():
+                self._hit(found, "type", "not a whole number", fractional, source)
+                x = np.where(fractional, np.nan, x)
+                type_bad = fractional if type_bad is None else type_bad | fractional
+        self._numbers(x, arr, source, found, type_bad, None)
+        return arr
+
+    def _parse_numbers(
+        self, arr: pa.Array, found: Found, parse_text: bool
+    ) -> tuple[pa.Array | None, np.ndarray | None]:
+        """Numbers written as text: parsed in text mode (CSV), a type violation otherwise."""
+        if parse_text:
+            for target in (
+                (pa.int64(), pa.float64()) if self.spec.type == "int" else (pa.float64(),)
+            ):
+                try:
+                    return pc.cast(arr, target), None
+                except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+                    continue
+        looks_numeric = _np_mask(pc.match_substring_regex(arr, pattern=_NUMBER), True)
+        bad = ~looks_numeric & _valid(arr)
+        if not parse_text:
+            if bad.any():
+                self._hit(found, "type", "not a number (the column holds text)", bad, arr)
+            else:
+                self._type_hit(found, arr, "a number sent as text; send it as a number")
+            return None, None
+        self._hit(found, "type", "not a number", bad, arr)
+        kept = pc.if_else(pa.array(looks_numeric), arr, pa.scalar(None, arr.type))
+        return pc.cast(kept, pa.float64()), bad
+
+    def _numbers(
+        self,
+        x: np.ndarray,
+        arr: pa.Array,
+        source: pa.Array,
+        found: Found,
+        type_bad: np.ndarray | None,
+        to_rows: Callable[[np.ndarray], np.ndarray] | None,
+    ) -> None:
+        """Nulls/NaN, infinities and the range, on values ``x`` (array elements if ``to_rows``)."""
+        with np.errstate(invalid="ignore"):
+            lo_seen, hi_seen = x.min(), x.max()
+        floating = x.dtype.kind == "f"
+        nan_mask = None
+        if floating and (lo_seen != lo_seen or hi_seen != hi_seen):
+            nan_mask = np.isnan(x)
+            if type_bad is not None:
+                nan_mask &= ~type_bad
+            with np.errstate(invalid="ignore"):
+                lo_seen, hi_seen = np.fmin.reduce(x), np.fmax.reduce(x)
+        inf_mask = np.isinf(x) if floating and (lo_seen == -np.inf or hi_seen == np.inf) else None
+        if to_rows is None:
+            nulls = int(np.count_nonzero(nan_mask)) if nan_mask is not None else 0
+            found.nulls[self.name] = nulls
+            if nulls and not self.spec.nullable:
+                what = "null or NaN in a non-nullable field" if floating else "null value"
+                self._hit(found, "not_null", what, nan_mask, source)  # type: ignore[arg-type]
+            if inf_mask is not None:
+                self._hit(found, "finite", "infinite value", inf_mask, source)
+        else:
+            bad = nan_mask if inf_mask is None else inf_mask
+            if nan_mask is not None and inf_mask is not None:
+                bad = nan_mask | inf_mask
+            if bad is not None and bad.any():
+                self._hit(found, "finite", "null, NaN or infinite element", to_rows(bad), source)
+        prefix = "" if to_rows is None else "element "
+        lo, hi = self.lo, self.hi
+        if (
+            lo is not None
+            and lo_seen == lo_seen
+            and (lo_seen < lo or (self.spec.min_exclusive and lo_seen == lo))
+        ):
+            below = (x <= lo) if self.spec.min_exclusive else (x < lo)
+            if inf_mask is not None:
+                below &= ~inf_mask
+            if below.any():
+                rows = below if to_rows is None else to_rows(below)
+                self._hit(found, "min", prefix + self._min_what, rows, source)
+        if (
+            hi is not None
+            and hi_seen == hi_seen
+            and (hi_seen > hi or (self.spec.max_exclusive and hi_seen == hi))
+        ):
+            above = (x >= hi) if self.spec.max_exclusive else (x > hi)
+            if inf_mask is not None:
+                above &= ~inf_mask
+            if above.any():
+                rows = above if to_rows is None else to_rows(above)
+                self._hit(found, "max", prefix + self._max_what, rows, source)
+
+    # --- booleans, text ------------------------------------------------------------------------
+
+    def _bool(self, arr: pa.Array, found: Found, parse_text: bool) -> pa.Array | None:
+        type_bad = None
+        if _is_text(arr.type) and parse_text:
+            lower = pc.utf8_lower(arr)
+            known = pc.is_in(lower, value_set=pa.array([*_TRUE, *_FALSE]))
+            type_bad = ~_np_mask(known, True) & _valid(arr)
+            self._hit(found, "type", "not a boolean (true/false/1/0)", type_bad, arr)
+            truth = pc.is_in(lower, value_set=pa.array(_TRUE))
+            arr = pc.if_else(known, truth, pa.scalar(None, pa.bool_()))
+        elif not pa.types.is_boolean(arr.type):
+            self._type_hit(found, arr, f"expected bool, got {arr.type}")
+            return None
+        self._nulls(arr, found, type_bad)
+        return arr
+
+    def _text(self, arr: pa.Array, found: Found, parse_text: bool) -> pa.Array | None:
+        kind = self.spec.type
+        t = arr.type
+        inner = t.value_type if pa.types.is_dictionary(t) else t
+        if not (_is_text(inner) or pa.types.is_integer(inner)):
+            self._type_hit(found, arr, f"expected {kind}, got {t}")
+            return None
+        self._nulls(arr, found)
+        if self.domain_text is not None:
+            outside = self._per_value(arr, self._outside_domain)
+            if outside is not None:
+                policy = self.spec.unseen
+                if policy == "reject":
+                    self._hit(found, "domain", "not in the declared domain", outside, arr)
+                elif self.bucket is not None:
+                    what = f"not in the domain; mapped to '{self.bucket}'"
+                    self._hit(found, "unseen", what, outside, arr)
+                else:
+                    self._hit(
+                        found, "unseen", "not in the domain; allowed and counted", outside, arr
+                    )
+        if self.regex is not None:
+            mismatch = self._per_value(arr, self._not_matching)
+            if mismatch is not None:
+                what = f"does not match pattern {self.spec.pattern!r}"
+                self._hit(found, "pattern", what, mismatch, arr)
+        if self.spec.min_length is not None or self.spec.max_length is not None:
+            for rule, limit in (
+                ("min_length", self.spec.min_length),
+                ("max_length", self.spec.max_length),
+            ):
+                if limit is None:
+                    continue
+                bad = self._per_value(arr, lambda a, r=rule, n=limit: self._bad_length(a, r, n))
+                if bad is not None:
+                    what = (
+                        f"shorter than {limit} characters"
+                        if rule == "min_length"
+                        else (f"longer than {limit} characters")
+                    )
+                    self._hit(found, rule, what, bad, arr)
+        return arr
+
+    def _per_value(
+        self, arr: pa.Array, bad_values: Callable[[pa.Array], np.ndarray | None]
+    ) -> np.ndarray | None:
+        """Rows whose value is bad; a dictionary column is judged on its (few) distinct values."""
+        if not pa.types.is_dictionary(arr.type):
+            return bad_values(arr)
+        bad = bad_values(arr.dictionary)
+        if bad is None:
+            return None
+        indices = arr.indices
+        rows = bad[indices.fill_null(0).to_numpy(zero_copy_only=False)]
+        return rows & _valid(arr) if arr.null_count else rows
+
+    def _outside_domain(self, a: pa.Array) -> np.ndarray | None:
+        if pa.types.is_integer(a.type) and self.domain_int is not None:
+            index = pc.index_in(a, value_set=self.domain_int)
+        else:
+            index = pc.index_in(_plain_text(a), value_set=self.domain_text)
+        if index.null_count == a.null_count:
+            return None
+        return _np_mask(pc.and_(index.is_null(), a.is_valid()))
+
+    def _not_matching(self, a: pa.Array) -> np.ndarray | None:
+        matched = pc.match_substring_regex(_plain_text(a), pattern=self.regex)
+        if not matched.false_count:
+            return None
+        return _np_mask(pc.invert(matched))
+
+    def _bad_length(self, a: pa.Array, rule: str, limit: int) -> np.ndarray | None:
+        lengths = pc.utf8_length(_plain_text(a))
+        bounds = pc.min_max(lengths)
+        seen = bounds["min" if rule == "min_length" else "max"].as_py()
+        if seen is None or (seen >= limit if rule == "min_length" else seen <= limit):
+            return None
+        bad = pc.less(lengths, limit) if rule == "min_length" else pc.greater(lengths, limit)
+        return _np_mask(bad)
+
+    # --- time ----------------------------------------------------------------------------------
+
+    def _timestamp(self, arr: pa.Array, found: Found, parse_text: bool) -> pa.Array | None:
+        type_bad = None
+        if pa.types.is_timestamp(arr.type):
+            naive = _valid(arr) if arr.type.tz is None else None
+            typed = arr
+        elif _is_text(arr.type):
+            parsed = self._parse_timestamps(arr, found)
+            if parsed is None:
+                return None
+            typed, naive, type_bad = parsed
+        else:
+            self._type_hit(found, arr, f"expected timestamp, got {arr.type}")
+            return None
+        self._nulls(arr, found, type_bad)
+        if self.spec.timezone and naive is not None and naive.any():
+            what = f"naive timestamp (no timezone); the contract requires {self.spec.timezone}"
+            self._hit(found, "timezone", what, naive, arr)
+        return typed
+
+    def _parse_timestamps(
+        self, arr: pa.Array, found: Found
+    ) -> tuple[pa.Array, np.ndarray | None, np.ndarray | None] | None:
+        """ISO 8601 text (JSON has no timestamp type): instants with an offset, or naive ones."""
+        try:
+            return pc.cast(arr, _UTC_US), None, None
+        except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+            pass
+        valid = _valid(arr)
+        iso = _np_mask(pc.match_substring_regex(arr, pattern=_ISO_TIMESTAMP), True)
+        bad = ~iso & valid
+        aware = _np_mask(pc.match_substring_regex(arr, pattern=_OFFSET)) & iso
+        naive = valid & iso & ~aware
+        try:
+            if naive.any():
+                pc.cast(arr.filter(pa.array(naive)), pa.timestamp("us"))
+            kept = pc.if_else(pa.array(aware), arr, pa.scalar(None, arr.type))
+            typed = pc.cast(kept, _UTC_US)
+        except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as exc:
+            self._type_hit(found, arr, f"not a valid ISO 8601 timestamp ({exc})")
+            return None
+        if bad.any():
+            self._hit(found, "type", "not an ISO 8601 timestamp", bad, arr)
+        return typed, naive, bad
+
+    def _date(self, arr: pa.Array, found: Found, parse_text: bool) -> pa.Array | None:
+        type_bad = None
+        if pa.types.is_date(arr.type):
+            typed = arr
+        elif _is_text(arr.type):
+            looks = _np_mask(pc.match_substring_regex(arr, pattern=_ISO_DATE), True)
+            type_bad = ~looks & _valid(arr)
+            try:
+                typed = pc.cast(
+                    pc.if_else(pa.array(looks), arr, pa.scalar(None, arr.type)), pa.date32()
+                )
+            except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as exc:
+                self._type_hit(found, arr, f"not a valid ISO 8601 date ({exc})")
+                return None
+            self._hit(found, "type", "not an ISO 8601 date (YYYY-MM-DD)", type_bad, arr)
+        else:
+            self._type_hit(found, arr, f"expected date, got {arr.type}")
+            return None
+        self._nulls(arr, found, type_bad)
+        return typed
+
+    # --- arrays (embeddings) -----------------------------------------------------------------
+
+    def _array(self, arr: pa.Array, found: Found, parse_text: bool) -> pa.Array | None:
+        t = arr.type
+        listy = pa.types.is_list(t) or pa.types.is_large_list(t) or pa.types.is_fixed_size_list(t)
+        item = t.value_type if listy else None
+        if item is None or not (pa.types.is_integer(item) or pa.types.is_floating(item)):
+            self._type_hit(found, arr, f"expected an array of numbers, got {t}")
+            return None
+        length = self.spec.length
+        if pa.types.is_fixed_size_list(t) and t.list_size != length:
+            self._type_hit(found, arr, f"arrays of {t.list_size} values, expected {length}")
+            return None
+        self._nulls(arr, found)
+        n = len(arr)
+        if not pa.types.is_fixed_size_list(t):
+            sizes = pc.list_value_length(arr).fill_null(length).to_numpy(zero_copy_only=False)
+            wrong = sizes != length
+            if wrong.any():
+                self._hit(found, "length", f"not {length} values", wrong, arr)
+        flat = pc.list_flatten(arr)
+        if len(flat):
+            parents = pc.list_parent_indices(arr).to_numpy(zero_copy_only=False)
+
+            def to_rows(elements: np.ndarray) -> np.ndarray:
+                rows = np.zeros(n, dtype=bool)
+                rows[parents[elements]] = True
+                return rows
+
+            x = flat.to_numpy(zero_copy_only=False)
+            self._numbers(x, flat, arr, found, None, to_rows)
+        return None  # arrays are never ids
+
+    # --- ids ---------------------------------------------------------------------------------
+
+    def _unique(self, arr: pa.Array, found: Found) -> None:
+        if pa.types.is_dictionary(arr.type):
+            arr = arr.dictionary_decode()
+        distinct = pc.count_distinct(arr).as_py()
+        if distinct == len(arr) - arr.null_count:
+            return
+        codes = pc.dictionary_encode(arr).indices.fill_null(-1).to_numpy(zero_copy_only=False)
+        _, first = np.unique(codes, return_index=True)
+        repeat = np.ones(len(arr), dtype=bool)
+        repeat[first] = False
+        repeat &= codes >= 0
+        self._hit(found, "unique", "repeats an id seen earlier in the batch", repeat, arr)

@@ -1,0 +1,129 @@
+"""Replicas and the API as a whole: Redis-shared state across processes, schemathesis, the CLI."""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+import schemathesis
+from schemathesis.checks import (
+    content_type_conformance,
+    not_a_server_error,
+    response_schema_conformance,
+    status_code_conformance,
+)
+from hypothesis import HealthCheck, given, settings
+from serving import (
+    SCORER,
+    free_port,
+    live_server,
+    pyfunc_bundle,
+    redis_server,
+    serve_process,
+    wait_ready_at,
+)
+
+JSON = {"content-type": "application/json"}
+RECORD = {"x": 1.0, "c": "a", "secret": "s"}
+
+
+def test_two_server_processes_share_idempotency_and_rate_limit_through_redis(
+    tmp_path: Path,
+) -> None:
+    bundle = pyfunc_bundle(tmp_path, "shared", SCORER, api={"rate_limit_rps": 4})
+    redis_port = free_port()
+    redis = redis_server(redis_port)
+    url = f"redis://127.0.0.1:{redis_port}/0"
+    ports = free_port(), free_port()
+    servers = [
+        serve_process(bundle, ports[0], "--redis", url, "--workers", "2"),
+        serve_process(bundle, ports[1], "--redis", url),
+    ]
+    clients = [httpx.Client(base_url=f"http://127.0.0.1:{p}", timeout=20) for p in ports]
+    try:
+        for client in clients:
+            wait_ready_at(client, timeout_s=60)
+        a, b = clients
+        time.sleep(1 - (time.time() % 1) + 0.01)
+        first = a.post(
+            "/predict", content=json.dumps(RECORD), headers={**JSON, "Idempotency-Key": "k1"}
+        )
+        replay = b.post(
+            "/predict", content=json.dumps(RECORD), headers={**JSON, "Idempotency-Key": "k1"}
+        )
+        assert first.status_code == replay.status_code == 200
+        assert replay.headers["Idempotent-Replayed"] == "true" and replay.json() == first.json()
+        conflict = b.post(
+            "/predict",
+            content=json.dumps({**RECORD, "x": 2.0}),
+            headers={**JSON, "Idempotency-Key": "k1"},
+        )
+        assert conflict.status_code == 409
+
+        time.sleep(1 - (time.time() % 1) + 0.01)  # a fresh one-second window
+        codes = [
+            clients[i % 2].post("/predict", content=json.dumps(RECORD), headers=JSON).status_code
+            for i in range(8)
+        ]
+        assert codes.count(200) == 4 and codes.count(429) == 4, codes
+    finally:
+        for client in clients:
+            client.close()
+        for process in servers:
+            process.terminate()
+        for process in servers:
+            process.communicate(timeout=15)
+        redis.terminate()
+        redis.wait(10)
+
+
+def test_serve_cli_refuses_bad_options(tmp_path: Path) -> None:
+    bundle = pyfunc_bundle(tmp_path, "cli", SCORER)
+    unreachable = serve_process(
+        bundle, free_port(), "--redis", f"redis://127.0.0.1:{free_port()}/0"
+    )
+    _, stderr = unreachable.communicate(timeout=60)
+    assert (
+        unreachable.returncode == 2
+        and b"cannot reach Redis" in stderr
+        and b"Traceback" not in stderr
+    )
+    missing = serve_process(tmp_path / "nope", free_port())
+    _, stderr = missing.communicate(timeout=60)
+    assert missing.returncode == 2 and b"not a bundle directory" in stderr
+
+
+def test_api_conforms_to_its_openapi(tmp_path: Path) -> None:
+    """schemathesis against the live server: for generated inputs to every operation, no 5xx and
+    every response matches its documented schema (bounded: 25 examples per operation)."""
+    bundle = pyfunc_bundle(tmp_path, "schema", SCORER)
+    with live_server(bundle) as server:
+        schema = schemathesis.openapi.from_url(f"{server.url}/openapi.json")
+        operations = [result.ok() for result in schema.get_all_operations()]
+        assert {op.path for op in operations} >= {"/predict", "/invocations", "/readyz"}
+        for operation in operations:
+
+            @given(case=operation.as_strategy())
+            @settings(
+                max_examples=25,
+                deadline=None,
+                suppress_health_check=list(HealthCheck),
+                database=None,
+            )
+            def check(case) -> None:
+                response = case.call()
+                assert response.status_code < 500, (operation.path, response.text)
+                case.validate_response(
+                    response,
+                    checks=[
+                        not_a_server_error,
+                        response_schema_conformance,
+                        status_code_conformance,
+                        content_type_conformance,
+                    ],
+                )
+
+            check()
