@@ -61,6 +61,7 @@ def test_bundle_layout_and_manifest(bundle: Path) -> None:
         "data/golden_outputs.parquet",
         "docs/README.md",
         "docs/MODEL_CARD.md",
+        "docs/openapi.json",
     } <= files
     assert manifest["format_version"] == 1
     for rel, entry in manifest["files"].items():
@@ -109,6 +110,9 @@ def test_rendered_docs_state_the_spec(bundle: Path) -> None:
     ):
         assert expected in readme, expected
     assert "TODO" not in readme
+    assert "| 422 | `contract_violation` |" in readme and "Example response" in readme
+    openapi = json.loads((bundle / "docs" / "openapi.json").read_text())
+    assert openapi["paths"]["/predict"]["post"]["requestBody"]["content"]["application/json"]["examples"]
     card = (bundle / "docs" / "MODEL_CARD.md").read_text()
     assert (
         "Rank card authorisations by fraud risk" in card and "per-country recall guardrail" in card

@@ -38,6 +38,7 @@ from mlhandoff.errors import (
 )
 from mlhandoff.flavors import flavor_for_model, flavor_for_path, get_flavor, load_predictor
 from mlhandoff.render import render_model_card, render_readme
+from mlhandoff.render.openapi import openapi_document
 from mlhandoff.spec.checklist import run_checklist
 from mlhandoff.spec.loader import dump_spec, load_spec
 from mlhandoff.spec.models import HandoffSpec
@@ -208,8 +209,20 @@ def _build(
     ]
     docs = tmp / "docs"
     docs.mkdir()
-    files |= {layout.README, layout.MODEL_CARD}
+    files |= {layout.README, layout.MODEL_CARD, layout.OPENAPI}
     bundle_name = f"{spec.name}-{spec.version}"
+    (tmp / layout.OPENAPI).write_text(
+        json.dumps(openapi_document(spec), indent=2) + "\n", encoding="utf-8"
+    )
+    response_example = {
+        "predictions": outputs.slice(0, 1).to_pylist(),
+        "model": {
+            "name": spec.name,
+            "version": spec.version,
+            "version_tag": spec.model.version_tag,
+        },
+        "request_id": "4f0c8e1a2b3d4c5e6f708192a3b4c5d6",
+    }
     (tmp / layout.README).write_text(
         render_readme(
             spec,
@@ -217,6 +230,7 @@ def _build(
             environment=env,
             checklist=run_checklist(spec, files),
             bundle_name=bundle_name,
+            response_example=response_example,
         ),
         encoding="utf-8",
     )

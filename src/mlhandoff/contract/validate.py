@@ -125,9 +125,7 @@ class ValidationSession:
             for name in optional:
                 found.nulls[name] = rows
             self._builder.schema(
-                _schema_violation(
-                    "missing_column", optional, "nullable, absent, read as all null"
-                ),
+                _schema_violation("missing_column", optional, "nullable, absent, read as all null"),
                 notice=True,
             )
         if not self._allow_extra:
@@ -163,4 +161,3 @@ def _schema_violation(rule: str, names: list[str], what: str) -> Violation:
     return FieldViolation(
         field=names[0], rule=rule, message=f"{what}: {shown}", count=len(names), values=[]
     )
-

@@ -21,7 +21,11 @@ import numpy as np
 from mlhandoff.evaluate.data import EvalSet, Outputs
 from mlhandoff.evaluate.metrics import Weights
 
-RATE_NAMES = {"selection": "selection rate", "tpr": "true positive rate", "fpr": "false positive rate"}
+RATE_NAMES = {
+    "selection": "selection rate",
+    "tpr": "true positive rate",
+    "fpr": "false positive rate",
+}
 
 
 @dataclass(frozen=True)
@@ -51,7 +55,10 @@ def rates_job(
         sums = w.floats @ matrix
         rates = {}
         for i, kind in enumerate(kinds):
-            num, den = sums[:, 2 * i * g : (2 * i + 1) * g], sums[:, (2 * i + 1) * g : (2 * i + 2) * g]
+            num, den = (
+                sums[:, 2 * i * g : (2 * i + 1) * g],
+                sums[:, (2 * i + 1) * g : (2 * i + 2) * g],
+            )
             with np.errstate(divide="ignore", invalid="ignore"):
                 rates[kind] = np.where(den > 0, num / np.where(den > 0, den, 1.0), np.nan)
         return GroupRates(rates)
@@ -74,7 +81,9 @@ def aggregate(metric: str, rates: GroupRates) -> np.ndarray:
         return sel.min(axis=1) / sel.max(axis=1)
 
 
-def explain(metric: str, rates: GroupRates, names: list[str], threshold: float | None) -> tuple[str, list[str]]:
+def explain(
+    metric: str, rates: GroupRates, names: list[str], threshold: float | None
+) -> tuple[str, list[str]]:
     """Which slices set the value (point estimate), and which break a four-fifths bound."""
     parts, breaking = [], []
     for kind, values in rates.rates.items():
@@ -86,9 +95,15 @@ def explain(metric: str, rates: GroupRates, names: list[str], threshold: float |
             f"{RATE_NAMES[kind]} highest in {names[hi]} ({row[hi]:.3g}), lowest in {names[lo]} ({row[lo]:.3g})"
         )
         if metric == "four_fifths_ratio" and threshold is not None and row[hi] > 0:
-            breaking += [f"{names[i]} ({row[i] / row[hi]:.2f})" for i in range(len(row)) if row[i] / row[hi] < threshold]
+            breaking += [
+                f"{names[i]} ({row[i] / row[hi]:.2f})"
+                for i in range(len(row))
+                if row[i] / row[hi] < threshold
+            ]
         elif kind == "selection" or metric == "equalized_odds_difference":
-            breaking.append(names[lo] if metric.endswith("ratio") else f"{names[hi]} vs {names[lo]}")
+            breaking.append(
+                names[lo] if metric.endswith("ratio") else f"{names[hi]} vs {names[lo]}"
+            )
     return "; ".join(parts), breaking
 
 

@@ -87,7 +87,9 @@ class AcceptanceReport:
         return [r for r in self.rows if r.verdict == "inconclusive"]
 
     def summary(self) -> str:
-        counts = {v: sum(r.verdict == v for r in self.rows) for v in ("pass", "fail", "inconclusive")}
+        counts = {
+            v: sum(r.verdict == v for r in self.rows) for v in ("pass", "fail", "inconclusive")
+        }
         return ", ".join(f"{n} {v}" for v, n in counts.items() if n) or "nothing to evaluate"
 
     def to_dict(self) -> dict[str, Any]:

@@ -7,6 +7,7 @@ from typing import Any
 import jinja2
 
 from mlhandoff.checks import CheckResult
+from mlhandoff.render.openapi import ERROR_CODES
 from mlhandoff.spec.models import FieldSpec, HandoffSpec, is_todo
 
 _ENV = jinja2.Environment(
@@ -89,6 +90,7 @@ def render_readme(
     environment: dict[str, Any],
     checklist: list[CheckResult],
     bundle_name: str,
+    response_example: dict[str, Any] | None = None,
 ) -> str:
     """The handoff README: every statement in it is re-checked by ``mlhandoff verify``."""
     return _ENV.get_template("README.md.j2").render(
@@ -98,6 +100,8 @@ def render_readme(
         env=environment,
         checklist=checklist,
         bundle_name=bundle_name,
+        response_example=response_example,
+        error_codes=ERROR_CODES,
     )
 
 
