@@ -112,7 +112,9 @@ def test_rendered_docs_state_the_spec(bundle: Path) -> None:
     assert "TODO" not in readme
     assert "| 422 | `contract_violation` |" in readme and "Example response" in readme
     openapi = json.loads((bundle / "docs" / "openapi.json").read_text())
-    assert openapi["paths"]["/predict"]["post"]["requestBody"]["content"]["application/json"]["examples"]
+    assert openapi["paths"]["/predict"]["post"]["requestBody"]["content"]["application/json"][
+        "examples"
+    ]
     card = (bundle / "docs" / "MODEL_CARD.md").read_text()
     assert (
         "Rank card authorisations by fraud risk" in card and "per-country recall guardrail" in card

@@ -127,3 +127,54 @@ def test_api_conforms_to_its_openapi(tmp_path: Path) -> None:
                 )
 
             check()
+
+
+def test_loadtest_reports_latency_and_budget(tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from mlhandoff.cli import app
+
+    bundle = pyfunc_bundle(
+        tmp_path,
+        "loaded",
+        SCORER,
+        api={"latency_budget": {"p50_ms": 500, "p99_ms": 2000}, "throughput_rps": 1},
+    )
+    with live_server(bundle) as server:
+        result = CliRunner().invoke(
+            app,
+            [
+                "loadtest",
+                server.url,
+                "--bundle",
+                str(bundle),
+                "--concurrency",
+                "4",
+                "--duration",
+                "1",
+                "--json",
+            ],
+        )
+        assert result.exit_code == 0, result.output
+        report = json.loads(result.output)
+        assert report["ok"] == report["requests"] > 0 and report["statuses"] == {
+            "200": report["requests"]
+        }
+        assert 0 < report["p50_ms"] <= report["p99_ms"]
+        assert [b["met"] for b in report["budget"]] == [True, None, True, True]
+    strict = pyfunc_bundle(tmp_path, "strict", SCORER, api={"latency_budget": {"p50_ms": 0.001}})
+    with live_server(strict) as server:
+        missed = CliRunner().invoke(
+            app,
+            [
+                "loadtest",
+                server.url,
+                "--bundle",
+                str(strict),
+                "--duration",
+                "0.5",
+                "--max-requests",
+                "5",
+            ],
+        )
+        assert missed.exit_code == 1 and "missed" in missed.output

@@ -23,6 +23,21 @@ mlhandoff pack handoff.yaml --out "$WORK/dist" --force
 step "5/5 verify the bundle as the receiving engineer would"
 mlhandoff verify "$BUNDLE"
 
+step "serve the bundle, send valid and invalid requests, run a short load test"
+PORT="${MLHANDOFF_DEMO_PORT:-8765}"
+mlhandoff serve "$BUNDLE" --port "$PORT" --log-dir "$WORK/predictions" --log-level warning &
+SERVER=$!
+trap 'kill $SERVER 2>/dev/null || true' EXIT
+for _ in $(seq 1 100); do
+  python -c "import httpx,sys; sys.exit(httpx.get('http://127.0.0.1:$PORT/readyz').status_code != 200)" 2>/dev/null && break
+  sleep 0.2
+done
+python client.py --url "http://127.0.0.1:$PORT"
+mlhandoff loadtest "http://127.0.0.1:$PORT" --bundle "$BUNDLE" --concurrency 8 --duration 5 || true
+kill $SERVER && wait $SERVER 2>/dev/null || true
+trap - EXIT
+echo "prediction log:  examples/risky_transactions/$WORK/predictions/ (PII redacted)"
+
 echo
 echo "bundle:          examples/risky_transactions/$BUNDLE"
 echo "handoff README:  examples/risky_transactions/$BUNDLE/docs/README.md"

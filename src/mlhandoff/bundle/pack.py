@@ -26,6 +26,7 @@ from mlhandoff.bundle import layout
 from mlhandoff.bundle.bundle import load_options
 from mlhandoff.bundle.manifest import build_manifest, sha256_file, write_manifest
 from mlhandoff.bundle.provenance import data_digest, git_state
+from mlhandoff.contract.leakage import check_training_data
 from mlhandoff.contract.outputs import name_outputs, output_violations
 from mlhandoff.contract.tables import TableLike, read_table
 from mlhandoff.contract.validate import CompiledContract
@@ -165,6 +166,9 @@ def _build(
     for entry in spec.training.data:
         entry.sha256 = data_digest(base / entry.path)
 
+    stage("checking training data for leakage")
+    spec.data_contract.leakage = check_training_data(spec.data_contract, spec.training.data, base)
+
     stage("loading model and computing golden outputs")
     try:
         predictor = load_predictor(
@@ -187,6 +191,11 @@ def _build(
     pq.write_table(golden_inputs, tmp / layout.GOLDEN_INPUTS)
     pq.write_table(outputs, tmp / layout.GOLDEN_OUTPUTS)
     spec.golden.sample = layout.GOLDEN_INPUTS
+
+    stage("evaluating acceptance criteria")
+    from mlhandoff.evaluate.run import pack_evaluation  # evaluate builds on bundle: import late
+
+    acceptance = pack_evaluation(spec, base, predictor, tmp)
 
     stage("capturing environment")
     flavor = get_flavor(spec.model.flavor or "")
@@ -231,10 +240,13 @@ def _build(
             checklist=run_checklist(spec, files),
             bundle_name=bundle_name,
             response_example=response_example,
+            acceptance=acceptance,
         ),
         encoding="utf-8",
     )
-    (tmp / layout.MODEL_CARD).write_text(render_model_card(spec, environment=env), encoding="utf-8")
+    (tmp / layout.MODEL_CARD).write_text(
+        render_model_card(spec, environment=env, acceptance=acceptance), encoding="utf-8"
+    )
 
 
 def _write_model(

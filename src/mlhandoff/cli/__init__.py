@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from mlhandoff.cli import core, serve  # noqa: F401  (registers commands)
+from mlhandoff.cli import contract, core, serve  # noqa: F401  (registers commands)
 from mlhandoff.cli._app import app
 
 __all__ = ["app", "main"]

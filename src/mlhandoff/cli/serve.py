@@ -50,6 +50,12 @@ def serve(
         float,
         typer.Option(min=0.0, help="Wait this long for more requests to batch (0: never wait)."),
     ] = 0.0,
+    model_threads: Annotated[
+        int,
+        typer.Option(
+            min=0, help="Native threads (OpenMP/BLAS) per model call; 0: library default."
+        ),
+    ] = 1,
     log_level: Annotated[str, typer.Option(help="debug, info, warning or error.")] = "info",
 ) -> None:
     """Serve a bundle over HTTP: verifies it, loads and warms the model, enforces its contracts.
@@ -78,6 +84,7 @@ def serve(
         log_pii=log_pii,  # type: ignore[arg-type]
         batch_max_rows=batch_max_rows,
         batch_max_wait_ms=batch_max_wait_ms,
+        model_threads=model_threads or None,
         extra={"token_env": token_env},
     )
     run(lambda: create_app(config))  # verify the bundle and the options before binding

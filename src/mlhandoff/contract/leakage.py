@@ -11,6 +11,7 @@ Findings are warnings with evidence (feature, score), never failures: a person j
 
 from __future__ import annotations
 
+import contextlib
 from pathlib import Path
 
 import numpy as np
@@ -84,10 +85,8 @@ def _label(column: pa.ChunkedArray, parse_text: bool) -> tuple[str | None, np.nd
     if pa.types.is_dictionary(column.type):
         column = column.cast(column.type.value_type)
     if parse_text and pa.types.is_string(column.type):
-        try:
+        with contextlib.suppress(pa.ArrowInvalid):
             column = pc.cast(column, pa.float64())
-        except pa.ArrowInvalid:
-            pass
     distinct = pc.count_distinct(column).as_py()
     if distinct < 2:
         return None, np.empty(0)
@@ -255,7 +254,7 @@ def split_leakage(
                     f"appear in the training data (same values in all {len(features)} fields)",
                 )
             )
-    if split is not None and split.kind == "time" and split.column in both:
+    if split is not None and split.kind == "time" and split.column and split.column in both:
         findings += _time_split(train, evaluation, split.column, name)
     return findings
 
@@ -297,9 +296,7 @@ def _time_split(
     ]
 
 
-def check_training_data(
-    contract: DataContract, files: list[DataFile], base: Path
-) -> LeakageRecord:
+def check_training_data(contract: DataContract, files: list[DataFile], base: Path) -> LeakageRecord:
     """Run every leakage check the spec's training.data allows; what ran goes in ``checked``."""
     record = LeakageRecord()
     train = _read_role(files, ("train",), base, record)
@@ -319,7 +316,9 @@ def check_training_data(
         evaluation = _read_role([entry], (entry.role,), base, record)
         if evaluation is None:
             continue
-        record.findings += split_leakage(train, evaluation, contract, f"{entry.role} ({entry.path})")
+        record.findings += split_leakage(
+            train, evaluation, contract, f"{entry.role} ({entry.path})"
+        )
         split = contract.split
         extra = f", time split on '{split.column}'" if split and split.kind == "time" else ""
         record.checked.append(f"shared ids and rows{extra}: train vs {entry.path}")

@@ -7,9 +7,10 @@ report. Values of PII fields never leave this module unmasked.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -27,7 +28,7 @@ SHOWN_IN_MESSAGE = 3
 class FieldViolation(Violation):
     """A Violation with the values of its first rows (``<redacted>`` for PII fields)."""
 
-    values: list[Any] = field(default_factory=list)
+    values: list[Any] = dataclasses.field(default_factory=list)
 
 
 @dataclass
@@ -40,10 +41,10 @@ class ValidationReport:
     """
 
     rows: int
-    violations: list[Violation] = field(default_factory=list)
-    notices: list[Violation] = field(default_factory=list)
+    violations: list[Violation] = dataclasses.field(default_factory=list)
+    notices: list[Violation] = dataclasses.field(default_factory=list)
     failing_rows: int = 0
-    leakage: list[LeakageFinding] = field(default_factory=list)
+    leakage: list[LeakageFinding] = dataclasses.field(default_factory=list)
 
     @property
     def ok(self) -> bool:
@@ -94,8 +95,8 @@ class _Tally:
     what: str
     notice: bool
     count: int = 0
-    rows: list[int] = field(default_factory=list)
-    values: list[Any] = field(default_factory=list)
+    rows: list[int] = dataclasses.field(default_factory=list)
+    values: list[Any] = dataclasses.field(default_factory=list)
 
 
 class ReportBuilder:

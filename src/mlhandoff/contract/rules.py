@@ -9,6 +9,7 @@ boolean mask; a value outside one rule is caught by exactly that rule (an infini
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -286,7 +287,9 @@ class FieldCheck:
             ):
                 if limit is None:
                     continue
-                bad = self._per_value(arr, lambda a, r=rule, n=limit: self._bad_length(a, r, n))
+                bad = self._per_value(
+                    arr, functools.partial(self._bad_length, rule=rule, limit=limit)
+                )
                 if bad is not None:
                     what = (
                         f"shorter than {limit} characters"

@@ -21,8 +21,6 @@ from mlhandoff.spec.models import DataContract
 
 __all__ = ["CompiledContract", "ValidationReport", "ValidationSession"]
 
-Batch = pa.Table | pa.RecordBatch
-
 
 class CompiledContract:
     """A data contract prepared for repeated validation of tables."""
@@ -95,7 +93,7 @@ class ValidationSession:
         self._builder = ReportBuilder(compiled.max_examples, compiled._pii)
         self._missing_required = False
 
-    def add(self, data: Batch | TableLike) -> None:
+    def add(self, data: TableLike) -> None:
         """Validate one chunk; its rows are numbered after those of the chunks before it."""
         table = data if isinstance(data, pa.Table | pa.RecordBatch) else read_table(data)
         names = table.schema.names

@@ -403,7 +403,10 @@ def _shown(est: Interval, percent: bool = False) -> str:
 
 
 def _undefined_note(est: Interval) -> str:
-    return f"{est.undefined} resample(s) undefined and left out" if est.undefined else ""
+    if not est.undefined:
+        return ""
+    note = f"{est.undefined} of {est.resamples} resamples undefined and left out"
+    return note + (": too few to judge" if est.thin else "")
 
 
 def _undefined_reason(ref: MetricRef, data: EvalSet, model: Outputs) -> str:

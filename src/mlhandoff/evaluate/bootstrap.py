@@ -2,7 +2,7 @@
 
 Resample ``i`` is row ``i`` of the index blocks drawn, in order, from
 ``numpy.random.default_rng(seed).integers(0, units, size=(block, units))`` where ``block`` depends
-only on ``units`` (see :func:`block_size`): the same seed gives the same resamples on any machine,
+only on ``units`` and ``resamples`` (see :func:`block_size`): the same seed gives the same resamples on any machine,
 for the model and the baseline alike (paired), so the interval of their difference is honest.
 The units are rows, or whole queries for ranking. Intervals are percentile intervals
 (``numpy.percentile``, linear interpolation) over the resamples where the statistic is defined.
@@ -32,6 +32,12 @@ class Interval:
     low: float | None = None
     high: float | None = None
     undefined: int = 0  # resamples in which the statistic was undefined (NaN)
+    resamples: int = 0
+
+    @property
+    def thin(self) -> bool:
+        """Undefined in more than 5% of resamples: the interval describes a biased subset."""
+        return self.resamples > 0 and self.undefined > 0.05 * self.resamples
 
 
 def block_size(units: int, resamples: int) -> int:
@@ -78,7 +84,7 @@ def interval(value: float, samples: np.ndarray | None, confidence: float) -> Int
     defined = samples[~np.isnan(samples)]
     undefined = len(samples) - len(defined)
     if not len(defined) or np.isnan(value):
-        return Interval(float(value), None, None, undefined)
+        return Interval(float(value), None, None, undefined, len(samples))
     tail = (1 - confidence) / 2 * 100
     low, high = np.percentile(defined, [tail, 100 - tail])
-    return Interval(float(value), float(low), float(high), undefined)
+    return Interval(float(value), float(low), float(high), undefined, len(samples))

@@ -1,7 +1,8 @@
 """Verdicts: pass when the whole interval meets the bound, fail when none of it does.
 
 An interval that straddles the bound is *inconclusive*: the data cannot tell, and saying "pass"
-would be a coin flip. A value that is undefined (NaN) is inconclusive too, never a pass.
+would be a coin flip. A value that is undefined (NaN) is inconclusive too, never a pass, and so
+is one undefined in more than 5% of resamples (e.g. a slice with a handful of positives).
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from mlhandoff.evaluate.bootstrap import Interval
 Verdict = Literal["pass", "fail", "inconclusive"]
 
 _OPS = {">=": operator.ge, ">": operator.gt, "<=": operator.le, "<": operator.lt}
-_SIGNS = {">=": "≥", ">": ">", "<=": "≤", "<": "<"}
+_SIGNS = {">=": ">=", ">": ">", "<=": "<=", "<": "<"}
 
 
 @dataclass(frozen=True)
@@ -32,7 +33,7 @@ class Bound:
         return bool(_OPS[self.op](value, self.threshold))
 
     def judge(self, est: Interval) -> Verdict:
-        if math.isnan(est.value):
+        if math.isnan(est.value) or est.thin:
             return "inconclusive"
         if est.low is None or est.high is None:
             return "pass" if self.holds(est.value) else "fail"

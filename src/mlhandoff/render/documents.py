@@ -81,6 +81,9 @@ _ICONS = {
     "skipped": "⏭ skipped",
 }
 _ENV.filters["status"] = lambda s: _ICONS.get(s, s)
+_VERDICTS = {"pass": "✅ pass", "fail": "❌ fail", "inconclusive": "❔ inconclusive"}
+_ENV.filters["verdict"] = lambda v: _VERDICTS.get(v, v)
+_ENV.filters["num"] = lambda x: "undefined" if x is None else f"{x:.4g}"
 
 
 def render_readme(
@@ -91,8 +94,12 @@ def render_readme(
     checklist: list[CheckResult],
     bundle_name: str,
     response_example: dict[str, Any] | None = None,
+    acceptance: Any = None,
 ) -> str:
-    """The handoff README: every statement in it is re-checked by ``mlhandoff verify``."""
+    """The handoff README: every statement in it is re-checked by ``mlhandoff verify``.
+
+    ``acceptance`` is the evaluation measured at pack (an ``AcceptanceReport``), if any.
+    """
     return _ENV.get_template("README.md.j2").render(
         spec=spec,
         outputs=spec.outputs(),
@@ -102,8 +109,13 @@ def render_readme(
         bundle_name=bundle_name,
         response_example=response_example,
         error_codes=ERROR_CODES,
+        acceptance=acceptance,
     )
 
 
-def render_model_card(spec: HandoffSpec, *, environment: dict[str, Any]) -> str:
-    return _ENV.get_template("MODEL_CARD.md.j2").render(spec=spec, env=environment)
+def render_model_card(
+    spec: HandoffSpec, *, environment: dict[str, Any], acceptance: Any = None
+) -> str:
+    return _ENV.get_template("MODEL_CARD.md.j2").render(
+        spec=spec, env=environment, acceptance=acceptance
+    )

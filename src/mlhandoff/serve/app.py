@@ -69,6 +69,7 @@ class ServeConfig:
     log_pii: PiiMode = "redact"
     batch_max_rows: int = 256
     batch_max_wait_ms: float = 0.0
+    model_threads: int | None = 1
     breaker_failures: int = 5
     breaker_cooldown_s: float = 30.0
     extra: dict[str, Any] = field(default_factory=dict)
@@ -93,6 +94,7 @@ class _Model:
             max_rows=config.batch_max_rows,
             max_wait_ms=config.batch_max_wait_ms,
             on_batch=metrics.batch_rows.observe,
+            threads=config.model_threads,
         )
 
     def warm_up(self) -> None:

@@ -170,6 +170,27 @@ def signoffs(spec: HandoffSpec, files: set[str]) -> CheckResult:
     return _result("signoffs", "Sign-offs from PM, DS and Eng", gaps, detail)
 
 
+def leakage(spec: HandoffSpec, files: set[str]) -> CheckResult:
+    """Pack-time leakage findings (data_contract.leakage): warnings with evidence, never failures."""
+    title = "No signs of leakage in training data"
+    record = spec.data_contract.leakage
+    if record is None or not record.checked:
+        return CheckResult(
+            "leakage",
+            title,
+            "skipped",
+            "no leakage check ran: list train and test/eval files under training.data",
+        )
+    if record.findings:
+        shown = "; ".join(
+            f"{f.check} {f.field or ''} (score {f.score}): {f.detail}".replace("  ", " ")
+            for f in record.findings[:3]
+        )
+        more = f" (+{len(record.findings) - 3} more)" if len(record.findings) > 3 else ""
+        return CheckResult("leakage", title, "warn", shown + more)
+    return CheckResult("leakage", title, "pass", "checked: " + "; ".join(record.checked))
+
+
 CHECKLIST: tuple[SpecCheck, ...] = (
     artifacts,
     repro,
@@ -179,6 +200,7 @@ CHECKLIST: tuple[SpecCheck, ...] = (
     rollback_oncall,
     model_card_privacy,
     signoffs,
+    leakage,
 )
 
 

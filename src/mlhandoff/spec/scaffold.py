@@ -162,6 +162,8 @@ golden:{sample}
   atol: 1.0e-9
 
 # Inferred from the sample: check every range and domain; describe every field.
+# Rules: docs "Writing a data contract". How eval data was split off (pack checks it):
+#   split: {{kind: time, column: <timestamp field>}}   # or {{kind: group, column: <field>}}
 data_contract:
 {data_contract}
 

@@ -20,6 +20,7 @@ from mlhandoff.contract.validate import CompiledContract
 from mlhandoff.errors import BundleError, HandoffError, SpecError
 from mlhandoff.spec.checklist import run_checklist
 from mlhandoff.spec.loader import load_spec
+from mlhandoff.verify.acceptance import acceptance_measured, repro_validated
 
 #: A check of an opened, integrity-verified bundle: the composable unit of ``verify``.
 Check = Callable[[Bundle], CheckResult]
@@ -28,6 +29,8 @@ _DEPENDENT = (
     ("spec", "Frozen spec is valid"),
     ("golden_contract", "Golden inputs satisfy the data contract"),
     ("golden_replay", "Golden replay reproduces expected outputs"),
+    ("acceptance_measured", "Acceptance re-measured on the bundled eval sample"),
+    ("repro_validated", "Repro steps validated (mlhandoff repro)"),
 )
 
 
@@ -91,7 +94,7 @@ def _compare(
     return f"{name}: {len(bad)} of {len(want)} rows differ (row {row}: expected {want[row]!r}, got {got[row]!r})"
 
 
-CHECKS: tuple[Check, ...] = (golden_contract, golden_replay)
+CHECKS: tuple[Check, ...] = (golden_contract, golden_replay, acceptance_measured, repro_validated)
 
 
 def verify(
