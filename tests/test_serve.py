@@ -17,7 +17,7 @@ from mlhandoff.serve import ServeConfig, create_app
 from mlhandoff.serve.fallback import CircuitBreaker
 from mlhandoff.serve.loadtest import golden_bodies
 from mlhandoff.serve.predlog import PredictionLog
-from serving import SCORER, LiveServer, live_server, pyfunc_bundle
+from serving import SCORER, live_server, pyfunc_bundle
 
 JSON = {"content-type": "application/json"}
 
@@ -358,7 +358,7 @@ def test_tampered_bundle_is_refused_before_loading(example_bundle, tmp_path: Pat
     with (copy / "model" / "model.skops").open("r+b") as handle:
         handle.seek(64)
         handle.write(b"\x00\x01")
-    with pytest.raises(IntegrityError, match="model/model.skops"):
+    with pytest.raises(IntegrityError, match=r"model/model\.skops"):
         create_app(ServeConfig(bundle=copy))
 
 

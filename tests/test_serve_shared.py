@@ -7,15 +7,15 @@ import time
 from pathlib import Path
 
 import httpx
-import pytest
 import schemathesis
+from hypothesis import HealthCheck, given, settings
 from schemathesis.checks import (
     content_type_conformance,
     not_a_server_error,
     response_schema_conformance,
     status_code_conformance,
 )
-from hypothesis import HealthCheck, given, settings
+
 from serving import (
     SCORER,
     free_port,
@@ -115,7 +115,7 @@ def test_api_conforms_to_its_openapi(tmp_path: Path) -> None:
             )
             def check(case) -> None:
                 response = case.call()
-                assert response.status_code < 500, (operation.path, response.text)
+                assert response.status_code < 500, (case.path, response.text)
                 case.validate_response(
                     response,
                     checks=[

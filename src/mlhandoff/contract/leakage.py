@@ -308,7 +308,7 @@ def check_training_data(contract: DataContract, files: list[DataFile], base: Pat
     if label and label in train.column_names:
         record.findings += feature_leakage(train, label, contract)
         record.checked.append(
-            f"single feature vs '{label}' on the training data ({train.num_rows} rows)"
+            f"single feature vs {label} on the training data ({train.num_rows} rows)"
         )
     for entry in files:
         if entry.role not in ("eval", "test"):
@@ -320,7 +320,7 @@ def check_training_data(contract: DataContract, files: list[DataFile], base: Pat
             train, evaluation, contract, f"{entry.role} ({entry.path})"
         )
         split = contract.split
-        extra = f", time split on '{split.column}'" if split and split.kind == "time" else ""
+        extra = f", time split on {split.column}" if split and split.kind == "time" else ""
         record.checked.append(f"shared ids and rows{extra}: train vs {entry.path}")
     return record
 

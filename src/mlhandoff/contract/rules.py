@@ -134,7 +134,7 @@ class FieldCheck:
             parsed, type_bad = self._parse_numbers(arr, found, parse_text)
             if parsed is None:
                 return None
-            arr = parsed
+            arr = source = parsed
         elif pa.types.is_decimal(arr.type):
             arr = arr.cast(pa.float64())
         elif not (pa.types.is_integer(arr.type) or pa.types.is_floating(arr.type)):

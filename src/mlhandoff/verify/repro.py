@@ -1,0 +1,345 @@
+"""``mlhandoff repro``: the handoff's dry run, done by the tool in a clean virtual environment.
+
+An engineer following the README on a clean machine would: create a venv, install the bundle's
+pinned requirements, install mlhandoff, and re-measure the metrics from the bundle's own files.
+This does exactly that (``python -m venv``; mlhandoff from the local source tree when running
+from a checkout, else the same version from PyPI), times it, and lists every friction point:
+a requirement that fails to install, a broken dependency set, a missing data file, a metric that
+moved. The record goes *next to* the bundle (``<bundle>.repro.json``): bundles are immutable;
+``verify`` reads the record into its "repro steps validated" line.
+
+``--retrain`` also runs the recorded training command with the bundled code. Its limits: the
+training data must be present at the recorded paths, relative to ``data_root`` (their sha256 is
+checked against the spec); the command runs with the venv's ``python``; the retrained model is
+the new file with the bundled model's suffix; metrics are compared within the spec's tolerance,
+and the file's sha256 with the bundled model's (equal only when training and the file format
+are deterministic — a difference is reported, not failed, when the metrics match).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shlex
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import mlhandoff
+from mlhandoff._version import __version__
+from mlhandoff.bundle import layout
+from mlhandoff.bundle.bundle import Bundle, open_bundle
+
+RECORD_SUFFIX = ".repro.json"
+_PIP = ("-m", "pip", "--disable-pip-version-check", "--no-input")
+
+
+def record_path(bundle_root: Path) -> Path:
+    """Where the repro record of a bundle lives: beside it, never inside it."""
+    root = Path(bundle_root).resolve()
+    return root.with_name(root.name + RECORD_SUFFIX)
+
+
+@dataclass
+class Step:
+    name: str
+    ok: bool
+    seconds: float
+    detail: str = ""
+
+
+@dataclass
+class ReproResult:
+    bundle: str
+    bundle_digest: str
+    ok: bool = True
+    wall_s: float = 0.0
+    steps: list[Step] = field(default_factory=list)
+    frictions: list[str] = field(default_factory=list)
+    metrics: list[dict[str, Any]] = field(default_factory=list)
+    retrain: dict[str, Any] | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def source_tree() -> Path | None:
+    """The checkout mlhandoff runs from, if it runs from one (an editable or in-tree install)."""
+    root = Path(mlhandoff.__file__).resolve().parents[2]
+    pyproject = root / "pyproject.toml"
+    if pyproject.exists() and 'name = "mlhandoff"' in pyproject.read_text(encoding="utf-8"):
+        return root
+    return None
+
+
+class _Runner:
+    """Runs the steps, timing each and collecting friction instead of stopping at the first."""
+
+    def __init__(self, result: ReproResult, on_step: Callable[[str], None]) -> None:
+        self.result, self.on_step = result, on_step
+
+    def run(
+        self, name: str, args: list[str], *, cwd: Path, env: dict[str, str], timeout: float = 900
+    ) -> subprocess.CompletedProcess[str] | None:
+        self.on_step(name)
+        start = time.perf_counter()
+        try:
+            proc = subprocess.run(
+                args, cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout, check=False
+            )
+        except (OSError, subprocess.TimeoutExpired) as exc:
+            self.step(name, False, start, f"{type(exc).__name__}: {exc}")
+            return None
+        tail = (proc.stderr or proc.stdout).strip().splitlines()[-3:]
+        self.step(name, proc.returncode == 0, start, " | ".join(tail) if proc.returncode else "")
+        return proc
+
+    def step(self, name: str, ok: bool, start: float, detail: str = "") -> None:
+        self.result.steps.append(Step(name, ok, round(time.perf_counter() - start, 2), detail))
+
+    def friction(self, text: str) -> None:
+        self.result.frictions.append(text)
+
+
+def _clean_env(venv: Path) -> dict[str, str]:
+    keep = {
+        k: v
+        for k, v in os.environ.items()
+        if k
+        in (
+            "HOME",
+            "LANG",
+            "LC_ALL",
+            "TMPDIR",
+            "PIP_CACHE_DIR",
+            "PIP_INDEX_URL",
+            "PIP_EXTRA_INDEX_URL",
+            "PIP_FIND_LINKS",
+        )
+    }
+    return keep | {
+        "PATH": f"{venv / 'bin'}{os.pathsep}/usr/bin{os.pathsep}/bin",
+        "VIRTUAL_ENV": str(venv),
+    }
+
+
+def repro(
+    bundle: str | Path,
+    *,
+    retrain: bool = False,
+    data_root: str | Path | None = None,
+    workdir: str | Path | None = None,
+    keep: bool = False,
+    python: str = sys.executable,
+    on_step: Callable[[str], None] | None = None,
+    write_record: bool = True,
+) -> ReproResult:
+    """Reproduce the bundle's metrics in a fresh venv; never raises for friction, reports it."""
+    started = time.perf_counter()
+    b = open_bundle(bundle)
+    result = ReproResult(bundle=str(b.root), bundle_digest=b.digest)
+    runner = _Runner(result, on_step or (lambda _: None))
+    work = Path(tempfile.mkdtemp(prefix="mlhandoff-repro-", dir=workdir))
+    try:
+        venv = work / "venv"
+        env = _clean_env(venv)
+        vpy = str(venv / "bin" / "python")
+        if _create_venv(runner, python, venv, work) and _install(runner, b, vpy, work, env):
+            _measure(runner, b, venv, work, env)
+            if retrain:
+                _retrain(runner, b, venv, work, env, Path(data_root or Path.cwd()))
+    finally:
+        if not keep:
+            shutil.rmtree(work, ignore_errors=True)
+    result.wall_s = round(time.perf_counter() - started, 1)
+    result.ok = not result.frictions and all(s.ok for s in result.steps)
+    if write_record:
+        record_path(b.root).write_text(
+            json.dumps(result.to_dict(), indent=2) + "\n", encoding="utf-8"
+        )
+    return result
+
+
+def _create_venv(runner: _Runner, python: str, venv: Path, work: Path) -> bool:
+    proc = runner.run(
+        "create venv", [python, "-m", "venv", str(venv)], cwd=work, env=dict(os.environ)
+    )
+    if proc is None or proc.returncode:
+        runner.friction("could not create a virtual environment with python -m venv")
+        return False
+    return True
+
+
+def _requirements(bundle: Bundle) -> list[str]:
+    path = bundle.root / layout.ENV_REQUIREMENTS
+    lines = path.read_text(encoding="utf-8").splitlines() if path.exists() else []
+    reqs = [ln.strip() for ln in lines if ln.strip() and not ln.lstrip().startswith("#")]
+    return [r for r in reqs if r.split("==")[0].strip().lower() != "mlhandoff"]
+
+
+def _install(runner: _Runner, bundle: Bundle, vpy: str, work: Path, env: dict[str, str]) -> bool:
+    reqs = _requirements(bundle)
+    if not (bundle.root / layout.ENV_REQUIREMENTS).exists():
+        runner.friction(f"missing file: {layout.ENV_REQUIREMENTS}")
+    req_file = work / "requirements.txt"
+    req_file.write_text("\n".join(reqs) + "\n", encoding="utf-8")
+    proc = runner.run(
+        f"pip install -r env/requirements.txt ({len(reqs)} pinned)",
+        [vpy, *_PIP, "install", "-q", "-r", str(req_file)],
+        cwd=work,
+        env=env,
+    )
+    if proc is None or proc.returncode:
+        for req in reqs:  # find which pins fail, one by one
+            one = runner.run(
+                f"pip install {req}", [vpy, *_PIP, "install", "-q", req], cwd=work, env=env
+            )
+            if one is None or one.returncode:
+                runner.friction(f"package failed to install: {req}")
+    tree = source_tree()
+    target = str(tree) if tree else f"mlhandoff=={__version__}"
+    proc = runner.run(
+        f"pip install mlhandoff ({'local source tree' if tree else 'PyPI'})",
+        [vpy, *_PIP, "install", "-q", "--no-deps", target],
+        cwd=work,
+        env=env,
+    )
+    if proc is None or proc.returncode:
+        runner.friction(f"mlhandoff itself failed to install from {target}")
+        return False
+    check = runner.run("pip check", [vpy, *_PIP, "check"], cwd=work, env=env)
+    if check is not None and check.returncode:
+        runner.friction("pip check: " + " | ".join(check.stdout.strip().splitlines()[:3]))
+    return True
+
+
+def _measure(
+    runner: _Runner,
+    bundle: Bundle,
+    venv: Path,
+    work: Path,
+    env: dict[str, str],
+    model: Path | None = None,
+) -> list[dict[str, Any]]:
+    from mlhandoff.evaluate.report import AcceptanceReport
+    from mlhandoff.evaluate.run import compare_reports, recorded_report
+
+    cli = str(venv / "bin" / "mlhandoff")
+    label = "retrained model" if model else "bundle"
+    if model is None:
+        proc = runner.run(
+            "mlhandoff verify (fresh venv)",
+            [cli, "verify", str(bundle.root), "--json"],
+            cwd=work,
+            env=env,
+        )
+        if proc is not None and proc.stdout.strip().startswith("{"):
+            checks = json.loads(proc.stdout)["checks"]
+            for c in checks:
+                if (
+                    c["id"] in ("golden_contract", "golden_replay", "acceptance_measured")
+                    and c["status"] == "fail"
+                ):
+                    runner.friction(f"{c['title']}: {c['detail']}")
+            runner.result.steps[-1].ok = True  # checklist gaps are verify's business, not repro's
+    recorded = recorded_report(bundle)
+    if recorded is None:
+        runner.friction(
+            "no acceptance results were packed (acceptance.data unset): metrics not reproduced"
+        )
+        return []
+    args = [cli, "evaluate", str(bundle.root), "--json", "--no-latency"]
+    if model is not None:
+        args += ["--model", str(model)]
+    proc = runner.run(f"mlhandoff evaluate ({label}, fresh venv)", args, cwd=work, env=env)
+    if proc is None or not proc.stdout.strip().startswith("{"):
+        runner.friction(f"evaluate of the {label} produced no report")
+        return []
+    runner.result.steps[-1].ok = proc.returncode in (0, 1)  # 1 = a verdict failed, still measured
+    fresh = AcceptanceReport.from_dict(json.loads(proc.stdout))
+    tolerance = bundle.spec.acceptance.tolerance
+    problems = compare_reports(recorded, fresh, tolerance)
+    rows = []
+    now = {(r.kind, r.label): r for r in fresh.rows}
+    for old in recorded.rows:
+        new = now.get((old.kind, old.label))
+        value = None if new is None else new.value
+        diff = None if value is None or old.value is None else abs(value - old.value)
+        rows.append(
+            {
+                "metric": old.label,
+                "recorded": old.value,
+                "reproduced": value,
+                "difference": diff,
+                "ok": diff is not None and diff <= tolerance,
+            }
+        )
+    for p in problems:
+        runner.friction(f"{label}: {p} (tolerance {tolerance:g})")
+    if model is None:
+        runner.result.metrics = rows
+    return rows
+
+
+def _sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def _retrain(
+    runner: _Runner, bundle: Bundle, venv: Path, work: Path, env: dict[str, str], data_root: Path
+) -> None:
+    spec = bundle.spec
+    info: dict[str, Any] = {"command": spec.training.command, "data_root": str(data_root)}
+    runner.result.retrain = info
+    if not spec.training.command:
+        runner.friction("retrain: the spec records no training.command")
+        return
+    run_dir = work / "retrain"
+    code = bundle.root / layout.CODE_DIR
+    shutil.copytree(code, run_dir) if code.exists() else run_dir.mkdir()
+    if not code.exists():
+        runner.friction(f"retrain: missing directory {layout.CODE_DIR}/ (no training code bundled)")
+    for entry in spec.training.data:
+        source = data_root / entry.path
+        if not source.exists():
+            runner.friction(f"retrain: missing file {entry.path} (expected under {data_root})")
+            continue
+        if entry.sha256 and _sha256(source) != entry.sha256:
+            runner.friction(
+                f"retrain: {entry.path} differs from the data the model was trained on (sha256)"
+            )
+        target = run_dir / entry.path
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.symlink_to(source.resolve())
+    if any(f.startswith("retrain: missing file") for f in runner.result.frictions):
+        return
+    args = shlex.split(spec.training.command)
+    if args and Path(args[0]).name.startswith("python"):
+        args[0] = str(venv / "bin" / "python")
+    before = {p: p.stat().st_mtime_ns for p in run_dir.rglob("*") if p.is_file()}
+    proc = runner.run("retrain (recorded command)", args, cwd=run_dir, env=env, timeout=3600)
+    if proc is None or proc.returncode:
+        runner.friction("retrain: the training command failed")
+        return
+    suffix = Path(spec.model.path).suffix
+    made = [
+        p
+        for p in run_dir.rglob(f"*{suffix}")
+        if p.is_file() and before.get(p) != p.stat().st_mtime_ns
+    ]
+    if len(made) != 1:
+        runner.friction(f"retrain: expected one new *{suffix} model file, found {len(made)}")
+        return
+    bundled = bundle.root / spec.model.path
+    info["model"] = str(made[0].relative_to(run_dir))
+    info["same_hash"] = _sha256(made[0]) == _sha256(bundled)
+    rows = _measure(runner, bundle, venv, work, env, model=made[0])
+    info["metrics"] = rows
+    info["metrics_match"] = bool(rows) and all(r["ok"] for r in rows)
