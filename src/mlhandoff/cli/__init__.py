@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import mlhandoff.cli.evaluate  # noqa: F401  (registers commands)
 from mlhandoff.cli import contract, core, serve  # noqa: F401  (registers commands)
 from mlhandoff.cli._app import app
 

@@ -110,7 +110,7 @@ def _criterion(
     b = plan.add(statistic(ref, data, baseline)) if baseline is not None else None
 
     def build(plan: _Plan, confidence: float) -> ResultRow:
-        est = bootstrap.interval(plan.points[m], plan.samples[m], confidence)
+        est = bootstrap.interval(float(plan.points[m]), plan.samples[m], confidence)
         parts: list[tuple[Verdict, str]] = []
         bounds: list[str] = []
         if c.threshold is not None:
@@ -155,9 +155,9 @@ def _criterion(
 def _compare(
     plan: _Plan, m: int, b: int, confidence: float, better: bool
 ) -> tuple[BaselineComparison, tuple[Interval, Interval]]:
-    base = bootstrap.interval(plan.points[b], plan.samples[b], confidence)
+    base = bootstrap.interval(float(plan.points[b]), plan.samples[b], confidence)
     sign = 1.0 if better else -1.0
-    pm, pb = plan.points[m], plan.points[b]
+    pm, pb = float(plan.points[m]), float(plan.points[b])
     sm, sb = plan.samples[m], plan.samples[b]
     delta = bootstrap.interval(pm - pb, None if sm is None or sb is None else sm - sb, confidence)
     with np.errstate(divide="ignore", invalid="ignore"):
@@ -208,7 +208,7 @@ def _guardrail(g: Guardrail, data: EvalSet, model: Outputs, plan: _Plan, min_siz
     def build(plan: _Plan, confidence: float) -> ResultRow:
         results = []
         for i, (j, sub, sub_out) in jobs.items():
-            est = bootstrap.interval(plan.points[j], plan.samples[j], confidence)
+            est = bootstrap.interval(float(plan.points[j]), plan.samples[j], confidence)
             verdict = bound.judge(est)
             note = (
                 _undefined_reason(ref, sub, sub_out)
@@ -248,7 +248,7 @@ def _overall_guardrail(
     j = plan.add(statistic(ref, data, model))
 
     def build(plan: _Plan, confidence: float) -> ResultRow:
-        est = bootstrap.interval(plan.points[j], plan.samples[j], confidence)
+        est = bootstrap.interval(float(plan.points[j]), plan.samples[j], confidence)
         verdict = bound.judge(est)
         reason = _undefined_reason(ref, data, model) if np.isnan(est.value) else ""
         reason = "; ".join(
@@ -286,7 +286,7 @@ def _fairness_guardrail(
     big_names = [names[i] for i in big]
 
     def build(plan: _Plan, confidence: float) -> ResultRow:
-        est = bootstrap.interval(plan.points[j], plan.samples[j], confidence)
+        est = bootstrap.interval(float(plan.points[j]), plan.samples[j], confidence)
         point_rates = rates(Weights(np.ones((1, data.rows), dtype=np.int64)))
         detail, breaking = fairness.explain(ref.name, point_rates, big_names, bound.threshold)
         undefined = fairness.undefined_groups(point_rates, big_names)

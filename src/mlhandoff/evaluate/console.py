@@ -52,7 +52,7 @@ def verdict_table(report: AcceptanceReport, title: str) -> Table:
 
 
 def report_renderable(report: AcceptanceReport, title: str) -> Group:
-    lines = [verdict_table(report, title)]
+    lines: list[Table | Text] = [verdict_table(report, title)]
     boot = (
         f"{report.resamples} paired bootstrap resamples (seed {report.seed}) of {report.units} "
         + ("queries" if report.units != report.n else "rows")

@@ -28,10 +28,10 @@ class Outputs:
     proba: np.ndarray | None = None  # multiclass probabilities (n, k) in class-code order
 
     def take(self, rows: np.ndarray) -> Outputs:
-        return Outputs(
-            *(None if a is None else a[rows] for a in (self.score, self.pred, self.prediction)),
-            proba=None if self.proba is None else self.proba[rows],
-        )
+        def pick(a: np.ndarray | None) -> np.ndarray | None:
+            return None if a is None else a[rows]
+
+        return Outputs(pick(self.score), pick(self.pred), pick(self.prediction), pick(self.proba))
 
 
 @dataclass(frozen=True)

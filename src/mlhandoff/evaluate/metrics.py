@@ -92,24 +92,24 @@ def _binary(ref: MetricRef, data: EvalSet, out: Outputs) -> Statistic:
         gap = onehot * (y - score)[:, None]
         return lambda w: _ratio(np.abs(w.floats @ gap).sum(axis=1), w.total)
     cells = np.stack([y * pred, (1 - y) * pred, y * (1 - pred)], axis=1).astype(np.float64)
+    return lambda w: _from_confusion(base, w, *(w.floats @ cells).T)
 
-    def confusion(w: Weights) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-        tp, fp, fn = (w.floats @ cells).T
-        return tp, fp, fn, w.total - tp - fp - fn
 
-    rates: dict[str, Callable[[Weights], np.ndarray]] = {
-        "accuracy": lambda w: (lambda tp, fp, fn, tn: _ratio(tp + tn, w.total))(*confusion(w)),
-        "precision": lambda w: (lambda tp, fp, fn, tn: _ratio(tp, tp + fp))(*confusion(w)),
-        "recall": lambda w: (lambda tp, fp, fn, tn: _ratio(tp, tp + fn))(*confusion(w)),
-        "f1": lambda w: (lambda tp, fp, fn, tn: _ratio(2 * tp, 2 * tp + fp + fn))(*confusion(w)),
-        "selection_rate": lambda w: (lambda tp, fp, fn, tn: _ratio(tp + fp, w.total))(
-            *confusion(w)
-        ),
-        "false_positive_rate": lambda w: (lambda tp, fp, fn, tn: _ratio(fp, fp + tn))(
-            *confusion(w)
-        ),
-    }
-    return rates[base]
+def _from_confusion(
+    base: str, w: Weights, tp: np.ndarray, fp: np.ndarray, fn: np.ndarray
+) -> np.ndarray:
+    tn = w.total - tp - fp - fn
+    if base == "accuracy":
+        return _ratio(tp + tn, w.total)
+    if base == "precision":
+        return _ratio(tp, tp + fp)
+    if base == "recall":
+        return _ratio(tp, tp + fn)
+    if base == "f1":
+        return _ratio(2 * tp, 2 * tp + fp + fn)
+    if base == "selection_rate":
+        return _ratio(tp + fp, w.total)
+    return _ratio(fp, fp + tn)  # false_positive_rate
 
 
 class RankedCache:

@@ -38,7 +38,7 @@ def per_query(
         return np.divide(found, relevant, out=np.zeros(n_queries), where=relevant > 0)
     # map@k: mean over the top k of precision at each relevant document
     cum = np.cumsum(hit)
-    before = np.repeat(cum[starts] - hit[starts], np.diff(np.r_[starts, len(q)]))
+    before: np.ndarray = np.repeat(cum[starts] - hit[starts], np.diff(np.r_[starts, len(q)]))
     precision_here = (cum - before) / (position + 1.0)
     summed = np.bincount(q, weights=np.where(hit & in_k, precision_here, 0.0), minlength=n_queries)
     norm = np.minimum(relevant, k)

@@ -226,48 +226,30 @@ def _acceptance_checks(spec: HandoffSpec) -> Iterator[tuple[Loc, str]]:
     from mlhandoff.evaluate.names import DEFAULT_THRESHOLDS, UnknownMetric, parse_metric
 
     task = spec.model.task
-    for section, items in (
-        ("criteria", spec.acceptance.criteria),
-        ("guardrails", spec.acceptance.guardrails),
-    ):
-        for i, item in enumerate(items):
-            at: Loc = ("acceptance", section, i)
-            try:
-                ref = parse_metric(item.metric, task)
-            except UnknownMetric as exc:
-                yield ((*at, "metric"), str(exc))
-                continue
-            if section == "criteria":
-                c = spec.acceptance.criteria[i]
-                if (
-                    c.threshold is None
-                    and c.min_absolute_change is None
-                    and c.min_relative_change is None
-                ):
-                    yield (
-                        at,
-                        "a criterion needs threshold, min_absolute_change or min_relative_change",
-                    )
-                if ref.fairness:
-                    yield (
-                        (*at, "metric"),
-                        f"{ref.name} compares slices: make it a guardrail with 'by'",
-                    )
-                if (
-                    c.op
-                    and c.greater_is_better is not None
-                    and (c.op[0] == ">") != c.greater_is_better
-                ):
-                    yield (
-                        (*at, "op"),
-                        f"op '{c.op}' contradicts greater_is_better: {c.greater_is_better}",
-                    )
-                continue
-            g = spec.acceptance.guardrails[i]
-            if ref.fairness and not g.by:
-                yield ((*at, "by"), f"{ref.name} compares slices: name the slice column in 'by'")
-            if g.threshold is None and ref.name not in DEFAULT_THRESHOLDS:
-                yield ((*at, "threshold"), "a guardrail needs a threshold")
+    for i, c in enumerate(spec.acceptance.criteria):
+        at: Loc = ("acceptance", "criteria", i)
+        try:
+            ref = parse_metric(c.metric, task)
+        except UnknownMetric as exc:
+            yield ((*at, "metric"), str(exc))
+            continue
+        if c.threshold is None and c.min_absolute_change is None and c.min_relative_change is None:
+            yield (at, "a criterion needs threshold, min_absolute_change or min_relative_change")
+        if ref.fairness:
+            yield ((*at, "metric"), f"{ref.name} compares slices: make it a guardrail with 'by'")
+        if c.op and c.greater_is_better is not None and (c.op[0] == ">") != c.greater_is_better:
+            yield ((*at, "op"), f"op '{c.op}' contradicts greater_is_better: {c.greater_is_better}")
+    for i, g in enumerate(spec.acceptance.guardrails):
+        at = ("acceptance", "guardrails", i)
+        try:
+            ref = parse_metric(g.metric, task)
+        except UnknownMetric as exc:
+            yield ((*at, "metric"), str(exc))
+            continue
+        if ref.fairness and not g.by:
+            yield ((*at, "by"), f"{ref.name} compares slices: name the slice column in 'by'")
+        if g.threshold is None and ref.name not in DEFAULT_THRESHOLDS:
+            yield ((*at, "threshold"), "a guardrail needs a threshold")
     if task == "ranking" and spec.acceptance.criteria and not spec.acceptance.query:
         yield (
             ("acceptance", "query"),

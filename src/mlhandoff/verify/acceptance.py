@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 
 from mlhandoff.bundle.bundle import Bundle
-from mlhandoff.checks import CheckResult
+from mlhandoff.checks import CheckResult, Status
 
 ACCEPTANCE_TITLE = "Acceptance re-measured on the bundled eval sample"
 REPRO_TITLE = "Repro steps validated (mlhandoff repro)"
@@ -65,7 +65,7 @@ def repro_validated(bundle: Bundle) -> CheckResult:
         return CheckResult(
             "repro_validated", REPRO_TITLE, "skipped", f"{path.name} is for another bundle digest"
         )
-    status = "pass" if record.get("ok") else "fail"
+    status: Status = "pass" if record.get("ok") else "fail"
     frictions = record.get("frictions") or []
     detail = f"reproduced in {record.get('wall_s', 0):.0f}s in a fresh venv"
     if frictions:
