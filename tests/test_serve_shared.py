@@ -63,11 +63,17 @@ def test_two_server_processes_share_idempotency_and_rate_limit_through_redis(
         )
         assert conflict.status_code == 409
 
-        time.sleep(1 - (time.time() % 1) + 0.01)  # a fresh one-second window
-        codes = [
-            clients[i % 2].post("/predict", content=json.dumps(RECORD), headers=JSON).status_code
-            for i in range(8)
-        ]
+        for _attempt in range(5):
+            time.sleep(1 - (time.time() % 1) + 0.01)  # a fresh one-second window
+            started = time.time()
+            codes = [
+                clients[i % 2]
+                .post("/predict", content=json.dumps(RECORD), headers=JSON)
+                .status_code
+                for i in range(8)
+            ]
+            if int(time.time()) == int(started):  # a loaded machine may straddle two windows
+                break
         assert codes.count(200) == 4 and codes.count(429) == 4, codes
     finally:
         for client in clients:
