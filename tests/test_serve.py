@@ -400,3 +400,44 @@ def test_prediction_log_drops_and_counts_when_full(tmp_path: Path) -> None:
     assert table.num_rows + log.dropped == 20_000
     hashed = table.column("input.secret").to_pylist()
     assert all(len(h) == 64 and h != "a" for h in hashed)
+
+
+def test_access_log_lines_are_json_with_the_request_id(scorer_bundle, capsys) -> None:
+    import logging
+
+    from mlhandoff.serve.server import JsonFormatter
+
+    handler = logging.StreamHandler()
+    handler.setFormatter(JsonFormatter())
+    access = logging.getLogger("mlhandoff.access")
+    access.addHandler(handler)
+    access.setLevel(logging.INFO)
+    try:
+        with live_server(scorer_bundle) as server:
+            _post(
+                server,
+                "/predict",
+                {"x": 3.0, "c": "a", "secret": "hidden"},
+                {"X-Request-ID": "trace-me"},
+            )
+    finally:
+        access.removeHandler(handler)
+    lines = [
+        json.loads(line) for line in capsys.readouterr().err.splitlines() if line.startswith("{")
+    ]
+    entry = next(line for line in lines if line.get("request_id") == "trace-me")
+    assert entry["status"] == 200 and entry["route"] == "/predict" and entry["latency_ms"] > 0
+    assert "hidden" not in json.dumps(lines)
+
+
+def test_prediction_log_rotates_files_by_size(tmp_path: Path) -> None:
+    log = PredictionLog(
+        tmp_path, pii_fields=[], model_version="m", rotate_bytes=1, flush_rows=1, flush_seconds=0.01
+    )
+    for i in range(5):
+        log.record(str(i), pa.table({"x": [float(i)]}), pa.table({"score": [0.5]}))
+        time.sleep(0.05)
+    log.close()
+    files = sorted(tmp_path.glob("*.parquet"))
+    assert len(files) >= 2
+    assert sum(pq.read_table(f).num_rows for f in files) == 5
