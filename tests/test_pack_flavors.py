@@ -1,0 +1,98 @@
+"""Every flavor through the whole flow: pack an in-memory model, verify the bundle, predict."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import lightgbm as lgb
+import numpy as np
+import pandas as pd
+import pytest
+import xgboost as xgb
+from skl2onnx import to_onnx
+from sklearn.linear_model import LogisticRegression
+from threadpoolctl import threadpool_limits
+
+import mlhandoff
+from mlhandoff.spec import parse_spec
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _one_thread() -> Iterator[None]:
+    with threadpool_limits(1):
+        yield
+
+
+@pytest.fixture(scope="module")
+def frame() -> pd.DataFrame:
+    rng = np.random.default_rng(3)
+    n = 400
+    data = pd.DataFrame({"a": rng.normal(size=n), "b": rng.uniform(0, 10, n)})
+    data["y"] = ((data["a"] + data["b"] / 5 + rng.normal(scale=0.5, size=n)) > 1).astype("int64")
+    return data
+
+
+def _spec(flavor: str) -> Any:
+    return parse_spec(
+        f"""
+name: tiny-{flavor}
+version: "1"
+model: {{path: unused, flavor: {flavor}, task: binary_classification, version_tag: v1}}
+data_contract:
+  label: y
+  fields:
+    a: {{type: float, description: feature a}}
+    b: {{type: float, min: 0, max: 10, description: feature b}}
+"""
+    )
+
+
+def _models(frame: pd.DataFrame) -> dict[str, tuple[Any, Any]]:
+    """flavor -> (model to pack, function giving the library's own P(y=1) for a frame)."""
+    x, y = frame[["a", "b"]], frame["y"]
+    lgbm = lgb.LGBMClassifier(n_estimators=20, verbose=-1).fit(x, y)
+    booster = xgb.XGBClassifier(n_estimators=20, max_depth=3).fit(x, y)
+    logistic = LogisticRegression().fit(x.to_numpy(np.float32), y)
+    onnx_model = to_onnx(
+        logistic, x.to_numpy(np.float32)[:1], options={id(logistic): {"zipmap": False}}
+    )
+    return {
+        "sklearn": (LogisticRegression().fit(x, y), None),
+        "lightgbm": (lgbm, lambda f: lgbm.predict_proba(f[["a", "b"]])[:, 1]),
+        "xgboost": (booster, lambda f: booster.predict_proba(f[["a", "b"]])[:, 1]),
+        "onnx": (
+            onnx_model,
+            lambda f: logistic.predict_proba(f[["a", "b"]].to_numpy(np.float32))[:, 1],
+        ),
+    }
+
+
+@pytest.mark.parametrize("flavor", ["sklearn", "lightgbm", "xgboost", "onnx"])
+def test_in_memory_model_packs_verifies_and_predicts(
+    flavor: str, frame: pd.DataFrame, tmp_path: Path
+) -> None:
+    model, reference = _models(frame)[flavor]
+    if reference is None:
+        reference = lambda f: model.predict_proba(f[["a", "b"]])[:, 1]  # noqa: E731
+    result = mlhandoff.pack(
+        model, sample=frame, spec=_spec(flavor), out=tmp_path, base_dir=tmp_path
+    )
+    report = mlhandoff.verify(result.path)
+    by_id = {r.id: r for r in report.results}
+    for check in ("integrity", "golden_contract", "golden_replay", "artifacts"):
+        assert by_id[check].status == "pass", (check, by_id[check])
+    bundle = mlhandoff.open_bundle(result.path)
+    assert bundle.spec.model.flavor == flavor
+    scores = bundle.predict(frame[["a", "b"]]).column("score").to_numpy()
+    np.testing.assert_allclose(scores, reference(frame), rtol=1e-5, atol=1e-6)
+    lock = json.loads((result.path / "env" / "environment.json").read_text())["packages"]
+    expected = {
+        "sklearn": "scikit-learn",
+        "lightgbm": "lightgbm",
+        "xgboost": "xgboost",
+        "onnx": "onnxruntime",
+    }[flavor]
+    assert any(name.lower().startswith(expected) for name in lock), lock
