@@ -291,3 +291,36 @@ def test_no_sample_anywhere(example_dir: Path, tmp_path: Path) -> None:
     spec = _spec_copy(example_dir, tmp_path, lambda d: d["golden"].pop("sample"))
     with pytest.raises(InputError, match="no sample data"):
         mlhandoff.pack(spec=spec, out=tmp_path / "dist")
+
+
+@pytest.mark.parametrize(
+    ("name", "content", "expected"),
+    [
+        (
+            "train.py",
+            "KEY = 'AKIAABCDEFGHIJKLMNOP'\n",
+            r"code/train\.py:1: looks like an AWS access key id",
+        ),
+        (
+            "train.py",
+            "x = 1\npassword = 'hunter2hunter2'\n",
+            r"code/train\.py:2: looks like a password assignment",
+        ),
+        (
+            "deploy.pem",
+            "-----BEGIN RSA PRIVATE KEY-----\n",
+            r"deploy\.pem: a file named like a secret",
+        ),
+    ],
+)
+def test_secrets_in_training_code_are_refused(
+    example_dir: Path, tmp_path: Path, name: str, content: str, expected: str
+) -> None:
+    code = example_dir / f"{tmp_path.name}-code"
+    code.mkdir()
+    (code / "train.py").write_text((example_dir / "train.py").read_text())
+    (code / name).write_text(content)
+    spec = _spec_copy(example_dir, tmp_path, lambda d: d["training"].update(code_path=code.name))
+    with pytest.raises(InputError, match=expected):
+        mlhandoff.pack(spec=spec, out=tmp_path / "dist")
+    _assert_no_partial(tmp_path / "dist")

@@ -26,6 +26,7 @@ from mlhandoff.bundle import layout
 from mlhandoff.bundle.bundle import load_options
 from mlhandoff.bundle.manifest import build_manifest, sha256_file, write_manifest
 from mlhandoff.bundle.provenance import data_digest, git_state
+from mlhandoff.bundle.secrets import scan_for_secrets
 from mlhandoff.contract.leakage import check_training_data
 from mlhandoff.contract.outputs import name_outputs, output_violations
 from mlhandoff.contract.tables import TableLike, read_table
@@ -148,6 +149,8 @@ def _build(
     stage("writing model")
     model_source = "the in-memory model" if model is not None else str(base / spec.model.path)
     model_rel = _write_model(tmp, model, spec, base, on_bytes)
+    if spec.model.flavor == "python_function":
+        scan_for_secrets(tmp, layout.MODEL_DIR)
     spec.model.path = model_rel
 
     stage("copying training code")
@@ -161,6 +164,7 @@ def _build(
             state.dirty if spec.training.git_dirty is None else spec.training.git_dirty
         )
         spec.training.code_path = _copy_tree(source, tmp / layout.CODE_DIR)
+        scan_for_secrets(tmp, layout.CODE_DIR)
 
     stage("hashing training data")
     for entry in spec.training.data:

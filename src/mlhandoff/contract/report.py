@@ -131,11 +131,14 @@ class ReportBuilder:
             tally.count += count
             room = self.max_examples - len(tally.rows)
             if room > 0:
-                local = np.flatnonzero(hit.mask)[:room]
-                tally.rows += [offset + int(r) for r in local]
+                local = _first_rows(hit.mask, room, count)
+                tally.rows += (local + offset).tolist()
                 tally.values += self._shown(hit.field, hit.values, local)
             if not hit.notice:
-                failing = hit.mask.copy() if failing is None else np.logical_or(failing, hit.mask)
+                if failing is None:
+                    failing = hit.mask.copy()
+                else:
+                    np.logical_or(failing, hit.mask, out=failing)
         if failing is not None:
             self.failing_rows += int(np.count_nonzero(failing))
         for name, count in nulls.items():
@@ -145,7 +148,14 @@ class ReportBuilder:
     def _shown(self, name: str, values: pa.Array, rows: np.ndarray) -> list[Any]:
         if name in self.pii:
             return [REDACTED] * len(rows)
-        return [_json_value(v) for v in values.take(pa.array(rows)).to_pylist()]
+        taken = values.take(pa.array(rows))
+        plain = taken.to_pylist()
+        t = taken.type
+        if pa.types.is_integer(t) or pa.types.is_string(t) or pa.types.is_boolean(t):
+            return plain
+        if pa.types.is_floating(t):
+            return [v if v is None or math.isfinite(v) else str(v) for v in plain]
+        return [_json_value(v) for v in plain]
 
     def finish(
         self, order: dict[str, int], null_limits: dict[str, float]
@@ -222,3 +232,18 @@ def _repr(value: Any) -> str:
     if isinstance(value, list) and len(value) > 4:
         return repr(value[:4])[:-1] + f", … {len(value)} values]"
     return repr(value)
+
+
+def _first_rows(mask: np.ndarray, k: int, count: int) -> np.ndarray:
+    """Positions of the first ``k`` true values, scanning only as far as needed."""
+    if k >= count:
+        return np.flatnonzero(mask)
+    found: list[np.ndarray] = []
+    start, block = 0, 1 << 14
+    while start < len(mask) and k > 0:
+        hits = np.flatnonzero(mask[start : start + block])[:k]
+        found.append(hits + start)
+        k -= len(hits)
+        start += block
+        block *= 4
+    return np.concatenate(found) if found else np.empty(0, dtype=np.int64)

@@ -52,9 +52,28 @@ def _np_mask(mask: pa.Array, null_as: bool = False) -> np.ndarray:
 
 
 def _valid(a: pa.Array) -> np.ndarray:
+    """The validity bitmap as a numpy mask (unpacked, not copied through Arrow kernels)."""
+    bitmap = a.buffers()[0] if a.null_count else None
+    if bitmap is None:
+        return np.ones(len(a), dtype=bool) if not a.null_count else ~_np_mask(a.is_null())
+    bits = np.unpackbits(
+        np.frombuffer(bitmap, dtype=np.uint8), count=a.offset + len(a), bitorder="little"
+    )
+    return bits[a.offset :].view(bool)
+
+
+def _numbers_of(a: pa.Array) -> tuple[np.ndarray, np.ndarray | None]:
+    """A numeric array's values without copying, and its null slots (None when there are none).
+
+    Converting an array with nulls through ``to_numpy`` would copy it to fill NaN; the slots'
+    values are arbitrary instead, and every rule masks them out.
+    """
     if not a.null_count:
-        return np.ones(len(a), dtype=bool)
-    return np.asarray(a.is_valid().to_numpy(zero_copy_only=False), dtype=bool)
+        return a.to_numpy(zero_copy_only=False), None
+    data = a.buffers()[1]
+    dtype = np.dtype(a.type.to_pandas_dtype())
+    values = np.frombuffer(data, dtype=dtype, count=a.offset + len(a))[a.offset :]
+    return values, ~_valid(a)
 
 
 def _is_whole(value: object) -> bool:
@@ -143,14 +162,16 @@ class FieldCheck:
         if not len(arr):
             found.nulls[self.name] = 0
             return arr
-        x = arr.to_numpy(zero_copy_only=False)
+        x, missing = _numbers_of(arr)
         if kind == "int" and pa.types.is_floating(arr.type):
-            fractional = ~np.isnan(x) & ((x != np.floor(x)) | np.isinf(x))
+            fractional = ((x != np.floor(x)) | np.isinf(x)) & ~np.isnan(x)
+            if missing is not None:
+                fractional &= ~missing
             if fractional.any():
                 self._hit(found, "type", "not a whole number", fractional, source)
-                x = np.where(fractional, np.nan, x)
+                missing = fractional if missing is None else missing | fractional
                 type_bad = fractional if type_bad is None else type_bad | fractional
-        self._numbers(x, arr, source, found, type_bad, None)
+        self._numbers(x, missing, source, found, type_bad, None)
         return arr
 
     def _parse_numbers(
@@ -180,62 +201,67 @@ class FieldCheck:
     def _numbers(
         self,
         x: np.ndarray,
-        arr: pa.Array,
+        missing: np.ndarray | None,
         source: pa.Array,
         found: Found,
         type_bad: np.ndarray | None,
         to_rows: Callable[[np.ndarray], np.ndarray] | None,
     ) -> None:
-        """Nulls/NaN, infinities and the range, on values ``x`` (array elements if ``to_rows``)."""
+        """Nulls/NaN, infinities and the range on values ``x`` (array elements if ``to_rows``).
+
+        ``missing`` marks null slots (their values are arbitrary) and values that failed the
+        type rule; without any, min and max alone decide whether a mask is needed.
+        """
+        floating = x.dtype.kind == "f"
         with np.errstate(invalid="ignore"):
             lo_seen, hi_seen = x.min(), x.max()
-        floating = x.dtype.kind == "f"
-        nan_mask = None
         if floating and (lo_seen != lo_seen or hi_seen != hi_seen):
-            nan_mask = np.isnan(x)
-            if type_bad is not None:
-                nan_mask &= ~type_bad
-            with np.errstate(invalid="ignore"):
-                lo_seen, hi_seen = np.fmin.reduce(x), np.fmax.reduce(x)
-        inf_mask = np.isinf(x) if floating and (lo_seen == -np.inf or hi_seen == np.inf) else None
+            nan = np.isnan(x)
+            missing = nan if missing is None else missing | nan
+        inf = None
+        if floating and (missing is not None or lo_seen == -np.inf or hi_seen == np.inf):
+            inf = np.isinf(x)
+            if missing is not None:
+                inf &= ~missing
+            if not inf.any():
+                inf = None
         if to_rows is None:
-            nulls = int(np.count_nonzero(nan_mask)) if nan_mask is not None else 0
-            found.nulls[self.name] = nulls
-            if nulls and not self.spec.nullable:
+            nulls = missing if missing is None or type_bad is None else missing & ~type_bad
+            count = int(np.count_nonzero(nulls)) if nulls is not None else 0
+            found.nulls[self.name] = count
+            if count and not self.spec.nullable:
                 what = "null or NaN in a non-nullable field" if floating else "null value"
-                self._hit(found, "not_null", what, nan_mask, source)  # type: ignore[arg-type]
-            if inf_mask is not None:
-                self._hit(found, "finite", "infinite value", inf_mask, source)
+                self._hit(found, "not_null", what, nulls, source)  # type: ignore[arg-type]
+            if inf is not None:
+                self._hit(found, "finite", "infinite value", inf, source)
         else:
-            bad = nan_mask if inf_mask is None else inf_mask
-            if nan_mask is not None and inf_mask is not None:
-                bad = nan_mask | inf_mask
+            bad = missing if inf is None else (inf if missing is None else missing | inf)
             if bad is not None and bad.any():
                 self._hit(found, "finite", "null, NaN or infinite element", to_rows(bad), source)
         prefix = "" if to_rows is None else "element "
-        lo, hi = self.lo, self.hi
-        if (
-            lo is not None
-            and lo_seen == lo_seen
-            and (lo_seen < lo or (self.spec.min_exclusive and lo_seen == lo))
+        exact = missing is None and inf is None  # lo_seen / hi_seen are the true bounds
+        for rule, bound, exclusive, seen, what in (
+            ("min", self.lo, self.spec.min_exclusive, lo_seen, self._min_what),
+            ("max", self.hi, self.spec.max_exclusive, hi_seen, self._max_what),
         ):
-            below = (x <= lo) if self.spec.min_exclusive else (x < lo)
-            if inf_mask is not None:
-                below &= ~inf_mask
-            if below.any():
-                rows = below if to_rows is None else to_rows(below)
-                self._hit(found, "min", prefix + self._min_what, rows, source)
-        if (
-            hi is not None
-            and hi_seen == hi_seen
-            and (hi_seen > hi or (self.spec.max_exclusive and hi_seen == hi))
-        ):
-            above = (x >= hi) if self.spec.max_exclusive else (x > hi)
-            if inf_mask is not None:
-                above &= ~inf_mask
-            if above.any():
-                rows = above if to_rows is None else to_rows(above)
-                self._hit(found, "max", prefix + self._max_what, rows, source)
+            if bound is None:
+                continue
+            if exact:
+                inside = seen > bound if rule == "min" else seen < bound
+                if inside or (seen == bound and not exclusive):
+                    continue
+            if rule == "min":
+                out = (x <= bound) if exclusive else (x < bound)
+            else:
+                out = (x >= bound) if exclusive else (x > bound)
+            if missing is not None:
+                out &= ~missing
+            if inf is not None:
+                out &= ~inf
+            if out.any():
+                self._hit(
+                    found, rule, prefix + what, out if to_rows is None else to_rows(out), source
+                )
 
     # --- booleans, text ------------------------------------------------------------------------
 
@@ -432,8 +458,8 @@ class FieldCheck:
                 rows[parents[elements]] = True
                 return rows
 
-            x = flat.to_numpy(zero_copy_only=False)
-            self._numbers(x, flat, arr, found, None, to_rows)
+            x, missing = _numbers_of(flat)
+            self._numbers(x, missing, arr, found, None, to_rows)
         return None  # arrays are never ids
 
     # --- ids ---------------------------------------------------------------------------------

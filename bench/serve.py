@@ -1,0 +1,809 @@
+"""Serving benchmark (issue 5): `mlhandoff serve` against MLflow and BentoML on the example model.
+
+One run: the example's HistGradientBoosting pipeline, packed into a bundle; raw in-process one-row
+``predict_proba``; then each server on 127.0.0.1 driven by wrk with single-record requests
+(the bundle's 200 golden rows in turn) at concurrency 1 and 16, 20 s each after a 3 s warm-up;
+a table with req/s, p50, p99 and errors, the ratios against the bars, the peers' versions, and
+the status each server gives five bad requests.
+
+    bash bench/setup_serve.sh                 # once: peer venvs under bench/.venvs/
+    .venv/bin/python bench/serve.py           # the comparison (about 4 minutes)
+    .venv/bin/python bench/serve.py --profile # ... plus py-spy on mlhandoff serve at c=16
+    .venv/bin/python bench/serve.py --soak 600 [--soak-rps 200]   # fixed-rate soak, RSS
+
+Bars: at c=1 mlhandoff p50 <= raw predict + 1 ms; at c=16 throughput >= 3x BentoML with
+batching and >= 10x MLflow, p99 <= 50 ms. Soak: zero errors, RSS growth under 10 %.
+
+The bench bundle is the example spec with one change: ``api.rate_limit_rps`` raised from 500
+to 1e6, so that the limiter still runs on every request but does not cap the throughput being
+measured (all load comes from one client address). Work files live in bench/out/serve/.
+Every server runs in its own process group and is killed at the end, even on error.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import datetime as dt
+import json
+import os
+import platform
+import re
+import shutil
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from collections import Counter
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+BENCH = ROOT / "bench"
+VENVS = BENCH / ".venvs"
+PEERS = BENCH / "serve_peers"
+OUT = BENCH / "out" / "serve"
+EXAMPLE = ROOT / "examples" / "risky_transactions"
+PROJECT_PY = ROOT / ".venv" / "bin" / "python"
+BUNDLE_NAME = "risky-transactions-1.0.0"
+HOST = "127.0.0.1"
+WRK = shutil.which("wrk") or "/usr/bin/wrk"
+
+BAR_C1_OVER_RAW_MS = 1.0
+BAR_VS_BENTO_BATCHED = 3.0
+BAR_VS_MLFLOW = 10.0
+BAR_P99_C16_MS = 50.0
+BAR_SOAK_RSS_GROWTH = 0.10
+
+
+def log(message: str) -> None:
+    print(f"[{time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
+
+
+# --- the model and the bundle ----------------------------------------------------------------
+
+
+def prepare_bundle(work: Path) -> Path:
+    """The bench bundle under ``work``: reuses it, else the example's trained model, else trains."""
+    bundle = work / "work" / "dist" / BUNDLE_NAME
+    if (bundle / "MANIFEST.json").exists():
+        log(f"reusing {bundle.relative_to(ROOT)}")
+        return bundle
+    work.mkdir(parents=True, exist_ok=True)
+    for name in ("handoff.yaml", "train.py", "generate.py"):
+        shutil.copy2(EXAMPLE / name, work / name)
+    data = work / "work"
+    files = ("model.skops", "train.parquet", "test.parquet", "sample.parquet")
+    if not all((data / f).exists() for f in files):
+        example_work = EXAMPLE / "work"
+        if all((example_work / f).exists() for f in files):
+            log("copying the example's trained model and data from examples/risky_transactions/work")
+            data.mkdir(exist_ok=True)
+            for f in files:
+                shutil.copy2(example_work / f, data / f)
+        else:
+            log("generating the example data and training the model (about a minute)")
+            run = [str(PROJECT_PY)]
+            subprocess.run([*run, "generate.py", "--rows", "60000", "--seed", "42", "--out", "work"],
+                           cwd=work, check=True, timeout=300)
+            subprocess.run([*run, "train.py", "--train", "work/train.parquet", "--test",
+                            "work/test.parquet", "--out", "work/model.skops", "--seed", "42"],
+                           cwd=work, check=True, timeout=900)
+    spec = (work / "handoff.yaml").read_text()
+    bench_spec, n = re.subn(r"(?m)^(\s*rate_limit_rps:)\s*\d+(\.\d+)?\s*$", r"\1 1000000", spec)
+    if n != 1:
+        raise SystemExit("could not find api.rate_limit_rps in the example spec")
+    (work / "handoff.bench.yaml").write_text(bench_spec)
+    log("packing the bench bundle")
+    subprocess.run([str(ROOT / ".venv" / "bin" / "mlhandoff"), "pack", "handoff.bench.yaml",
+                    "--out", "work/dist", "--force"], cwd=work, check=True, timeout=300,
+                   stdout=subprocess.DEVNULL)
+    return bundle
+
+
+def golden_records(bundle: Path) -> list[dict[str, Any]]:
+    import pyarrow.parquet as pq
+
+    rows = pq.read_table(bundle / "data" / "golden_inputs.parquet").to_pylist()
+    return [
+        {k: v.isoformat() if isinstance(v, dt.date | dt.datetime) else v for k, v in r.items()}
+        for r in rows
+    ]
+
+
+def measure_raw(bundle: Path, calls: int = 2000) -> dict[str, float]:
+    """Median one-row latencies in this process: the bare pipeline, and mlhandoff's layers."""
+    import pyarrow.parquet as pq
+    import skops.io as sio
+
+    import mlhandoff
+    from mlhandoff.contract.outputs import name_outputs
+    from mlhandoff.contract.validate import CompiledContract
+    from mlhandoff.serve.app import _request_contract
+    from mlhandoff.serve.payload import records_from_predict, to_table
+
+    path = bundle / "model" / "model.skops"
+    model = sio.load(path, trusted=sio.get_untrusted_types(file=path))
+    golden = pq.read_table(bundle / "data" / "golden_inputs.parquet")
+    frame = golden.to_pandas()
+    frames = [frame.iloc[[i]] for i in range(len(frame))]
+    opened = mlhandoff.open_bundle(bundle)
+    predictor = opened.predictor()
+    outputs = opened.spec.outputs()
+    tables = [golden.slice(i, 1) for i in range(golden.num_rows)]
+    contract = CompiledContract(_request_contract(opened.spec.data_contract))
+    records = golden_records(bundle)
+    bodies = [json.dumps(r).encode() for r in records]
+    import orjson
+
+    def timed(fn: Callable[[int], object]) -> list[float]:
+        for i in range(100):
+            fn(i)
+        times = []
+        for i in range(calls):
+            start = time.perf_counter()
+            fn(i)
+            times.append((time.perf_counter() - start) * 1000)
+        return times
+
+    n = len(frames)
+    raw = timed(lambda i: model.predict_proba(frames[i % n]))
+    layered = timed(lambda i: name_outputs(predictor.predict(tables[i % n]), outputs))
+
+    def parse_validate(i: int) -> object:
+        table = to_table(records_from_predict(orjson.loads(bodies[i % n])),
+                         opened.spec.data_contract, 1000)
+        contract.validate(table)
+        return contract.normalize(table)
+
+    validate = timed(parse_validate)
+    batch_times = []
+    for _ in range(20):
+        start = time.perf_counter()
+        model.predict_proba(frame)
+        batch_times.append((time.perf_counter() - start) * 1000)
+    return {
+        "raw_predict_p50_ms": statistics.median(raw),
+        "raw_predict_p99_ms": _pct(raw, 99),
+        "mlhandoff_predictor_p50_ms": statistics.median(layered),
+        "parse_validate_p50_ms": statistics.median(validate),
+        "raw_predict_200_rows_ms": statistics.median(batch_times),
+        "calls": calls,
+    }
+
+
+def _pct(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(round(q / 100 * (len(ordered) - 1))))]
+
+
+# --- servers ---------------------------------------------------------------------------------
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind((HOST, 0))
+        return int(sock.getsockname()[1])
+
+
+@dataclass
+class Server:
+    name: str
+    command: list[str]
+    path: str  # the scoring route
+    wrap: Callable[[dict[str, Any]], Any]  # one record -> the request body
+    ready_path: str
+    port: int
+    cwd: Path = ROOT
+    env: dict[str, str] = field(default_factory=dict)
+    process: subprocess.Popen[bytes] | None = None
+    log_path: Path | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://{HOST}:{self.port}"
+
+    def start(self, timeout_s: float = 180) -> None:
+        self.log_path = OUT / "logs" / f"{self.name}.log"
+        self.log_path.parent.mkdir(parents=True, exist_ok=True)
+        handle = self.log_path.open("wb")
+        log(f"starting {self.name} on {self.url}")
+        self.process = subprocess.Popen(
+            self.command, cwd=self.cwd, env={**os.environ, **self.env}, stdout=handle,
+            stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True,
+        )
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"{self.name} exited with {self.process.returncode}; see {self.log_path}")
+            with contextlib.suppress(OSError, urllib.error.URLError):
+                if http("GET", self.url + self.ready_path, timeout=2)[0] == 200:
+                    return
+            time.sleep(0.25)
+        raise RuntimeError(f"{self.name} not ready after {timeout_s:.0f} s; see {self.log_path}")
+
+    def stop(self) -> None:
+        if self.process is None:
+            return
+        process, self.process = self.process, None
+        if process.poll() is None:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(process.pid, signal.SIGTERM)
+            try:
+                process.wait(15)
+            except subprocess.TimeoutExpired:
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(process.pid, signal.SIGKILL)
+                process.wait(5)
+        # Children that outlived their parent (BentoML's workers) share its process group.
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(process.pid, signal.SIGKILL)
+        log(f"stopped {self.name}")
+
+    def body(self, record: dict[str, Any]) -> bytes:
+        return json.dumps(self.wrap(record)).encode()
+
+
+def http(method: str, url: str, body: bytes | None = None, timeout: float = 10) -> tuple[int, bytes]:
+    request = urllib.request.Request(url, data=body, method=method,
+                                     headers={"Content-Type": "application/json"})
+    try:
+        with urllib.request.urlopen(request, timeout=timeout) as response:
+            return response.status, response.read()
+    except urllib.error.HTTPError as exc:
+        return exc.code, exc.read()
+
+
+def make_servers(bundle: Path, only: set[str] | None) -> list[Server]:
+    model = bundle / "model" / "model.skops"
+    servers: list[Server] = [
+        Server("mlhandoff", [str(ROOT / ".venv" / "bin" / "mlhandoff"), "serve", str(bundle),
+                             "--host", HOST, "--port", "{port}"],
+               "/predict", lambda r: r, "/readyz", 0),
+    ]
+    mlflow_py = VENVS / "mlflow" / "bin" / "python"
+    if mlflow_py.exists():
+        mlflow_dir = OUT / "mlflow_model"
+        if not (mlflow_dir / "MLmodel").exists():
+            log("saving the model as an MLflow model")
+            subprocess.run([str(mlflow_py), str(PEERS / "mlflow_model.py"), str(model),
+                            str(bundle / "data" / "golden_inputs.parquet"), str(mlflow_dir)],
+                           check=True, timeout=300)
+        servers.append(Server(
+            "mlflow", [str(VENVS / "mlflow" / "bin" / "mlflow"), "models", "serve", "-m",
+                       str(mlflow_dir), "--env-manager", "local", "-h", HOST, "-p", "{port}"],
+            "/invocations", lambda r: {"dataframe_records": [r]}, "/ping", 0,
+            env={"MLFLOW_TRACKING_URI": f"file://{OUT / 'mlruns'}"}))
+    else:
+        log("no bench/.venvs/mlflow: run bench/setup_serve.sh; skipping MLflow")
+    bento = VENVS / "bentoml" / "bin" / "bentoml"
+    if bento.exists():
+        env = {"BENCH_SKOPS_MODEL": str(model), "BENTOML_DO_NOT_TRACK": "True",
+               "BENTOML_HOME": str(OUT / "bentoml_home")}
+        for name, cls in (("bentoml", "RiskyPlain"), ("bentoml-batched", "RiskyBatched")):
+            servers.append(Server(
+                name, [str(bento), "serve", f"bento_service:{cls}", "--host", HOST,
+                       "--port", "{port}"],
+                "/predict", lambda r: {"records": [r]}, "/readyz", 0, cwd=PEERS, env=env))
+    else:
+        log("no bench/.venvs/bentoml: run bench/setup_serve.sh; skipping BentoML")
+    servers = [s for s in servers if only is None or s.name in only]
+    for server in servers:
+        server.port = free_port()
+        server.command = [a.replace("{port}", str(server.port)) for a in server.command]
+    return servers
+
+
+@contextlib.contextmanager
+def running(server: Server) -> Iterator[Server]:
+    try:
+        server.start()
+        yield server
+    finally:
+        server.stop()
+
+
+# --- load with wrk -----------------------------------------------------------------------------
+
+_LUA = """
+wrk.method = "POST"
+wrk.headers["Content-Type"] = "application/json"
+local bodies = {
+%s
+}
+local i = 0
+request = function()
+  i = i + 1
+  return wrk.format(nil, "%s", nil, bodies[(i %% #bodies) + 1])
+end
+done = function(summary, latency, requests)
+  local e = summary.errors
+  io.write(string.format(
+    'WRKJSON {"requests":%%d,"duration_us":%%d,"connect":%%d,"read":%%d,"write":%%d,' ..
+    '"status":%%d,"timeout":%%d,"p50_us":%%d,"p90_us":%%d,"p99_us":%%d,"max_us":%%d,' ..
+    '"mean_us":%%.1f}\\n',
+    summary.requests, summary.duration, e.connect, e.read, e.write, e.status, e.timeout,
+    latency:percentile(50), latency:percentile(90), latency:percentile(99), latency.max,
+    latency.mean))
+end
+"""
+
+
+def wrk_script(server: Server, records: list[dict[str, Any]]) -> Path:
+    bodies = ",\n".join(f"[==[{server.body(r).decode()}]==]" for r in records)
+    path = OUT / "lua" / f"{server.name}.lua"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(_LUA % (bodies, server.path))
+    return path
+
+
+@dataclass
+class LoadRun:
+    server: str
+    concurrency: int
+    rps: float
+    p50_ms: float
+    p90_ms: float
+    p99_ms: float
+    max_ms: float
+    errors: int
+    requests: int
+    error_detail: dict[str, int]
+
+
+def wrk(server: Server, script: Path, concurrency: int, seconds: float) -> LoadRun:
+    command = [WRK, "-t1", f"-c{concurrency}", f"-d{seconds:g}s", "--timeout", "10s",
+               "--latency", "-s", str(script), server.url + server.path]
+    result = subprocess.run(command, capture_output=True, text=True, timeout=seconds + 60)
+    (OUT / "logs" / f"wrk-{server.name}-c{concurrency}.txt").write_text(result.stdout + result.stderr)
+    match = re.search(r"WRKJSON (\{.*\})", result.stdout)
+    if not match:
+        raise RuntimeError(f"wrk gave no summary: {result.stdout[-500:]} {result.stderr[-500:]}")
+    data = json.loads(match.group(1))
+    detail = {k: data[k] for k in ("connect", "read", "write", "status", "timeout") if data[k]}
+    return LoadRun(
+        server=server.name,
+        concurrency=concurrency,
+        rps=data["requests"] / (data["duration_us"] / 1e6),
+        p50_ms=data["p50_us"] / 1000,
+        p90_ms=data["p90_us"] / 1000,
+        p99_ms=data["p99_us"] / 1000,
+        max_ms=data["max_us"] / 1000,
+        errors=sum(detail.values()),
+        requests=data["requests"],
+        error_detail=detail,
+    )
+
+
+# --- bad requests ------------------------------------------------------------------------------
+
+
+def bad_requests(record: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    def changed(**updates: Any) -> dict[str, Any]:
+        return {**record, **updates}
+
+    return {
+        "valid record": record,
+        "null numeric (amount_eur)": changed(amount_eur=None),
+        "out of range (amount_eur 99999 > 5000)": changed(amount_eur=99999.0),
+        "unseen category (merchant_category 'casino')": changed(merchant_category="casino"),
+        "extra column (promo_code)": changed(promo_code="X1"),
+        "string in numeric (amount_eur 'abc')": changed(amount_eur="abc"),
+    }
+
+
+def probe(server: Server, record: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    answers = {}
+    for case, body in bad_requests(record).items():
+        try:
+            status, content = http("POST", server.url + server.path, server.body(body))
+        except (OSError, urllib.error.URLError) as exc:
+            status, content = 0, str(exc).encode()
+        answers[case] = {"status": status, "body": content[:300].decode("utf-8", "replace")}
+    return answers
+
+
+# --- versions ----------------------------------------------------------------------------------
+
+_VERSIONS = """
+import importlib.metadata as m, json, platform
+names = %r
+out = {"python": platform.python_version()}
+for n in names:
+    try:
+        out[n] = m.version(n)
+    except m.PackageNotFoundError:
+        pass
+print(json.dumps(out))
+"""
+
+
+def versions() -> dict[str, dict[str, str]]:
+    envs = {
+        "mlhandoff (.venv)": (PROJECT_PY, ["mlhandoff", "uvicorn", "starlette", "uvloop",
+                                           "httptools", "orjson", "pyarrow"]),
+        "mlflow (bench/.venvs/mlflow)": (VENVS / "mlflow" / "bin" / "python",
+                                         ["mlflow", "uvicorn", "fastapi", "flask"]),
+        "bentoml (bench/.venvs/bentoml)": (VENVS / "bentoml" / "bin" / "python",
+                                           ["bentoml", "uvicorn", "starlette", "pydantic"]),
+    }
+    common = ["scikit-learn", "skops", "pandas", "numpy", "scipy"]
+    found: dict[str, dict[str, str]] = {}
+    for label, (python, names) in envs.items():
+        if not python.exists():
+            continue
+        out = subprocess.run([str(python), "-c", _VERSIONS % (names + common)],
+                             capture_output=True, text=True, timeout=60)
+        found[label] = json.loads(out.stdout) if out.returncode == 0 else {"error": out.stderr[-200:]}
+    wrk_version = subprocess.run([WRK, "--version"], capture_output=True, text=True).stdout
+    found["machine"] = {
+        "cpus": str(os.cpu_count()),
+        "kernel": platform.release(),
+        "wrk": wrk_version.split("[")[0].replace("wrk", "").strip(),
+    }
+    return found
+
+
+# --- profiling ---------------------------------------------------------------------------------
+
+
+def profile(server: Server, script: Path, seconds: float = 10) -> dict[str, Any]:
+    """py-spy on the server during a c=16 wrk run; the hottest functions, inclusive and self."""
+    spy = VENVS / "tools" / "bin" / "py-spy"
+    if not spy.exists() or server.process is None:
+        return {"skipped": "no bench/.venvs/tools/bin/py-spy (bash bench/setup_serve.sh tools)"}
+    raw = OUT / "profile-mlhandoff-c16.txt"
+    load = subprocess.Popen([WRK, "-t1", "-c16", f"-d{seconds + 6:g}s", "--timeout", "10s", "-s",
+                             str(script), server.url + server.path],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        time.sleep(2)
+        subprocess.run([str(spy), "record", "-d", f"{seconds:g}", "-r", "200", "--nonblocking",
+                        "--format", "raw", "-o", str(raw), "-p", str(server.process.pid)],
+                       check=True, timeout=seconds + 60, capture_output=True)
+        subprocess.run([str(spy), "record", "-d", "5", "-r", "200", "--nonblocking",
+                        "-o", str(OUT / "profile-mlhandoff-c16.svg"), "-p",
+                        str(server.process.pid)], timeout=60, capture_output=True)
+    finally:
+        load.wait(seconds + 30)
+    return summarize_profile(raw)
+
+
+def summarize_profile(raw: Path, top: int = 25) -> dict[str, Any]:
+    inclusive: Counter[str] = Counter()
+    own: Counter[str] = Counter()
+    threads: Counter[str] = Counter()
+    total = 0
+    for line in raw.read_text().splitlines():
+        stack, _, count_text = line.rpartition(" ")
+        if not stack or not count_text.isdigit():
+            continue
+        count = int(count_text)
+        frames = stack.split(";")
+        total += count
+        threads[frames[0]] += count
+        frames = [re.sub(r" \(/[^)]*/(site-packages|src|lib/python3\.\d+)/", " (", f)
+                  for f in frames[1:]]
+        for name in set(frames):
+            inclusive[name] += count
+        if frames:
+            own[frames[-1]] += count
+    share = lambda c: round(100 * c / total, 1) if total else 0.0  # noqa: E731
+    return {
+        "samples": total,
+        "threads": {k: share(v) for k, v in threads.most_common(8)},
+        "inclusive_pct": {k: share(v) for k, v in inclusive.most_common(top)},
+        "self_pct": {k: share(v) for k, v in own.most_common(top)},
+    }
+
+
+# --- the comparison ----------------------------------------------------------------------------
+
+
+def compare(args: argparse.Namespace) -> dict[str, Any]:
+    bundle = prepare_bundle(OUT / "example")
+    records = golden_records(bundle)
+    log("measuring raw in-process predict")
+    raw = measure_raw(bundle)
+    log(f"raw one-row predict_proba p50 {raw['raw_predict_p50_ms']:.3f} ms")
+    results: dict[str, Any] = {"raw": raw, "runs": [], "bad_requests": {}, "profile": None}
+    only = set(args.only.split(",")) if args.only else None
+    for server in make_servers(bundle, only):
+        with running(server):
+            status, content = http("POST", server.url + server.path, server.body(records[0]))
+            if status != 200:
+                raise RuntimeError(f"{server.name}: a valid request got {status}: {content[:300]!r}")
+            log(f"{server.name} answers: {content[:120].decode()}")
+            script = wrk_script(server, records)
+            for concurrency in args.concurrency:
+                wrk(server, script, concurrency, args.warmup)
+                run = wrk(server, script, concurrency, args.duration)
+                results["runs"].append(run.__dict__)
+                log(f"{server.name} c={concurrency}: {run.rps:.0f} req/s, p50 {run.p50_ms:.2f} ms, "
+                    f"p99 {run.p99_ms:.2f} ms, errors {run.errors}")
+            if args.profile and server.name == "mlhandoff":
+                log("profiling mlhandoff serve under c=16 with py-spy")
+                results["profile"] = profile(server, script)
+            bad_record = next(r for r in records if r.get("distance_from_home_km") is not None)
+            results["bad_requests"][server.name] = probe(server, bad_record)
+    results["versions"] = versions()
+    return results
+
+
+def bars(results: dict[str, Any]) -> list[tuple[str, str, str, bool | None]]:
+    runs = {(r["server"], r["concurrency"]): r for r in results["runs"]}
+    raw = results["raw"]["raw_predict_p50_ms"]
+    rows: list[tuple[str, str, str, bool | None]] = []
+    ours1, ours16 = runs.get(("mlhandoff", 1)), runs.get(("mlhandoff", 16))
+    if ours1:
+        rows.append(("c=1 p50 <= raw predict + 1 ms",
+                     f"{ours1['p50_ms']:.2f} ms (raw {raw:.2f} ms, +{ours1['p50_ms'] - raw:.2f} ms)",
+                     f"<= {raw + BAR_C1_OVER_RAW_MS:.2f} ms",
+                     ours1["p50_ms"] <= raw + BAR_C1_OVER_RAW_MS))
+    if ours16:
+        for peer, bar in (("bentoml-batched", BAR_VS_BENTO_BATCHED), ("mlflow", BAR_VS_MLFLOW)):
+            theirs = runs.get((peer, 16))
+            if theirs:
+                ratio = ours16["rps"] / theirs["rps"] if theirs["rps"] else float("inf")
+                rows.append((f"c=16 throughput vs {peer}",
+                             f"{ratio:.2f}x ({ours16['rps']:.0f} / {theirs['rps']:.0f} req/s)",
+                             f">= {bar:g}x", ratio >= bar))
+        rows.append(("c=16 p99", f"{ours16['p99_ms']:.2f} ms", f"<= {BAR_P99_C16_MS:g} ms",
+                     ours16["p99_ms"] <= BAR_P99_C16_MS))
+        rows.append(("c=16 errors", str(ours16["errors"]), "0", ours16["errors"] == 0))
+    return rows
+
+
+def report(results: dict[str, Any]) -> str:
+    raw = results["raw"]
+    lines = [
+        f"raw in-process one-row predict_proba: p50 {raw['raw_predict_p50_ms']:.3f} ms, "
+        f"p99 {raw['raw_predict_p99_ms']:.3f} ms ({raw['calls']} calls); "
+        f"200 rows in one call {raw['raw_predict_200_rows_ms']:.2f} ms",
+        f"mlhandoff in-process layers, one row: predictor (arrow->pandas->predict_proba->outputs) "
+        f"p50 {raw['mlhandoff_predictor_p50_ms']:.3f} ms; JSON parse + to_table + validate + "
+        f"normalize p50 {raw['parse_validate_p50_ms']:.3f} ms",
+        "",
+        "| server | concurrency | req/s | p50 ms | p90 ms | p99 ms | max ms | errors |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    for r in results["runs"]:
+        detail = f" {r['error_detail']}" if r["errors"] else ""
+        lines.append(f"| {r['server']} | {r['concurrency']} | {r['rps']:.1f} | {r['p50_ms']:.2f} | "
+                     f"{r['p90_ms']:.2f} | {r['p99_ms']:.2f} | {r['max_ms']:.1f} | "
+                     f"{r['errors']}{detail} |")
+    lines += ["", "| bar | measured | target | met |", "|---|---|---|---|"]
+    for name, value, target, met in bars(results):
+        lines.append(f"| {name} | {value} | {target} | {'-' if met is None else ('yes' if met else 'NO')} |")
+    if results["bad_requests"]:
+        servers = list(results["bad_requests"])
+        cases = list(next(iter(results["bad_requests"].values())))
+        lines += ["", "| request | " + " | ".join(servers) + " |",
+                  "|---|" + "---:|" * len(servers)]
+        for case in cases:
+            lines.append(f"| {case} | " + " | ".join(
+                str(results["bad_requests"][s][case]["status"]) for s in servers) + " |")
+    lines += ["", "versions:"]
+    for env, names in results.get("versions", {}).items():
+        lines.append(f"- {env}: " + ", ".join(f"{k} {v}" for k, v in names.items()))
+    if results.get("profile"):
+        lines += ["", "py-spy, mlhandoff serve at c=16 (share of samples):",
+                  json.dumps(results["profile"], indent=1)]
+    return "\n".join(lines)
+
+
+# --- the soak ----------------------------------------------------------------------------------
+
+
+def rss_kib(pid: int) -> int:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1])
+    raise RuntimeError(f"no VmRSS for {pid}")
+
+
+def soak(args: argparse.Namespace) -> dict[str, Any]:
+    bundle = prepare_bundle(OUT / "example")
+    records = golden_records(bundle)
+    [server] = make_servers(bundle, {"mlhandoff"})
+    bodies = OUT / "soak-bodies.json"
+    bodies.write_text(json.dumps([json.dumps(r) for r in records]))
+    samples: list[tuple[float, int]] = []
+    with running(server):
+        assert server.process is not None
+        pid = server.process.pid
+        script = wrk_script(server, records)
+        wrk(server, script, 16, 5)  # warm up allocator and caches before the first RSS reading
+        time.sleep(1)
+        start_rss = rss_kib(pid)
+        samples.append((0.0, start_rss))
+        log(f"soak: {args.soak_rps:g} req/s for {args.soak:g} s against {server.url}; "
+            f"RSS at start {start_rss / 1024:.1f} MiB")
+        driver = subprocess.Popen(
+            [sys.executable, __file__, "--_driver", server.url + server.path, str(args.soak_rps),
+             str(args.soak), str(bodies)], stdout=subprocess.PIPE, text=True, start_new_session=True)
+        try:
+            started = time.monotonic()
+            while driver.poll() is None:
+                time.sleep(min(10.0, max(0.5, args.soak / 60)))
+                samples.append((time.monotonic() - started, rss_kib(pid)))
+            out, _ = driver.communicate(timeout=30)
+        finally:
+            if driver.poll() is None:
+                os.killpg(driver.pid, signal.SIGKILL)
+        end_rss = rss_kib(pid)
+        samples.append((time.monotonic() - started, end_rss))
+        _, metrics = http("GET", server.url + "/metrics")
+    summary = json.loads(out.strip().splitlines()[-1])
+    after_min = next((kib for t, kib in samples if t >= 60), start_rss)
+    return {
+        "rate": args.soak_rps,
+        "seconds": args.soak,
+        "driver": summary,
+        "rss_start_mib": start_rss / 1024,
+        "rss_after_60s_mib": after_min / 1024,
+        "rss_end_mib": end_rss / 1024,
+        "rss_max_mib": max(k for _, k in samples) / 1024,
+        "rss_growth": end_rss / start_rss - 1,
+        "rss_growth_after_60s": end_rss / after_min - 1,
+        "rss_samples_mib": [(round(t), round(k / 1024, 1)) for t, k in samples],
+        "server_batches": _metric_lines(metrics.decode(), ("mlhandoff_batch_rows_count",
+                                                          "mlhandoff_batch_rows_sum",
+                                                          "mlhandoff_requests_total")),
+    }
+
+
+def _metric_lines(text: str, prefixes: tuple[str, ...]) -> list[str]:
+    return [line for line in text.splitlines() if line.startswith(prefixes)]
+
+
+def soak_report(result: dict[str, Any]) -> str:
+    d = result["driver"]
+    ok = d["errors"] == 0 and result["rss_growth"] < BAR_SOAK_RSS_GROWTH
+    return "\n".join([
+        f"soak: {result['rate']:g} req/s scheduled for {result['seconds']:g} s (open loop)",
+        f"  sent {d['sent']}, achieved {d['achieved_rps']:.1f} req/s, statuses {d['statuses']}, "
+        f"errors {d['errors']} {d['error_detail'] or ''}",
+        f"  latency from send: p50 {d['p50_ms']:.2f} ms, p99 {d['p99_ms']:.2f} ms, "
+        f"max {d['max_ms']:.1f} ms; from schedule: p99 {d['sched_p99_ms']:.2f} ms",
+        f"  RSS start {result['rss_start_mib']:.1f} MiB, after 60 s "
+        f"{result['rss_after_60s_mib']:.1f} MiB, end {result['rss_end_mib']:.1f} MiB, max "
+        f"{result['rss_max_mib']:.1f} MiB; growth {100 * result['rss_growth']:+.1f} % "
+        f"(from 60 s: {100 * result['rss_growth_after_60s']:+.1f} %)",
+        f"  bar (zero errors, RSS growth < {100 * BAR_SOAK_RSS_GROWTH:g} %): "
+        f"{'met' if ok else 'NOT met'}",
+        "  " + "; ".join(result["server_batches"]),
+    ])
+
+
+async def _drive(url: str, rate: float, seconds: float, bodies_path: str) -> dict[str, Any]:
+    """Open-loop driver: requests are scheduled at ``rate``; 64 keep-alive connections."""
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(url)
+    bodies = [b.encode() for b in json.loads(Path(bodies_path).read_text())]
+    requests = [
+        (f"POST {parts.path} HTTP/1.1\r\nHost: {parts.netloc}\r\nContent-Type: application/json\r\n"
+         f"Content-Length: {len(b)}\r\n\r\n").encode() + b
+        for b in bodies
+    ]
+    queue: asyncio.Queue[tuple[int, float] | None] = asyncio.Queue()
+    statuses: Counter[int] = Counter()
+    errors: Counter[str] = Counter()
+    latencies: list[float] = []
+    from_schedule: list[float] = []
+
+    async def connection() -> None:
+        reader = writer = None
+        while True:
+            item = await queue.get()
+            if item is None:
+                break
+            index, scheduled = item
+            try:
+                if writer is None:
+                    reader, writer = await asyncio.open_connection(parts.hostname, parts.port)
+                assert reader is not None
+                sent = time.perf_counter()
+                writer.write(requests[index % len(requests)])
+                head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 30)
+                length = int(re.search(rb"(?i)content-length:\s*(\d+)", head).group(1))  # type: ignore[union-attr]
+                await asyncio.wait_for(reader.readexactly(length), 30)
+                done = time.perf_counter()
+                statuses[int(head.split(b" ", 2)[1])] += 1
+                latencies.append((done - sent) * 1000)
+                from_schedule.append((done - scheduled) * 1000)
+                if re.search(rb"(?i)connection:\s*close", head):
+                    writer.close()
+                    reader = writer = None
+            except Exception as exc:  # counted, the connection is reopened
+                errors[type(exc).__name__] += 1
+                if writer is not None:
+                    writer.close()
+                reader = writer = None
+        if writer is not None:
+            writer.close()
+
+    workers = [asyncio.create_task(connection()) for _ in range(64)]
+    start = time.perf_counter()
+    interval = 1 / rate
+    total = int(rate * seconds)
+    for i in range(total):
+        delay = start + i * interval - time.perf_counter()
+        if delay > 0:
+            await asyncio.sleep(delay)
+        queue.put_nowait((i, start + i * interval))
+    for _ in workers:
+        queue.put_nowait(None)
+    await asyncio.gather(*workers)
+    elapsed = time.perf_counter() - start
+    non_200 = sum(v for k, v in statuses.items() if k != 200)
+    return {
+        "sent": total,
+        "achieved_rps": sum(statuses.values()) / elapsed,
+        "statuses": {str(k): v for k, v in statuses.items()},
+        "errors": sum(errors.values()) + non_200,
+        "error_detail": dict(errors),
+        "p50_ms": _pct(latencies, 50) if latencies else float("nan"),
+        "p99_ms": _pct(latencies, 99) if latencies else float("nan"),
+        "max_ms": max(latencies) if latencies else float("nan"),
+        "sched_p99_ms": _pct(from_schedule, 99) if from_schedule else float("nan"),
+    }
+
+
+# --- main --------------------------------------------------------------------------------------
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--duration", type=float, default=20.0, help="seconds per load run")
+    parser.add_argument("--warmup", type=float, default=3.0, help="seconds of unrecorded load first")
+    parser.add_argument("--concurrency", type=lambda s: [int(c) for c in s.split(",")],
+                        default=[1, 16])
+    parser.add_argument("--only", help="comma-separated servers: mlhandoff,mlflow,bentoml,bentoml-batched")
+    parser.add_argument("--profile", action="store_true", help="py-spy on mlhandoff serve at c=16")
+    parser.add_argument("--soak", type=float, metavar="SECONDS",
+                        help="instead of the comparison: fixed-rate soak of mlhandoff serve")
+    parser.add_argument("--soak-rps", type=float, default=200.0,
+                        help="soak request rate (default: the example spec's throughput_rps, 200)")
+    parser.add_argument("--_driver", nargs=4, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+
+    if args._driver:
+        url, rate, seconds, bodies = args._driver
+        with contextlib.suppress(ImportError):
+            import uvloop
+
+            uvloop.install()
+        print(json.dumps(asyncio.run(_drive(url, float(rate), float(seconds), bodies))))
+        return
+
+    OUT.mkdir(parents=True, exist_ok=True)
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    if args.soak:
+        result = soak(args)
+        text = soak_report(result)
+        (OUT / f"soak-{stamp}.json").write_text(json.dumps(result, indent=2))
+    else:
+        result = compare(args)
+        text = report(result)
+        (OUT / f"results-{stamp}.json").write_text(json.dumps(result, indent=2))
+    print(text)
+    log(f"results in {(OUT / f'*-{stamp}.json').relative_to(ROOT)}")
+
+
+if __name__ == "__main__":
+    try:
+        import mlhandoff  # noqa: F401
+    except ImportError:  # run with the project's venv, where mlhandoff is installed
+        if PROJECT_PY.exists() and Path(sys.executable) != PROJECT_PY:
+            os.execv(str(PROJECT_PY), [str(PROJECT_PY), __file__, *sys.argv[1:]])
+        raise
+    main()
