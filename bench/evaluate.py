@@ -81,12 +81,16 @@ def main() -> None:
         ("paired delta", _intervals(ours_delta), _intervals(sk_delta)),
     ]
     max_diff = float(np.max(np.abs(np.r_[ours_m[:r_sk] - sk_m, ours_b[:r_sk] - sk_b])))
-    print(f"{n:,} rows, {r} paired bootstrap resamples (seed {args.seed}), ROC AUC, 95% percentile intervals")
+    print(
+        f"{n:,} rows, {r} paired bootstrap resamples (seed {args.seed}), ROC AUC, 95% percentile intervals"
+    )
     print(f"{'':14} {'mlhandoff':>28} {'sklearn loop':>28}")
     for name, ours, theirs in rows:
         print(f"{name:14} [{ours[0]:.12f}, {ours[1]:.12f}] [{theirs[0]:.12f}, {theirs[1]:.12f}]")
     same = all(np.allclose(o, t, rtol=0, atol=1e-12) for _, o, t in rows)
-    print(f"largest per-resample |AUC difference|: {max_diff:.2e}; intervals identical (1e-12): {same}")
+    print(
+        f"largest per-resample |AUC difference|: {max_diff:.2e}; intervals identical (1e-12): {same}"
+    )
     note = f" (extrapolated from {r_sk} resamples)" if r_sk < r else ""
     print(f"{'time':14} {ours_s:>27.2f}s {sk_s:>27.2f}s{note}")
     print(f"speed-up: {sk_s / ours_s:.1f}x (bar: >= 20x)")

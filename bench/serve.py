@@ -118,7 +118,7 @@ def golden_records(bundle: Path) -> list[dict[str, Any]]:
     ]
 
 
-def measure_raw(bundle: Path, calls: int = 2000) -> dict[str, float]:
+def measure_raw(bundle: Path, calls: int = 1000) -> dict[str, float]:
     """Median one-row latencies in this process: the bare pipeline, and mlhandoff's layers."""
     import pyarrow.parquet as pq
     import skops.io as sio
@@ -153,9 +153,15 @@ def measure_raw(bundle: Path, calls: int = 2000) -> dict[str, float]:
             times.append((time.perf_counter() - start) * 1000)
         return times
 
+    from threadpoolctl import threadpool_limits
+
     n = len(frames)
-    raw = timed(lambda i: model.predict_proba(frames[i % n]))
-    layered = timed(lambda i: name_outputs(predictor.predict(tables[i % n]), outputs))
+    # As a user calls it (OpenMP on every core), and on one thread, which on 2 shared cores is
+    # much faster for one row; the bar is held against the faster of the two.
+    raw_default = timed(lambda i: model.predict_proba(frames[i % n]))
+    with threadpool_limits(limits=1):
+        raw = timed(lambda i: model.predict_proba(frames[i % n]))
+        layered = timed(lambda i: name_outputs(predictor.predict(tables[i % n]), outputs))
 
     def parse_validate(i: int) -> object:
         table = to_table(records_from_predict(orjson.loads(bodies[i % n])),
@@ -169,9 +175,12 @@ def measure_raw(bundle: Path, calls: int = 2000) -> dict[str, float]:
         start = time.perf_counter()
         model.predict_proba(frame)
         batch_times.append((time.perf_counter() - start) * 1000)
+    best = raw if statistics.median(raw) <= statistics.median(raw_default) else raw_default
     return {
-        "raw_predict_p50_ms": statistics.median(raw),
-        "raw_predict_p99_ms": _pct(raw, 99),
+        "raw_predict_p50_ms": statistics.median(best),
+        "raw_predict_p99_ms": _pct(best, 99),
+        "raw_predict_default_threads_p50_ms": statistics.median(raw_default),
+        "raw_predict_one_thread_p50_ms": statistics.median(raw),
         "mlhandoff_predictor_p50_ms": statistics.median(layered),
         "parse_validate_p50_ms": statistics.median(validate),
         "raw_predict_200_rows_ms": statistics.median(batch_times),
@@ -233,6 +242,7 @@ class Server:
         if self.process is None:
             return
         process, self.process = self.process, None
+        tree = descendants(process.pid)  # BentoML's workers start process groups of their own
         if process.poll() is None:
             with contextlib.suppress(ProcessLookupError):
                 os.killpg(process.pid, signal.SIGTERM)
@@ -242,13 +252,31 @@ class Server:
                 with contextlib.suppress(ProcessLookupError):
                     os.killpg(process.pid, signal.SIGKILL)
                 process.wait(5)
-        # Children that outlived their parent (BentoML's workers) share its process group.
         with contextlib.suppress(ProcessLookupError, PermissionError):
             os.killpg(process.pid, signal.SIGKILL)
+        for pid in tree:
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.kill(pid, signal.SIGKILL)
         log(f"stopped {self.name}")
 
     def body(self, record: dict[str, Any]) -> bytes:
         return json.dumps(self.wrap(record)).encode()
+
+
+def descendants(pid: int) -> list[int]:
+    """Every process below ``pid``, from /proc."""
+    children: dict[int, list[int]] = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            with contextlib.suppress(OSError, IndexError, ValueError):
+                ppid = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
+                children.setdefault(ppid, []).append(int(entry.name))
+    found, todo = [], [pid]
+    while todo:
+        for child in children.get(todo.pop(), []):
+            found.append(child)
+            todo.append(child)
+    return found
 
 
 def http(method: str, url: str, body: bytes | None = None, timeout: float = 10) -> tuple[int, bytes]:
@@ -261,8 +289,12 @@ def http(method: str, url: str, body: bytes | None = None, timeout: float = 10) 
         return exc.code, exc.read()
 
 
-def make_servers(bundle: Path, only: set[str] | None) -> list[Server]:
+def make_servers(bundle: Path, only: set[str] | None, peer_threads: bool = True) -> list[Server]:
     model = bundle / "model" / "model.skops"
+    # mlhandoff serve runs the model on one native thread (--model-threads 1, its default); the
+    # peers get the same through the environment. Left at the library default, the OpenMP pool
+    # of HistGradientBoosting stalls for seconds on 2 shared cores (seen with BentoML).
+    threads = {"OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1"} if peer_threads else {}
     servers: list[Server] = [
         Server("mlhandoff", [str(ROOT / ".venv" / "bin" / "mlhandoff"), "serve", str(bundle),
                              "--host", HOST, "--port", "{port}"],
@@ -280,13 +312,15 @@ def make_servers(bundle: Path, only: set[str] | None) -> list[Server]:
             "mlflow", [str(VENVS / "mlflow" / "bin" / "mlflow"), "models", "serve", "-m",
                        str(mlflow_dir), "--env-manager", "local", "-h", HOST, "-p", "{port}"],
             "/invocations", lambda r: {"dataframe_records": [r]}, "/ping", 0,
-            env={"MLFLOW_TRACKING_URI": f"file://{OUT / 'mlruns'}"}))
+            env={**threads, "MLFLOW_TRACKING_URI": f"file://{OUT / 'mlruns'}",
+                 "PATH": f"{VENVS / 'mlflow' / 'bin'}:{os.environ.get('PATH', '')}"}))
     else:
         log("no bench/.venvs/mlflow: run bench/setup_serve.sh; skipping MLflow")
     bento = VENVS / "bentoml" / "bin" / "bentoml"
     if bento.exists():
-        env = {"BENCH_SKOPS_MODEL": str(model), "BENTOML_DO_NOT_TRACK": "True",
-               "BENTOML_HOME": str(OUT / "bentoml_home")}
+        env = {**threads, "BENCH_SKOPS_MODEL": str(model), "BENTOML_DO_NOT_TRACK": "True",
+               "BENTOML_HOME": str(OUT / "bentoml_home"),
+               "PATH": f"{VENVS / 'bentoml' / 'bin'}:{os.environ.get('PATH', '')}"}
         for name, cls in (("bentoml", "RiskyPlain"), ("bentoml-batched", "RiskyBatched")):
             servers.append(Server(
                 name, [str(bento), "serve", f"bento_service:{cls}", "--host", HOST,
@@ -443,6 +477,11 @@ def versions() -> dict[str, dict[str, str]]:
                              capture_output=True, text=True, timeout=60)
         found[label] = json.loads(out.stdout) if out.returncode == 0 else {"error": out.stderr[-200:]}
     wrk_version = subprocess.run([WRK, "--version"], capture_output=True, text=True).stdout
+    head = subprocess.run(["git", "-C", str(ROOT), "rev-parse", "--short", "HEAD"],
+                          capture_output=True, text=True).stdout.strip()
+    dirty = subprocess.run(["git", "-C", str(ROOT), "status", "--porcelain", "src/mlhandoff"],
+                           capture_output=True, text=True).stdout.split()
+    found["mlhandoff (.venv)"]["source"] = f"{head}{' + uncommitted src changes' if dirty else ''}"
     found["machine"] = {
         "cpus": str(os.cpu_count()),
         "kernel": platform.release(),
@@ -515,7 +554,8 @@ def compare(args: argparse.Namespace) -> dict[str, Any]:
     log(f"raw one-row predict_proba p50 {raw['raw_predict_p50_ms']:.3f} ms")
     results: dict[str, Any] = {"raw": raw, "runs": [], "bad_requests": {}, "profile": None}
     only = set(args.only.split(",")) if args.only else None
-    for server in make_servers(bundle, only):
+    results["peer_threads"] = "OMP_NUM_THREADS=1" if args.peer_threads else "library default"
+    for server in make_servers(bundle, only, args.peer_threads):
         with running(server):
             status, content = http("POST", server.url + server.path, server.body(records[0]))
             if status != 200:
@@ -565,7 +605,9 @@ def report(results: dict[str, Any]) -> str:
     raw = results["raw"]
     lines = [
         f"raw in-process one-row predict_proba: p50 {raw['raw_predict_p50_ms']:.3f} ms, "
-        f"p99 {raw['raw_predict_p99_ms']:.3f} ms ({raw['calls']} calls); "
+        f"p99 {raw['raw_predict_p99_ms']:.3f} ms ({raw['calls']} calls; default threads p50 "
+        f"{raw['raw_predict_default_threads_p50_ms']:.3f} ms, one thread p50 "
+        f"{raw['raw_predict_one_thread_p50_ms']:.3f} ms); "
         f"200 rows in one call {raw['raw_predict_200_rows_ms']:.2f} ms",
         f"mlhandoff in-process layers, one row: predictor (arrow->pandas->predict_proba->outputs) "
         f"p50 {raw['mlhandoff_predictor_p50_ms']:.3f} ms; JSON parse + to_table + validate + "
@@ -768,6 +810,8 @@ def main() -> None:
     parser.add_argument("--concurrency", type=lambda s: [int(c) for c in s.split(",")],
                         default=[1, 16])
     parser.add_argument("--only", help="comma-separated servers: mlhandoff,mlflow,bentoml,bentoml-batched")
+    parser.add_argument("--peer-default-threads", dest="peer_threads", action="store_false",
+                        help="leave the peers' OpenMP/BLAS threads at the library default")
     parser.add_argument("--profile", action="store_true", help="py-spy on mlhandoff serve at c=16")
     parser.add_argument("--soak", type=float, metavar="SECONDS",
                         help="instead of the comparison: fixed-rate soak of mlhandoff serve")

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The bundled example end to end: generate data, train, init, pack, verify.
+# The bundled example end to end: generate data, train, init, pack, verify, evaluate, repro, serve.
 set -euo pipefail
 cd "$(dirname "$0")"
 WORK=work
@@ -22,6 +22,13 @@ mlhandoff pack handoff.yaml --out "$WORK/dist" --force
 
 step "5/5 verify the bundle as the receiving engineer would"
 mlhandoff verify "$BUNDLE"
+
+step "acceptance: verdicts with 95% paired bootstrap intervals, guardrails by country, latency budget"
+mlhandoff evaluate "$BUNDLE" --junit "$WORK/acceptance.xml" || true
+
+step "repro dry run: fresh venv from env/requirements.txt, re-measure, retrain from the bundled code"
+mlhandoff repro "$BUNDLE" --retrain || true
+mlhandoff verify "$BUNDLE" --json | python -c "import json,sys; c=[x for x in json.load(sys.stdin)['checks'] if x['id']=='repro_validated'][0]; print('verify:', c['title'], '->', c['status'], '-', c['detail'])"
 
 step "serve the bundle, send valid and invalid requests, run a short load test"
 PORT="${MLHANDOFF_DEMO_PORT:-8765}"

@@ -92,6 +92,8 @@ def _infer_field(name: str, column: pa.ChunkedArray) -> dict[str, Any]:
     if nulls:
         spec["max_null_fraction"] = min(1.0, _round_up(2 * nulls / rows))
     valid = column.drop_null()
+    if kind == "array":
+        return {**spec, **_array(column)}
     distinct = pc.count_distinct(valid).as_py() if len(valid) else 0
     unique = distinct == len(valid) == rows and rows > 1
     if unique and (kind == "string" or (kind == "int" and _ID_NAME.search(name))):
@@ -115,8 +117,6 @@ def _infer_field(name: str, column: pa.ChunkedArray) -> dict[str, Any]:
         spec["timezone"] = tz
         if tz is None:
             spec["description"] = "TODO: naive timestamps: state their timezone"
-    elif kind == "array":
-        spec.update(_array(column))
     return spec
 
 

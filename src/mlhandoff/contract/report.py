@@ -78,12 +78,12 @@ def _violation_dict(v: Violation) -> dict[str, Any]:
 
 @dataclass
 class Hit:
-    """One rule broken somewhere in one chunk: ``mask`` marks the rows, ``values`` holds them."""
+    """One rule broken in one chunk: ``rows`` (sorted positions) and the column holding them."""
 
     field: str
     rule: str
     what: str
-    mask: np.ndarray
+    rows: np.ndarray
     values: pa.Array
     notice: bool = False
 
@@ -119,11 +119,9 @@ class ReportBuilder:
     def add(self, hits: list[Hit], rows: int, nulls: dict[str, int]) -> None:
         """Fold one chunk of ``rows`` rows (starting at row ``self.rows``) into the report."""
         offset = self.rows
-        failing: np.ndarray | None = None
+        failing: list[np.ndarray] = []
         for hit in hits:
-            count = int(np.count_nonzero(hit.mask))
-            if not count:
-                continue
+            count = len(hit.rows)
             tally = self._tallies.get((hit.field, hit.rule))
             if tally is None:
                 tally = _Tally(hit.field, hit.rule, hit.what, hit.notice)
@@ -131,16 +129,18 @@ class ReportBuilder:
             tally.count += count
             room = self.max_examples - len(tally.rows)
             if room > 0:
-                local = _first_rows(hit.mask, room, count)
+                local = hit.rows[:room]
                 tally.rows += (local + offset).tolist()
                 tally.values += self._shown(hit.field, hit.values, local)
             if not hit.notice:
-                if failing is None:
-                    failing = hit.mask.copy()
-                else:
-                    np.logical_or(failing, hit.mask, out=failing)
-        if failing is not None:
-            self.failing_rows += int(np.count_nonzero(failing))
+                failing.append(hit.rows)
+        if len(failing) == 1:
+            self.failing_rows += len(failing[0])
+        elif failing:
+            mask = np.zeros(rows, dtype=bool)
+            for positions in failing:
+                mask[positions] = True
+            self.failing_rows += int(np.count_nonzero(mask))
         for name, count in nulls.items():
             self.nulls[name] = self.nulls.get(name, 0) + count
         self.rows += rows
@@ -232,18 +232,3 @@ def _repr(value: Any) -> str:
     if isinstance(value, list) and len(value) > 4:
         return repr(value[:4])[:-1] + f", … {len(value)} values]"
     return repr(value)
-
-
-def _first_rows(mask: np.ndarray, k: int, count: int) -> np.ndarray:
-    """Positions of the first ``k`` true values, scanning only as far as needed."""
-    if k >= count:
-        return np.flatnonzero(mask)
-    found: list[np.ndarray] = []
-    start, block = 0, 1 << 14
-    while start < len(mask) and k > 0:
-        hits = np.flatnonzero(mask[start : start + block])[:k]
-        found.append(hits + start)
-        k -= len(hits)
-        start += block
-        block *= 4
-    return np.concatenate(found) if found else np.empty(0, dtype=np.int64)

@@ -114,15 +114,21 @@ class FieldCheck:
         )
 
     def check(self, arr: pa.Array, found: Found, parse_text: bool = False) -> None:
+        if pa.types.is_null(arr.type):  # every value null (e.g. JSON null in one record)
+            self._nulls(arr, found)
+            return
         typed = self._run(arr, found, parse_text)
         if typed is not None and self.spec.id and len(typed) > 1:
             self._unique(typed, found)
 
     # --- shared pieces ---------------------------------------------------------------------
 
-    def _hit(self, found: Found, rule: str, what: str, mask: np.ndarray, values: pa.Array) -> None:
-        notice = rule == "unseen"
-        found.hits.append(Hit(self.name, rule, what, mask, values, notice))
+    def _hit(self, found: Found, rule: str, what: str, rows: np.ndarray, values: pa.Array) -> None:
+        """Record a broken rule at ``rows``: a boolean mask or sorted row positions."""
+        if rows.dtype == bool:
+            rows = np.flatnonzero(rows)
+        if len(rows):
+            found.hits.append(Hit(self.name, rule, what, rows, values, rule == "unseen"))
 
     def _type_hit(self, found: Found, arr: pa.Array, what: str) -> None:
         self._hit(found, "type", what, _valid(arr), arr)
@@ -172,6 +178,8 @@ class FieldCheck:
                 missing = fractional if missing is None else missing | fractional
                 type_bad = fractional if type_bad is None else type_bad | fractional
         self._numbers(x, missing, source, found, type_bad, None)
+        if self.domain_text is not None and pa.types.is_integer(arr.type):
+            self._domain(arr, found)
         return arr
 
     def _parse_numbers(
@@ -210,58 +218,90 @@ class FieldCheck:
         """Nulls/NaN, infinities and the range on values ``x`` (array elements if ``to_rows``).
 
         ``missing`` marks null slots (their values are arbitrary) and values that failed the
-        type rule; without any, min and max alone decide whether a mask is needed.
+        type rule. Min and max alone clear a clean column; otherwise one pass marks every value
+        outside the range (NaN and ±inf fail every comparison) and only those few are sorted
+        into rules.
         """
         floating = x.dtype.kind == "f"
         with np.errstate(invalid="ignore"):
             lo_seen, hi_seen = x.min(), x.max()
-        if floating and (lo_seen != lo_seen or hi_seen != hi_seen):
-            nan = np.isnan(x)
-            missing = nan if missing is None else missing | nan
-        inf = None
-        if floating and (missing is not None or lo_seen == -np.inf or hi_seen == np.inf):
-            inf = np.isinf(x)
-            if missing is not None:
-                inf &= ~missing
-            if not inf.any():
-                inf = None
-        if to_rows is None:
-            nulls = missing if missing is None or type_bad is None else missing & ~type_bad
-            count = int(np.count_nonzero(nulls)) if nulls is not None else 0
-            found.nulls[self.name] = count
-            if count and not self.spec.nullable:
-                what = "null or NaN in a non-nullable field" if floating else "null value"
-                self._hit(found, "not_null", what, nulls, source)  # type: ignore[arg-type]
-            if inf is not None:
-                self._hit(found, "finite", "infinite value", inf, source)
+        if missing is None and self._inside(lo_seen, hi_seen, floating):
+            if to_rows is None:
+                found.nulls[self.name] = 0
+            return
+        ok = self._in_range(x, floating)
+        if ok is None:  # an int field without bounds: only nulls to count
+            bad = np.empty(0, dtype=np.int64)
         else:
-            bad = missing if inf is None else (inf if missing is None else missing | inf)
-            if bad is not None and bad.any():
-                self._hit(found, "finite", "null, NaN or infinite element", to_rows(bad), source)
-        prefix = "" if to_rows is None else "element "
-        exact = missing is None and inf is None  # lo_seen / hi_seen are the true bounds
-        for rule, bound, exclusive, seen, what in (
-            ("min", self.lo, self.spec.min_exclusive, lo_seen, self._min_what),
-            ("max", self.hi, self.spec.max_exclusive, hi_seen, self._max_what),
-        ):
-            if bound is None:
-                continue
-            if exact:
-                inside = seen > bound if rule == "min" else seen < bound
-                if inside or (seen == bound and not exclusive):
-                    continue
-            if rule == "min":
-                out = (x <= bound) if exclusive else (x < bound)
-            else:
-                out = (x >= bound) if exclusive else (x > bound)
             if missing is not None:
-                out &= ~missing
-            if inf is not None:
-                out &= ~inf
-            if out.any():
-                self._hit(
-                    found, rule, prefix + what, out if to_rows is None else to_rows(out), source
-                )
+                ok |= missing
+            bad = np.flatnonzero(~ok)
+        v = x[bad]
+        nan = np.isnan(v) if floating else np.zeros(len(v), dtype=bool)
+        inf = np.isinf(v) if floating else nan
+        if to_rows is None:
+            null_slots = missing if missing is None or type_bad is None else missing & ~type_bad
+            nulls = bad[nan]
+            if null_slots is not None:
+                nulls = np.union1d(np.flatnonzero(null_slots), nulls)
+            found.nulls[self.name] = len(nulls)
+            if len(nulls) and not self.spec.nullable:
+                what = "null or NaN in a non-nullable field" if floating else "null value"
+                self._hit(found, "not_null", what, nulls, source)
+            self._hit(found, "finite", "infinite value", bad[inf], source)
+            prefix = ""
+        else:
+            broken = bad[nan | inf]
+            if missing is not None:
+                broken = np.union1d(np.flatnonzero(missing), broken)
+            what = "null, NaN or infinite element"
+            self._hit(found, "finite", what, to_rows(broken), source)
+            prefix = "element "
+        finite = ~(nan | inf)
+        if self.lo is not None:
+            below = (v <= self.lo) if self.spec.min_exclusive else (v < self.lo)
+            rows = bad[below & finite]
+            self._hit(
+                found,
+                "min",
+                prefix + self._min_what,
+                rows if to_rows is None else to_rows(rows),
+                source,
+            )
+        if self.hi is not None:
+            above = (v >= self.hi) if self.spec.max_exclusive else (v > self.hi)
+            rows = bad[above & finite]
+            self._hit(
+                found,
+                "max",
+                prefix + self._max_what,
+                rows if to_rows is None else to_rows(rows),
+                source,
+            )
+
+    def _inside(self, lo_seen: float, hi_seen: float, floating: bool) -> bool:
+        """Whether a column's min and max (no nulls) show that no numeric rule is broken."""
+        if floating and not (np.isfinite(lo_seen) and np.isfinite(hi_seen)):
+            return False
+        lo, hi = self.lo, self.hi
+        if lo is not None and not (lo_seen > lo or (lo_seen == lo and not self.spec.min_exclusive)):
+            return False
+        return hi is None or hi_seen < hi or (hi_seen == hi and not self.spec.max_exclusive)
+
+    def _in_range(self, x: np.ndarray, floating: bool) -> np.ndarray | None:
+        """True where a value is finite and within the bounds (None: nothing to check)."""
+        lo, hi = self.lo, self.hi
+        ok: np.ndarray | None = None
+        with np.errstate(invalid="ignore"):
+            if lo is not None:
+                ok = (x > lo) if self.spec.min_exclusive else (x >= lo)
+            if hi is not None:
+                upper = (x < hi) if self.spec.max_exclusive else (x <= hi)
+                ok = upper if ok is None else np.logical_and(ok, upper, out=ok)
+            if floating and (lo is None or hi is None):
+                finite = np.isfinite(x)
+                ok = finite if ok is None else np.logical_and(ok, finite, out=ok)
+        return ok
 
     # --- booleans, text ------------------------------------------------------------------------
 
@@ -288,19 +328,7 @@ class FieldCheck:
             self._type_hit(found, arr, f"expected {kind}, got {t}")
             return None
         self._nulls(arr, found)
-        if self.domain_text is not None:
-            outside = self._per_value(arr, self._outside_domain)
-            if outside is not None:
-                policy = self.spec.unseen
-                if policy == "reject":
-                    self._hit(found, "domain", "not in the declared domain", outside, arr)
-                elif self.bucket is not None:
-                    what = f"not in the domain; mapped to '{self.bucket}'"
-                    self._hit(found, "unseen", what, outside, arr)
-                else:
-                    self._hit(
-                        found, "unseen", "not in the domain; allowed and counted", outside, arr
-                    )
+        self._domain(arr, found)
         if self.regex is not None:
             mismatch = self._per_value(arr, self._not_matching)
             if mismatch is not None:
@@ -324,6 +352,21 @@ class FieldCheck:
                     )
                     self._hit(found, rule, what, bad, arr)
         return arr
+
+    def _domain(self, arr: pa.Array, found: Found) -> None:
+        """Values outside the domain: rejected, or allowed (counted) or bucketed as notices."""
+        if self.domain_text is None:
+            return
+        outside = self._per_value(arr, self._outside_domain)
+        if outside is None:
+            return
+        if self.spec.unseen == "reject":
+            self._hit(found, "domain", "not in the declared domain", outside, arr)
+        elif self.bucket is not None:
+            what = f"not in the domain; mapped to '{self.bucket}'"
+            self._hit(found, "unseen", what, outside, arr)
+        else:
+            self._hit(found, "unseen", "not in the domain; allowed and counted", outside, arr)
 
     def _per_value(
         self, arr: pa.Array, bad_values: Callable[[pa.Array], np.ndarray | None]
@@ -443,7 +486,6 @@ class FieldCheck:
             self._type_hit(found, arr, f"arrays of {t.list_size} values, expected {length}")
             return None
         self._nulls(arr, found)
-        n = len(arr)
         if not pa.types.is_fixed_size_list(t):
             sizes = pc.list_value_length(arr).fill_null(length).to_numpy(zero_copy_only=False)
             wrong = sizes != length
@@ -454,9 +496,7 @@ class FieldCheck:
             parents = pc.list_parent_indices(arr).to_numpy(zero_copy_only=False)
 
             def to_rows(elements: np.ndarray) -> np.ndarray:
-                rows = np.zeros(n, dtype=bool)
-                rows[parents[elements]] = True
-                return rows
+                return np.unique(parents[elements])
 
             x, missing = _numbers_of(flat)
             self._numbers(x, missing, arr, found, None, to_rows)

@@ -15,6 +15,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.csv as pa_csv
 import pyarrow.dataset as ds
+import pyarrow.json as pa_json
 import pyarrow.parquet as pq
 
 from mlhandoff.contract.report import ValidationReport
@@ -113,7 +114,7 @@ def _open(
         return _open_parquet(path, chunk_rows, contract)
     if kind == "csv":
         return _open_csv(path, chunk_rows)
-    table = read_table(path)
+    table = _read_json_lines(path, contract) if kind == "jsonl" else read_table(path)
     return table.num_rows, table.schema, iter(table.to_batches(max_chunksize=chunk_rows)), False
 
 
@@ -122,15 +123,17 @@ def _open_parquet(
 ) -> tuple[int | None, pa.Schema, Iterator[pa.RecordBatch], bool]:
     categories = [n for n, f in contract.fields.items() if f.type == "category"]
     try:
+        # pre_buffer (pyarrow's default) reads row groups ahead and holds them: memory would
+        # grow with the file instead of staying at about one row group.
         if path.is_dir():
-            dataset = ds.dataset(path, format="parquet")
-            return (
-                dataset.count_rows(),
-                dataset.schema,
-                dataset.to_batches(batch_size=chunk_rows),
-                False,
+            scan = ds.ParquetFragmentScanOptions(pre_buffer=False)
+            form = ds.ParquetFileFormat(default_fragment_scan_options=scan)
+            dataset = ds.dataset(path, format=form)
+            batches = dataset.to_batches(
+                batch_size=chunk_rows, batch_readahead=1, fragment_readahead=1
             )
-        file = pq.ParquetFile(path, read_dictionary=categories)
+            return dataset.count_rows(), dataset.schema, batches, False
+        file = pq.ParquetFile(path, read_dictionary=categories, pre_buffer=False)
         batches = file.iter_batches(batch_size=chunk_rows)
         return file.metadata.num_rows, file.schema_arrow, batches, False
     except (pa.ArrowException, OSError) as exc:
@@ -155,6 +158,22 @@ def _open_csv(
     except (pa.ArrowInvalid, OSError) as exc:
         raise InputError(f"{path}: cannot parse as CSV: {_reason(exc)}") from exc
     return None, reader.schema, iter(reader), True
+
+
+def _read_json_lines(path: Path, contract: DataContract) -> pa.Table:
+    """JSON lines with the contract's time fields kept as text, so the validator sees offsets.
+
+    (Arrow's JSON reader would parse "2026-01-01T00:00:00Z" to a naive timestamp.)
+    """
+    times = [n for n, f in contract.fields.items() if f.type in ("timestamp", "date")]
+    options = pa_json.ParseOptions(
+        explicit_schema=pa.schema([(n, pa.string()) for n in times]),
+        unexpected_field_behavior="infer",
+    )
+    try:
+        return pa_json.read_json(path, parse_options=options)
+    except pa.ArrowInvalid as exc:
+        raise InputError(f"{path}: not valid JSON lines: {exc}") from exc
 
 
 def _reason(exc: BaseException) -> str:

@@ -30,6 +30,7 @@ class CompiledContract:
         self.max_examples = max_examples
         self._checks = [FieldCheck(name, spec) for name, spec in contract.fields.items()]
         self._order = {name: i for i, name in enumerate(contract.fields)}
+        self._has_ids = any(spec.id for spec in contract.fields.values())
         self._allowed_extra = {contract.label} if contract.label else set()
         self._pii = {name for name, spec in contract.fields.items() if spec.pii}
         self._null_limits = {
@@ -96,6 +97,15 @@ class ValidationSession:
     def add(self, data: TableLike) -> None:
         """Validate one chunk; its rows are numbered after those of the chunks before it."""
         table = data if isinstance(data, pa.Table | pa.RecordBatch) else read_table(data)
+        if isinstance(table, pa.Table) and not self._c._has_ids:
+            batches = table.to_batches()
+            if len(batches) > 1:  # row groups of a Parquet file: no copy, same report
+                for batch in batches:
+                    self._add(batch)
+                return
+        self._add(table)
+
+    def _add(self, table: pa.Table | pa.RecordBatch) -> None:
         names = table.schema.names
         index = {name: i for i, name in enumerate(names)}
         rows = table.num_rows

@@ -63,11 +63,13 @@ def _binary(ref: MetricRef, data: EvalSet, out: Outputs) -> Statistic:
     assert out.score is not None and out.pred is not None
     score, pred = out.score, out.pred
     base = ref.base
+    if base == "roc_auc":
+        cache = RankedCache(score, y)
+        return lambda w: cache.get().roc_auc(w.counts)
     curve_metrics: dict[str, Callable[[np.ndarray, np.ndarray], np.ndarray]] = {
-        "roc_auc": curves.roc_auc,
         "pr_auc": curves.average_precision,
     }
-    if base in curve_metrics or base in ("recall@precision", "precision@recall"):
+    if base in ("pr_auc", "recall@precision", "precision@recall"):
         ranked = RankedCache(score, y)
         param = float(ref.param or 0.0)
         fn = curve_metrics.get(base) or (

@@ -143,7 +143,7 @@ def repro(
 ) -> ReproResult:
     """Reproduce the bundle's metrics in a fresh venv; never raises for friction, reports it."""
     started = time.perf_counter()
-    b = open_bundle(bundle)
+    b = open_bundle(Path(bundle).resolve())  # children run elsewhere: absolute paths
     result = ReproResult(bundle=str(b.root), bundle_digest=b.digest)
     runner = _Runner(result, on_step or (lambda _: None))
     work = Path(tempfile.mkdtemp(prefix="mlhandoff-repro-", dir=workdir))
