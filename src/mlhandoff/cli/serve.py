@@ -85,7 +85,7 @@ def serve(
         batch_max_rows=batch_max_rows,
         batch_max_wait_ms=batch_max_wait_ms,
         model_threads=model_threads or None,
-        extra={"token_env": token_env},
+        token_env=token_env,
     )
     run(lambda: create_app(config))  # verify the bundle and the options before binding
     if redis:

@@ -17,7 +17,7 @@ import time
 import uuid
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -33,7 +33,7 @@ from starlette.routing import Route
 from mlhandoff.bundle.bundle import Bundle, open_bundle
 from mlhandoff.contract.outputs import name_outputs
 from mlhandoff.contract.validate import CompiledContract
-from mlhandoff.errors import HandoffError, InputError
+from mlhandoff.errors import HandoffError, InputError, Violation
 from mlhandoff.render.openapi import openapi_document
 from mlhandoff.serve.batching import MicroBatcher
 from mlhandoff.serve.errors import ApiError
@@ -72,7 +72,9 @@ class ServeConfig:
     model_threads: int | None = 1
     breaker_failures: int = 5
     breaker_cooldown_s: float = 30.0
-    extra: dict[str, Any] = field(default_factory=dict)
+    #: For worker processes: the environment variable the token is read from (never the token).
+    token_env: str | None = None
+    log_level: str = "info"
 
 
 class _Model:
@@ -424,12 +426,10 @@ class ModelService:
                     if value is not None:
                         histogram.observe(value)
 
-    def _mask(self, violation: Any) -> Any:
+    def _mask(self, violation: Violation) -> Violation:
         """Violations of PII fields keep field, rule and count, never values."""
         if violation.field not in self.pii:
             return violation
-        from mlhandoff.errors import Violation
-
         return Violation(
             violation.field,
             violation.rule,

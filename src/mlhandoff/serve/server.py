@@ -61,9 +61,9 @@ def app_from_env() -> Starlette:
     for key in ("bundle", "fallback", "log_dir"):
         if data.get(key):
             data[key] = Path(data[key])
-    token_env = data.get("extra", {}).get("token_env")
+    token_env = data.get("token_env")
     token = os.environ.get(token_env) if token_env else None
-    configure_logging(data.get("extra", {}).get("log_level", "info"))
+    configure_logging(data.get("log_level", "info"))
     return create_app(ServeConfig(token=token, **data))
 
 
@@ -82,7 +82,7 @@ def run(
         "timeout_graceful_shutdown": 10,
     }
     if workers > 1:
-        config.extra["log_level"] = log_level
+        config.log_level = log_level
         os.environ[_CONFIG_ENV] = _encode(config)
         uvicorn.run("mlhandoff.serve.server:app_from_env", factory=True, workers=workers, **common)
     else:
