@@ -171,7 +171,10 @@ class ModelService:
             self.load_error = f"{type(exc).__name__}: {exc}"
             log.error("model failed to load: %s", self.load_error)
             return
-        loop.call_soon_threadsafe(self._activate, primary, fallback)
+        try:
+            loop.call_soon_threadsafe(self._activate, primary, fallback)
+        except RuntimeError:  # the server stopped while the model was loading
+            log.info("server stopped before the model finished loading")
 
     def _activate(self, primary: _Model, fallback: _Model | None) -> None:
         primary.batcher.start()
