@@ -21,6 +21,7 @@ def test_infers_types_nulls_domains_timezones_and_ids() -> None:
             "naive": pa.array(range(6), pa.timestamp("us")),
             "iso": [f"2026-01-0{i + 1}T10:00:00Z" for i in range(6)],
             "flag": [True, False, True, True, False, True],
+            "tier": pa.array(["x", "y", "x", "x", "y", "x"]).dictionary_encode(),
             "emb": [[0.1, 0.2]] * 6,
             "y": [0, 1, 0, 0, 1, 0],
         }
@@ -34,6 +35,7 @@ def test_infers_types_nulls_domains_timezones_and_ids() -> None:
     assert fields["naive"].timezone is None and "TODO" in (fields["naive"].description or "")
     assert (fields["iso"].type, fields["iso"].timezone) == ("timestamp", "UTC")
     assert fields["flag"].type == "bool"
+    assert (fields["tier"].type, fields["tier"].domain) == ("category", ["x", "y"])
     assert (fields["emb"].type, fields["emb"].length) == ("array", 2)
     # what was inferred from the data accepts that same data, label included
     assert CompiledContract(DataContract(label="y", fields=fields)).validate(table).ok

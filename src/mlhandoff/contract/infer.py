@@ -104,7 +104,7 @@ def _infer_field(name: str, column: pa.ChunkedArray) -> dict[str, Any]:
         return spec
     if kind in ("int", "float") and len(valid):
         spec.update(_range(valid, kind, rows))
-    elif kind == "string" and len(valid):
+    elif kind in ("string", "category") and len(valid):
         if distinct <= MAX_DOMAIN and distinct < len(valid):
             spec["type"] = "category"
             spec["domain"] = sorted(str(v) for v in pc.unique(valid).to_pylist())

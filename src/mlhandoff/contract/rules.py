@@ -223,12 +223,13 @@ class FieldCheck:
         into rules.
         """
         floating = x.dtype.kind == "f"
-        with np.errstate(invalid="ignore"):
-            lo_seen, hi_seen = x.min(), x.max()
-        if missing is None and self._inside(lo_seen, hi_seen, floating):
-            if to_rows is None:
-                found.nulls[self.name] = 0
-            return
+        if missing is None:  # with null slots (arbitrary values) min/max could not clear it
+            with np.errstate(invalid="ignore"):
+                lo_seen, hi_seen = x.min(), x.max()
+            if self._inside(lo_seen, hi_seen, floating):
+                if to_rows is None:
+                    found.nulls[self.name] = 0
+                return
         ok = self._in_range(x, floating)
         if ok is None:  # an int field without bounds: only nulls to count
             bad = np.empty(0, dtype=np.int64)

@@ -63,7 +63,7 @@ def validate_file(
     session = compiled.session(
         allow_extra=allow_extra, parse_text=text, extra_columns=[label] if label else []
     )
-    sample = _Sample(label, total) if label else None
+    sample = _Sample(total) if label else None
     seen = False
     try:
         for batch in batches:
@@ -186,7 +186,7 @@ def _reason(exc: BaseException) -> str:
 class _Sample:
     """Rows kept for the leakage check: a seeded uniform sample of about 200,000 rows."""
 
-    def __init__(self, label: str | None, total: int | None) -> None:
+    def __init__(self, total: int | None) -> None:
         self.batches: list[pa.RecordBatch] = []
         self.kept = 0
         self.fraction = 1.0 if not total else min(1.0, LEAKAGE_SAMPLE_ROWS / total)
