@@ -34,7 +34,7 @@ services:
 	  else echo "redis-server is missing: apt-get install redis-server (needed by the serving tests)" >&2; exit 1; fi; }
 
 test: install-test services lint typecheck
-	$(BIN)/python -m pytest -q -p no:cacheprovider
+	MLHANDOFF_FULL_REPRO=1 $(BIN)/python -m pytest -q -p no:cacheprovider
 
 clean:
 	rm -rf $(VENV) dist build .pytest_cache .mypy_cache .ruff_cache
