@@ -113,17 +113,11 @@ def _best(fn: Any, repeat: int) -> tuple[float, Any]:
     return best, result
 
 
-def child_mlhandoff(
-    data: Path, contract: dict[str, Any], repeat: int, every_row: bool, threads: bool = True
-) -> dict:
+def child_mlhandoff(data: Path, contract: dict[str, Any], repeat: int, every_row: bool) -> dict:
     import pyarrow.parquet as pq
 
-    import mlhandoff.contract.validate
     from mlhandoff.contract import CompiledContract
     from mlhandoff.spec.models import DataContract
-
-    if not threads:
-        mlhandoff.contract.validate.PARALLEL_ROWS = 1 << 62
 
     table = pq.read_table(data)
     spec = DataContract.model_validate(contract)
@@ -291,7 +285,6 @@ def main() -> None:
         result = {
             "mlhandoff": lambda: child_mlhandoff(args.data, contract, args.repeat, False),
             "mlhandoff-all": lambda: child_mlhandoff(args.data, contract, args.repeat, True),
-            "mlhandoff-1t": lambda: child_mlhandoff(args.data, contract, args.repeat, True, False),
             "numpy": lambda: child_numpy(args.data, contract, args.repeat),
             "pandera": lambda: child_pandera(args.data, contract, args.repeat),
             "stream": lambda: child_stream(args.data, contract),
@@ -322,7 +315,6 @@ def run(args: argparse.Namespace) -> None:
     tools = [
         ("mlhandoff (first 5 rows/rule)", sys.executable, "mlhandoff"),
         ("mlhandoff (every failing row)", sys.executable, "mlhandoff-all"),
-        ("mlhandoff (every row, 1 thread)", sys.executable, "mlhandoff-1t"),
         ("bare numpy pass", sys.executable, "numpy"),
     ]
     if PANDERA_PYTHON.exists():

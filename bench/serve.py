@@ -56,6 +56,9 @@ BUNDLE_NAME = "risky-transactions-1.0.0"
 HOST = "127.0.0.1"
 WRK = shutil.which("wrk") or "/usr/bin/wrk"
 
+#: Servers run only when named in --only.
+OPTIONAL = {"mlhandoff-w2"}
+
 BAR_C1_OVER_RAW_MS = 1.0
 BAR_VS_BENTO_BATCHED = 3.0
 BAR_VS_MLFLOW = 10.0
@@ -160,7 +163,9 @@ def measure_raw(bundle: Path, calls: int = 1000) -> tuple[Callable[[], float], d
     # much faster for one row; the bar is held against the faster of the two.
     raw_default = timed(lambda i: model.predict_proba(frames[i % n]))
     with threadpool_limits(limits=1):
+        cpu_start = time.process_time()
         raw = timed(lambda i: model.predict_proba(frames[i % n]))
+        raw_cpu_ms = 1000 * (time.process_time() - cpu_start) / (calls + 100)
         layered = timed(lambda i: name_outputs(predictor.predict(tables[i % n]), outputs))
 
     def parse_validate(i: int) -> object:
@@ -189,6 +194,7 @@ def measure_raw(bundle: Path, calls: int = 1000) -> tuple[Callable[[], float], d
         "raw_predict_p99_ms": _pct(best, 99),
         "raw_predict_default_threads_p50_ms": statistics.median(raw_default),
         "raw_predict_one_thread_p50_ms": statistics.median(raw),
+        "raw_predict_one_thread_cpu_ms": raw_cpu_ms,
         "mlhandoff_predictor_p50_ms": statistics.median(layered),
         "parse_validate_p50_ms": statistics.median(validate),
         "raw_predict_200_rows_ms": statistics.median(batch_times),
@@ -222,6 +228,7 @@ class Server:
     env: dict[str, str] = field(default_factory=dict)
     process: subprocess.Popen[bytes] | None = None
     log_path: Path | None = None
+    ready_streak: int = 1  # consecutive ready answers (several workers answer in turn)
 
     @property
     def url(self) -> str:
@@ -237,13 +244,17 @@ class Server:
             stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True,
         )
         deadline = time.monotonic() + timeout_s
+        streak = 0
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
                 raise RuntimeError(f"{self.name} exited with {self.process.returncode}; see {self.log_path}")
+            ready = False
             with contextlib.suppress(OSError, urllib.error.URLError):
-                if http("GET", self.url + self.ready_path, timeout=2)[0] == 200:
-                    return
-            time.sleep(0.25)
+                ready = http("GET", self.url + self.ready_path, timeout=2)[0] == 200
+            streak = streak + 1 if ready else 0
+            if streak >= self.ready_streak:
+                return
+            time.sleep(0.05 if ready else 0.25)
         raise RuntimeError(f"{self.name} not ready after {timeout_s:.0f} s; see {self.log_path}")
 
     def stop(self) -> None:
@@ -335,6 +346,9 @@ def make_servers(bundle: Path, only: set[str] | None, peer_threads: bool = True)
         Server("mlhandoff", [str(ROOT / ".venv" / "bin" / "mlhandoff"), "serve", str(bundle),
                              "--host", HOST, "--port", "{port}"],
                "/predict", lambda r: r, "/readyz", 0),
+        Server("mlhandoff-w2", [str(ROOT / ".venv" / "bin" / "mlhandoff"), "serve", str(bundle),
+                                "--host", HOST, "--port", "{port}", "--workers", "2"],
+               "/predict", lambda r: r, "/readyz", 0, ready_streak=20),
     ]
     mlflow_py = VENVS / "mlflow" / "bin" / "python"
     if mlflow_py.exists():
@@ -364,7 +378,7 @@ def make_servers(bundle: Path, only: set[str] | None, peer_threads: bool = True)
                 "/predict", lambda r: {"records": [r]}, "/readyz", 0, cwd=PEERS, env=env))
     else:
         log("no bench/.venvs/bentoml: run bench/setup_serve.sh; skipping BentoML")
-    servers = [s for s in servers if only is None or s.name in only]
+    servers = [s for s in servers if (s.name in only if only else s.name not in OPTIONAL)]
     for server in servers:
         server.port = free_port()
         server.command = [a.replace("{port}", str(server.port)) for a in server.command]
@@ -531,13 +545,13 @@ def versions() -> dict[str, dict[str, str]]:
 # --- profiling ---------------------------------------------------------------------------------
 
 
-def profile(server: Server, script: Path, seconds: float = 10) -> dict[str, Any]:
-    """py-spy on the server during a c=16 wrk run; the hottest functions, inclusive and self."""
+def profile(server: Server, script: Path, concurrency: int, seconds: float = 10) -> dict[str, Any]:
+    """py-spy on the server during a wrk run; the hottest functions, inclusive and self."""
     spy = VENVS / "tools" / "bin" / "py-spy"
     if not spy.exists() or server.process is None:
         return {"skipped": "no bench/.venvs/tools/bin/py-spy (bash bench/setup_serve.sh tools)"}
-    raw = OUT / "profile-mlhandoff-c16.txt"
-    load = subprocess.Popen([WRK, "-t1", "-c16", f"-d{seconds + 6:g}s", "--timeout", "10s", "-s",
+    raw = OUT / f"profile-mlhandoff-c{concurrency}.txt"
+    load = subprocess.Popen([WRK, "-t1", f"-c{concurrency}", f"-d{seconds + 6:g}s", "--timeout", "10s", "-s",
                              str(script), server.url + server.path],
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
@@ -546,7 +560,7 @@ def profile(server: Server, script: Path, seconds: float = 10) -> dict[str, Any]
                         "--format", "raw", "-o", str(raw), "-p", str(server.process.pid)],
                        check=True, timeout=seconds + 60, capture_output=True)
         subprocess.run([str(spy), "record", "-d", "5", "-r", "200", "--nonblocking",
-                        "-o", str(OUT / "profile-mlhandoff-c16.svg"), "-p",
+                        "-o", str(OUT / f"profile-mlhandoff-c{concurrency}.svg"), "-p",
                         str(server.process.pid)], timeout=60, capture_output=True)
     finally:
         load.wait(seconds + 30)
@@ -618,8 +632,10 @@ def compare(args: argparse.Namespace) -> dict[str, Any]:
                 log(f"{server.name} c={concurrency}: {run.rps:.0f} req/s, p50 {run.p50_ms:.2f} ms, "
                     f"p99 {run.p99_ms:.2f} ms, errors {run.errors}")
             if args.profile and server.name == "mlhandoff":
-                log("profiling mlhandoff serve under c=16 with py-spy")
-                results["profile"] = profile(server, script)
+                results["profile"] = {}
+                for concurrency in (1, 16):
+                    log(f"profiling mlhandoff serve under c={concurrency} with py-spy")
+                    results["profile"][f"c={concurrency}"] = profile(server, script, concurrency)
             bad_record = next(r for r in records if r.get("distance_from_home_km") is not None)
             results["bad_requests"][server.name] = probe(server, bad_record)
     results["versions"] = versions()
@@ -663,7 +679,8 @@ def report(results: dict[str, Any]) -> str:
         f"raw in-process one-row predict_proba: p50 {raw['raw_predict_p50_ms']:.3f} ms, "
         f"p99 {raw['raw_predict_p99_ms']:.3f} ms ({raw['calls']} calls; default threads p50 "
         f"{raw['raw_predict_default_threads_p50_ms']:.3f} ms, one thread p50 "
-        f"{raw['raw_predict_one_thread_p50_ms']:.3f} ms); "
+        f"{raw['raw_predict_one_thread_p50_ms']:.3f} ms, CPU "
+        f"{raw['raw_predict_one_thread_cpu_ms']:.3f} ms/call); "
         f"200 rows in one call {raw['raw_predict_200_rows_ms']:.2f} ms",
         "raw one-row p50 just before / after mlhandoff's c=1 run: "
         f"{raw.get('raw_before_c1_p50_ms', float('nan')):.3f} / "
@@ -699,7 +716,7 @@ def report(results: dict[str, Any]) -> str:
     for env, names in results.get("versions", {}).items():
         lines.append(f"- {env}: " + ", ".join(f"{k} {v}" for k, v in names.items()))
     if results.get("profile"):
-        lines += ["", "py-spy, mlhandoff serve at c=16 (share of samples):",
+        lines += ["", "py-spy, mlhandoff serve (share of samples):",
                   json.dumps(results["profile"], indent=1)]
     return "\n".join(lines)
 
@@ -872,7 +889,8 @@ def main() -> None:
     parser.add_argument("--warmup", type=float, default=3.0, help="seconds of unrecorded load first")
     parser.add_argument("--concurrency", type=lambda s: [int(c) for c in s.split(",")],
                         default=[1, 16])
-    parser.add_argument("--only", help="comma-separated servers: mlhandoff,mlflow,bentoml,bentoml-batched")
+    parser.add_argument("--only", help="comma-separated servers: mlhandoff, mlflow, bentoml, "
+                        "bentoml-batched, and mlhandoff-w2 (--workers 2; only when named)")
     parser.add_argument("--peer-default-threads", dest="peer_threads", action="store_false",
                         help="leave the peers' OpenMP/BLAS threads at the library default")
     parser.add_argument("--profile", action="store_true", help="py-spy on mlhandoff serve at c=16")

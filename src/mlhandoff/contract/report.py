@@ -86,6 +86,8 @@ class Hit:
     rows: np.ndarray
     values: pa.Array
     notice: bool = False
+    #: The offending values themselves, when the rule already has them (saves a take()).
+    shown: np.ndarray | None = None
 
 
 @dataclass
@@ -131,7 +133,7 @@ class ReportBuilder:
             if room > 0:
                 local = hit.rows[:room]
                 tally.rows += (local + offset).tolist()
-                tally.values += self._shown(hit.field, hit.values, local)
+                tally.values += self._shown(hit, local, room)
             if not hit.notice:
                 failing.append(hit.rows)
         if len(failing) == 1:
@@ -145,10 +147,15 @@ class ReportBuilder:
             self.nulls[name] = self.nulls.get(name, 0) + count
         self.rows += rows
 
-    def _shown(self, name: str, values: pa.Array, rows: np.ndarray) -> list[Any]:
-        if name in self.pii:
+    def _shown(self, hit: Hit, rows: np.ndarray, room: int) -> list[Any]:
+        if hit.field in self.pii:
             return [REDACTED] * len(rows)
-        taken = values.take(pa.array(rows))
+        if hit.shown is not None:
+            plain = hit.shown[:room].tolist()
+            if hit.shown.dtype.kind != "f":
+                return list(plain)
+            return [v if math.isfinite(v) else str(v) for v in plain]
+        taken = hit.values.take(pa.array(rows))
         plain = taken.to_pylist()
         t = taken.type
         if pa.types.is_integer(t) or pa.types.is_string(t) or pa.types.is_boolean(t):

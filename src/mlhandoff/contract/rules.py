@@ -123,12 +123,20 @@ class FieldCheck:
 
     # --- shared pieces ---------------------------------------------------------------------
 
-    def _hit(self, found: Found, rule: str, what: str, rows: np.ndarray, values: pa.Array) -> None:
+    def _hit(
+        self,
+        found: Found,
+        rule: str,
+        what: str,
+        rows: np.ndarray,
+        values: pa.Array,
+        shown: np.ndarray | None = None,
+    ) -> None:
         """Record a broken rule at ``rows``: a boolean mask or sorted row positions."""
         if rows.dtype == bool:
             rows = np.flatnonzero(rows)
         if len(rows):
-            found.hits.append(Hit(self.name, rule, what, rows, values, rule == "unseen"))
+            found.hits.append(Hit(self.name, rule, what, rows, values, rule == "unseen", shown))
 
     def _type_hit(self, found: Found, arr: pa.Array, what: str) -> None:
         self._hit(found, "type", what, _valid(arr), arr)
@@ -249,7 +257,7 @@ class FieldCheck:
             if len(nulls) and not self.spec.nullable:
                 what = "null or NaN in a non-nullable field" if floating else "null value"
                 self._hit(found, "not_null", what, nulls, source)
-            self._hit(found, "finite", "infinite value", bad[inf], source)
+            self._hit(found, "finite", "infinite value", bad[inf], source, v[inf])
             prefix = ""
         else:
             broken = bad[nan | inf]
@@ -259,26 +267,20 @@ class FieldCheck:
             self._hit(found, "finite", what, to_rows(broken), source)
             prefix = "element "
         finite = ~(nan | inf)
-        if self.lo is not None:
-            below = (v <= self.lo) if self.spec.min_exclusive else (v < self.lo)
-            rows = bad[below & finite]
-            self._hit(
-                found,
-                "min",
-                prefix + self._min_what,
-                rows if to_rows is None else to_rows(rows),
-                source,
-            )
-        if self.hi is not None:
-            above = (v >= self.hi) if self.spec.max_exclusive else (v > self.hi)
-            rows = bad[above & finite]
-            self._hit(
-                found,
-                "max",
-                prefix + self._max_what,
-                rows if to_rows is None else to_rows(rows),
-                source,
-            )
+        for rule, bound, exclusive, what in (
+            ("min", self.lo, self.spec.min_exclusive, self._min_what),
+            ("max", self.hi, self.spec.max_exclusive, self._max_what),
+        ):
+            if bound is None:
+                continue
+            if rule == "min":
+                out = ((v <= bound) if exclusive else (v < bound)) & finite
+            else:
+                out = ((v >= bound) if exclusive else (v > bound)) & finite
+            if to_rows is None:
+                self._hit(found, rule, what, bad[out], source, v[out])
+            else:
+                self._hit(found, rule, prefix + what, to_rows(bad[out]), source)
 
     def _inside(self, lo_seen: float, hi_seen: float, floating: bool) -> bool:
         """Whether a column's min and max (no nulls) show that no numeric rule is broken."""

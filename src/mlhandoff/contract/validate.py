@@ -8,9 +8,7 @@ global row numbers.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterable
-from concurrent.futures import ThreadPoolExecutor
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -119,29 +117,15 @@ class ValidationSession:
                 missing.append(check.name)
             else:
                 jobs.append((check, _one_array(table.column(i))))
-        found = self._run(jobs, rows)
+        found = self._run(jobs)
         self._schema(names, missing, rows, found)
         self._builder.add(found.hits, rows, found.nulls)
 
-    def _run(self, jobs: list[tuple[FieldCheck, pa.Array]], rows: int) -> Found:
-        """Every field's checks; on large chunks, fields in parallel (numpy and Arrow release
-        the GIL), merged back in field order so the report does not depend on scheduling."""
-        parse_text = self._parse_text
-        if rows < PARALLEL_ROWS or len(jobs) < 2 or _workers() < 2:
-            found = Found()
-            for check, arr in jobs:
-                check.check(arr, found, parse_text)
-            return found
-
-        def one(job: tuple[FieldCheck, pa.Array]) -> Found:
-            part = Found()
-            job[0].check(job[1], part, parse_text)
-            return part
-
+    def _run(self, jobs: list[tuple[FieldCheck, pa.Array]]) -> Found:
+        # One thread: measured on 2 shared cores, a thread per field was slower (bench/README.md).
         found = Found()
-        for part in _pool().map(one, jobs):
-            found.hits += part.hits
-            found.nulls.update(part.nulls)
+        for check, arr in jobs:
+            check.check(arr, found, self._parse_text)
         return found
 
     def _schema(self, names: list[str], missing: list[str], rows: int, found: Found) -> None:
@@ -176,22 +160,6 @@ class ValidationSession:
             notices=notices,
             failing_rows=rows if self._missing_required else failing,
         )
-
-
-#: Chunks with at least this many rows check their fields in parallel threads.
-PARALLEL_ROWS = 65_536
-_POOL: ThreadPoolExecutor | None = None
-
-
-def _workers() -> int:
-    return min(8, os.cpu_count() or 1)
-
-
-def _pool() -> ThreadPoolExecutor:
-    global _POOL
-    if _POOL is None:
-        _POOL = ThreadPoolExecutor(max_workers=_workers(), thread_name_prefix="mlhandoff-check")
-    return _POOL
 
 
 def _one_array(column: pa.ChunkedArray | pa.Array) -> pa.Array:

@@ -216,7 +216,7 @@ class ModelService:
             raw = await self._read_body(request)
             body = _parse_json(raw)
             key = request.headers.get("idempotency-key") if self.spec.api.idempotency else None
-            digest = hashlib.sha256(route.encode() + b"\0" + raw).hexdigest()
+            digest = hashlib.sha256(route.encode() + b"\0" + raw).hexdigest() if key else ""
             if key:
                 replay = await self._idempotent_replay(key, digest)
                 if replay is not None:
