@@ -186,3 +186,17 @@ def test_non_numeric_threshold_is_always_a_located_error(value: object) -> None:
         assert err.issues[0].line == 7
     else:  # a numeric-looking string is a valid number in [0, 1]
         assert 0 <= spec.model.threshold <= 1
+
+
+def test_annotated_docs_spec_is_the_example_spec() -> None:
+    """The annotated spec in docs/ and the example's spec are one text (bar the schema line)."""
+    docs = ANNOTATED_SPEC.read_text().splitlines()[1:]
+    example = EXAMPLE_SPEC.read_text().splitlines()[1:]
+    assert docs == example
+
+
+def test_committed_json_schema_is_current() -> None:
+    committed = json.loads((ANNOTATED_SPEC.parent / "handoff.schema.json").read_text())
+    assert committed == spec_json_schema(), (
+        "regenerate: mlhandoff spec-schema -o docs/handoff.schema.json"
+    )
