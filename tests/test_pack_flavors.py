@@ -96,3 +96,34 @@ def test_in_memory_model_packs_verifies_and_predicts(
         "onnx": "onnxruntime",
     }[flavor]
     assert any(name.lower().startswith(expected) for name in lock), lock
+
+
+def test_python_function_bundle_stays_intact_after_loading(
+    frame: pd.DataFrame, tmp_path: Path
+) -> None:
+    """Importing bundled code must not write __pycache__ into the bundle (an extra file)."""
+    code = tmp_path / "src" / "scorer"
+    code.mkdir(parents=True)
+    (code / "helpers.py").write_text("def scale(x):\n    return x / 10.0\n")
+    (code / "model.py").write_text(
+        "import numpy as np\nfrom helpers import scale\n\n\ndef predict(frame):\n"
+        "    return np.clip(scale(frame['b'].to_numpy()), 0, 1)\n"
+    )
+    spec = parse_spec(
+        """
+name: tiny-pyfunc
+version: "1"
+model: {path: src/scorer, flavor: python_function, entrypoint: "model:predict", task: binary_classification, version_tag: v1}
+data_contract:
+  label: y
+  fields:
+    a: {type: float}
+    b: {type: float, min: 0, max: 10}
+"""
+    )
+    result = mlhandoff.pack(spec=spec, sample=frame, out=tmp_path / "dist", base_dir=tmp_path)
+    bundle = mlhandoff.open_bundle(result.path)
+    scores = bundle.predict(frame[["a", "b"]]).column("score").to_numpy()
+    np.testing.assert_allclose(scores, np.clip(frame["b"].to_numpy() / 10, 0, 1))
+    assert not list(result.path.rglob("__pycache__"))
+    assert mlhandoff.verify(result.path).results[0].status == "pass"

@@ -82,6 +82,8 @@ def import_entrypoint(entrypoint: str, code_dir: Path) -> Callable[..., Any]:
     before = set(sys.modules)
     sys.modules[root] = package
     sys.path.insert(0, str(code_dir))
+    # No __pycache__ inside the bundle: a written .pyc is an extra file that breaks its integrity.
+    write_bytecode, sys.dont_write_bytecode = sys.dont_write_bytecode, True
     try:
         module = importlib.import_module(f"{root}.{module_name}")
     except ModuleNotFoundError as exc:
@@ -94,6 +96,7 @@ def import_entrypoint(entrypoint: str, code_dir: Path) -> Callable[..., Any]:
             f"{type(exc).__name__}: {exc}"
         ) from exc
     finally:
+        sys.dont_write_bytecode = write_bytecode
         with contextlib.suppress(ValueError):  # unless the code removed it itself
             sys.path.remove(str(code_dir))
         _forget_helpers(before, root, code_dir)
