@@ -45,6 +45,10 @@ def serve(
     log_pii: Annotated[
         str, typer.Option(help="PII fields in the log: redact (null) or hash (HMAC).")
     ] = "redact",
+    log_pii_key_env: Annotated[
+        str | None,
+        typer.Option(help="Environment variable holding the secret HMAC key for --log-pii hash."),
+    ] = None,
     batch_max_rows: Annotated[int, typer.Option(min=1, help="Rows per micro-batch at most.")] = 256,
     batch_max_wait_ms: Annotated[
         float,
@@ -67,6 +71,13 @@ def serve(
     from mlhandoff.serve.server import run as run_server
     from mlhandoff.serve.state import check_redis
 
+    if log_level not in ("debug", "info", "warning", "error"):
+        fail(InputError(f"--log-level must be debug, info, warning or error, not '{log_level}'"))
+    pii_key = os.environ.get(log_pii_key_env) if log_pii_key_env else None
+    if log_pii_key_env and not pii_key:
+        fail(
+            InputError(f"--log-pii-key-env {log_pii_key_env}: that environment variable is not set")
+        )
     if log_pii not in ("redact", "hash"):
         fail(InputError(f"--log-pii must be redact or hash, not '{log_pii}'"))
     token = None
@@ -82,6 +93,8 @@ def serve(
         log_dir=log_dir,
         log_sample_rate=log_sample_rate,
         log_pii=log_pii,  # type: ignore[arg-type]
+        log_pii_key=pii_key,
+        log_pii_key_env=log_pii_key_env,
         batch_max_rows=batch_max_rows,
         batch_max_wait_ms=batch_max_wait_ms,
         model_threads=model_threads or None,

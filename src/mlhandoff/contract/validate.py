@@ -17,7 +17,7 @@ from mlhandoff.contract.report import FieldViolation, ReportBuilder, ValidationR
 from mlhandoff.contract.rules import FieldCheck, Found
 from mlhandoff.contract.tables import TableLike, read_table
 from mlhandoff.errors import Violation
-from mlhandoff.spec.models import DataContract
+from mlhandoff.spec.models import DataContract, FieldSpec
 
 __all__ = ["CompiledContract", "ValidationReport", "ValidationSession"]
 
@@ -67,7 +67,11 @@ class CompiledContract:
         return ValidationSession(self, allow_extra, parse_text, set(extra_columns))
 
     def normalize(self, table: pa.Table) -> pa.Table:
-        """``table`` as the model should see it: unseen categories mapped to their bucket."""
+        """``table`` as the model should see it: absent nullable fields as typed nulls, unseen
+        categories mapped to their bucket. Run on valid data, before every prediction."""
+        for name, spec in self.contract.fields.items():
+            if name not in table.column_names and spec.nullable:
+                table = table.append_column(name, pa.nulls(table.num_rows, arrow_type(spec)))
         for name, (bucket, domain) in self._buckets.items():
             if name not in table.column_names:
                 continue
@@ -79,6 +83,34 @@ class CompiledContract:
             mapped = pc.if_else(keep, text, pa.scalar(bucket))
             table = table.set_column(table.column_names.index(name), name, mapped)
         return table
+
+
+def arrow_type(spec: FieldSpec) -> pa.DataType:
+    """The Arrow type a field's values have once validated."""
+    if spec.type == "timestamp":
+        return pa.timestamp("us", tz=spec.timezone)
+    if spec.type == "array":
+        return pa.list_(pa.float64())
+    return _ARROW_TYPES[spec.type]
+
+
+_ARROW_TYPES: dict[str, pa.DataType] = {
+    "int": pa.int64(),
+    "float": pa.float64(),
+    "bool": pa.bool_(),
+    "string": pa.string(),
+    "category": pa.string(),
+    "date": pa.date32(),
+}
+
+
+def without_batch_rules(contract: DataContract) -> DataContract:
+    """The contract one request or a small subset is held to: rules about a whole batch (the
+    null fraction) mean nothing there, so they are left to batch validation and monitoring."""
+    fields = {
+        n: f.model_copy(update={"max_null_fraction": None}) for n, f in contract.fields.items()
+    }
+    return contract.model_copy(update={"fields": fields})
 
 
 class ValidationSession:

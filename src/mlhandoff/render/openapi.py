@@ -42,14 +42,31 @@ _JSON_TYPES = {
 
 
 def field_schema(field: FieldSpec | OutputField) -> dict[str, Any]:
-    schema: dict[str, Any] = dict(_JSON_TYPES[field.type])
-    if field.min is not None:
-        schema["minimum"] = field.min
-    if field.max is not None:
-        schema["maximum"] = field.max
+    """JSON Schema of one field, saying what the validator enforces (no more, no less)."""
+    if field.type == "array":
+        item: dict[str, Any] = {"type": "number"}
+        _bounds(item, field)
+        length = getattr(field, "length", None)
+        schema: dict[str, Any] = {"type": "array", "items": item}
+        if length:
+            schema["minItems"] = schema["maxItems"] = length
+    else:
+        schema = dict(_JSON_TYPES[field.type])
+        _bounds(schema, field)
     domain = getattr(field, "domain", None)
-    if domain and field.type in ("category", "string"):
+    if (
+        domain
+        and field.type in ("category", "string")
+        and getattr(field, "unseen", "reject") == "reject"
+    ):
         schema["enum"] = [str(v) for v in domain]
+    for key, attr in (
+        ("pattern", "pattern"),
+        ("minLength", "min_length"),
+        ("maxLength", "max_length"),
+    ):
+        if getattr(field, attr, None) is not None:
+            schema[key] = getattr(field, attr)
     if field.description:
         schema["description"] = field.description
     if getattr(field, "nullable", False):
@@ -57,12 +74,21 @@ def field_schema(field: FieldSpec | OutputField) -> dict[str, Any]:
     return schema
 
 
+def _bounds(schema: dict[str, Any], field: FieldSpec | OutputField) -> None:
+    for bound, exclusive, inclusive_key, exclusive_key in (
+        (field.min, getattr(field, "min_exclusive", False), "minimum", "exclusiveMinimum"),
+        (field.max, getattr(field, "max_exclusive", False), "maximum", "exclusiveMaximum"),
+    ):
+        if bound is not None:
+            schema[exclusive_key if exclusive else inclusive_key] = bound
+
+
 def record_schema(spec: HandoffSpec) -> dict[str, Any]:
     fields = spec.data_contract.fields
     return {
         "type": "object",
         "properties": {name: field_schema(f) for name, f in fields.items()},
-        "required": list(fields),
+        "required": [name for name, f in fields.items() if not f.nullable],
         "additionalProperties": False,
     }
 
@@ -154,6 +180,30 @@ def _mlflow_body() -> dict[str, Any]:
     }
 
 
+_NAME = {"name": "name", "in": "path", "required": True, "schema": {"type": "string"}}
+_V2_REQUEST = {
+    "type": "object",
+    "required": ["inputs"],
+    "properties": {
+        "id": {"type": "string"},
+        "inputs": {
+            "type": "array",
+            "minItems": 1,
+            "items": {
+                "type": "object",
+                "required": ["name", "shape", "datatype", "data"],
+                "properties": {
+                    "name": {"type": "string"},
+                    "shape": {"type": "array", "items": {"type": "integer"}},
+                    "datatype": {"type": "string"},
+                    "data": {"type": "array"},
+                },
+            },
+        },
+    },
+}
+
+
 def openapi_document(spec: HandoffSpec) -> dict[str, Any]:
     """The whole OpenAPI document for a bundle's spec."""
     examples = spec.api.examples
@@ -237,7 +287,7 @@ def openapi_document(spec: HandoffSpec) -> dict[str, Any]:
                     **headers,
                     "requestBody": {
                         "required": True,
-                        "content": {"application/json": {"schema": {"type": "object"}}},
+                        "content": {"application/json": {"schema": _mlflow_body()}},
                     },
                     "responses": {
                         "200": {
@@ -273,6 +323,33 @@ def openapi_document(spec: HandoffSpec) -> dict[str, Any]:
                 "get": {"operationId": "v2_live", "responses": {"200": {"description": "OK"}}}
             },
             "/v2/health/ready": {"get": {"operationId": "v2_ready", "responses": health}},
+            "/v2/models/{name}": {
+                "get": {
+                    "summary": "Open Inference Protocol: model metadata",
+                    "operationId": "v2_model",
+                    "parameters": [_NAME],
+                    "responses": {"200": {"description": "Model metadata"}, **_errors(404)},
+                }
+            },
+            "/v2/models/{name}/infer": {
+                "post": {
+                    "summary": "Open Inference Protocol: inference on named input tensors",
+                    "operationId": "v2_infer",
+                    "parameters": [_NAME, *headers["parameters"]],
+                    "requestBody": {
+                        "required": True,
+                        "content": {"application/json": {"schema": _V2_REQUEST}},
+                    },
+                    "responses": {
+                        "200": {
+                            "description": "Output tensors",
+                            "content": {"application/json": {"schema": {"type": "object"}}},
+                        },
+                        **_errors(404),
+                        **request_errors,
+                    },
+                }
+            },
         },
         "components": {
             "schemas": {

@@ -14,6 +14,7 @@ import hmac
 import logging
 import threading
 import time
+import traceback
 import uuid
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
@@ -31,9 +32,9 @@ from starlette.responses import HTMLResponse, Response
 from starlette.routing import Route
 
 from mlhandoff.bundle.bundle import Bundle, open_bundle
-from mlhandoff.contract.outputs import name_outputs
-from mlhandoff.contract.validate import CompiledContract
-from mlhandoff.errors import HandoffError, InputError, Violation
+from mlhandoff.contract.outputs import name_outputs, output_violations
+from mlhandoff.contract.validate import CompiledContract, without_batch_rules
+from mlhandoff.errors import HandoffError, InputError, PredictError, Violation
 from mlhandoff.render.openapi import openapi_document
 from mlhandoff.serve.batching import MicroBatcher
 from mlhandoff.serve.errors import ApiError
@@ -48,7 +49,6 @@ from mlhandoff.serve.payload import (
 )
 from mlhandoff.serve.predlog import PiiMode, PredictionLog
 from mlhandoff.serve.state import MemoryStore, RateLimiter, RedisStore, StateStore, ping_store
-from mlhandoff.spec.models import DataContract
 
 log = logging.getLogger("mlhandoff.serve")
 access_log = logging.getLogger("mlhandoff.access")
@@ -67,6 +67,9 @@ class ServeConfig:
     log_dir: Path | None = None
     log_sample_rate: float = 1.0
     log_pii: PiiMode = "redact"
+    #: Secret HMAC key for ``log_pii="hash"``; public values (the bundle digest) would let anyone
+    #: with the log test guesses, so hashing is refused without one.
+    log_pii_key: str | None = None
     batch_max_rows: int = 256
     batch_max_wait_ms: float = 0.0
     model_threads: int | None = 1
@@ -74,6 +77,7 @@ class ServeConfig:
     breaker_cooldown_s: float = 30.0
     #: For worker processes: the environment variable the token is read from (never the token).
     token_env: str | None = None
+    log_pii_key_env: str | None = None
     log_level: str = "info"
 
 
@@ -88,7 +92,11 @@ class _Model:
         outputs = self.spec.outputs()
 
         def predict(table: pa.Table) -> pa.Table:
-            return name_outputs(predictor.predict(table), outputs)
+            named = name_outputs(predictor.predict(table), outputs)
+            problems = output_violations(named, outputs)
+            if problems:  # a NaN or out-of-range score is a model failure, not an answer
+                raise PredictError("outputs break the output contract: " + "; ".join(problems))
+            return named
 
         self.predict_sync = predict
         self.batcher = MicroBatcher(
@@ -113,13 +121,15 @@ class ModelService:
         self.fallback_bundle = open_bundle(config.fallback) if config.fallback else None
         self.spec = self.bundle.spec
         api = self.spec.api
+        if config.log_dir and config.log_pii == "hash" and not config.log_pii_key:
+            raise InputError("--log-pii hash needs a secret key: pass --log-pii-key-env NAME")
         if api.auth == "bearer" and not config.token:
             raise InputError("the spec sets api.auth: bearer; give the token with --token-env NAME")
         self.metrics = ServerMetrics()
         self.metrics.model_info.labels(
             self.spec.name, self.spec.version, self.spec.model.version_tag, self.bundle.digest
         ).set(1)
-        self.contract = CompiledContract(_request_contract(self.spec.data_contract))
+        self.contract = CompiledContract(without_batch_rules(self.spec.data_contract))
         self.pii = {n for n, f in self.spec.data_contract.fields.items() if f.pii} | set(
             self.spec.privacy.pii_fields
         )
@@ -150,7 +160,7 @@ class ModelService:
                 model_version=f"{self.spec.name}-{self.spec.version}",
                 sample_rate=self.config.log_sample_rate,
                 pii=self.config.log_pii,
-                pii_key=self.bundle.digest.encode(),
+                pii_key=(self.config.log_pii_key or "").encode(),
                 on_drop=self.metrics.log_dropped.inc,
             )
         loop = asyncio.get_running_loop()
@@ -235,8 +245,6 @@ class ModelService:
             rows = table.num_rows
             report = self.contract.validate(table)
             if not report.ok:
-                for v in report.violations:
-                    self.metrics.violations.labels(v.field, v.rule).inc(v.count)
                 raise ApiError(422, "records break the data contract", violations=report.violations)
             outputs, used = await self._predict(self.contract.normalize(table), request_id)
             if used:
@@ -253,6 +261,11 @@ class ModelService:
             return Response(content, media_type="application/json", headers=headers)
         except ApiError as exc:
             status = exc.status
+            for v in exc.violations:  # labels only from the contract: clients cannot mint series
+                known = v.field in self.spec.data_contract.fields
+                self.metrics.violations.labels(v.field if known else "(unexpected)", v.rule).inc(
+                    v.count
+                )
             if exc.violations:
                 exc.violations = [self._mask(v) for v in exc.violations]
             return _error_response(exc, request_id, {**headers, **exc.headers})
@@ -297,12 +310,10 @@ class ModelService:
     async def _rate_limit(self, request: Request) -> None:
         if self.limiter is None:
             return
-        auth = request.headers.get("authorization")
-        client = (
-            hashlib.sha256(auth.encode()).hexdigest()[:16]
-            if auth
-            else (request.client.host if request.client else "-")
-        )
+        # Keyed by the verified token when one is configured, else by address: an unverified
+        # header would let a client pick a fresh bucket per request.
+        address = request.client.host if request.client else "-"
+        client = "token" if self.config.token else address
         wait = await self.limiter.check(client)
         if wait is not None:
             raise ApiError(
@@ -360,13 +371,7 @@ class ModelService:
             except Exception as exc:
                 self.breaker.record(False)
                 reason = "error"
-                log.error(
-                    "model error: %s: %s",
-                    type(exc).__name__,
-                    exc,
-                    extra={"request_id": request_id},
-                    exc_info=exc,
-                )
+                _log_model_failure("model", exc, request_id)
                 if self.fallback is None:
                     raise ApiError(
                         500, f"the model failed on this request (request id {request_id})"
@@ -380,9 +385,7 @@ class ModelService:
                 504, "the primary and the fallback model both exceeded the time budget"
             ) from None
         except Exception as exc:
-            log.error(
-                "fallback model error: %s", exc, extra={"request_id": request_id}, exc_info=exc
-            )
+            _log_model_failure("fallback model", exc, request_id)
             raise ApiError(
                 500, f"the primary and the fallback model failed (request id {request_id})"
             ) from None
@@ -446,13 +449,12 @@ class ModelService:
         return self._openapi
 
 
-def _request_contract(contract: DataContract) -> DataContract:
-    """The contract a request is held to: rules about a whole batch (null fraction) mean
-    nothing for one request, so they are left to batch validation and monitoring."""
-    fields = {
-        n: f.model_copy(update={"max_null_fraction": None}) for n, f in contract.fields.items()
-    }
-    return contract.model_copy(update={"fields": fields})
+def _log_model_failure(which: str, exc: BaseException, request_id: str) -> None:
+    """Exception type and stack, never its message: models put input values (PII) in messages."""
+    stack = "".join(traceback.format_tb(exc.__traceback__))
+    log.error(
+        "%s failed: %s", which, type(exc).__name__, extra={"request_id": request_id, "stack": stack}
+    )
 
 
 def _parse_json(raw: bytes) -> Any:

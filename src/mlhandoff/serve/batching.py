@@ -53,6 +53,8 @@ class MicroBatcher:
             self._task = asyncio.get_running_loop().create_task(self._collect())
 
     async def stop(self) -> None:
+        while not self._queue.empty():  # answer queued requests instead of leaving them hanging
+            _settle(self._queue.get_nowait(), error=RuntimeError("the server is shutting down"))
         if self._task is not None:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -94,9 +96,17 @@ class MicroBatcher:
                     self._executor, self._run, [j.table for j in jobs]
                 )
             except Exception as exc:
+                if len(jobs) == 1:
+                    _settle(jobs[0], error=exc)
+                    continue
+                # One request's rows broke the model: run each alone so the others still succeed.
                 for job in jobs:
-                    if not job.future.done():
-                        job.future.set_exception(exc)
+                    try:
+                        alone = await loop.run_in_executor(self._executor, self._run, [job.table])
+                    except Exception as single:
+                        _settle(job, error=single)
+                    else:
+                        _settle(job, result=alone)
                 continue
             offset = 0
             for job in jobs:
@@ -126,3 +136,14 @@ def _limit_threads(threads: int | None) -> None:
     from threadpoolctl import threadpool_limits
 
     threadpool_limits(limits=threads)
+
+
+def _settle(
+    job: _Job, *, result: pa.Table | None = None, error: BaseException | None = None
+) -> None:
+    if job.future.done():
+        return
+    if error is not None:
+        job.future.set_exception(error)
+    else:
+        job.future.set_result(result)

@@ -6,7 +6,8 @@ import time
 
 
 class CircuitBreaker:
-    """Opens after ``failures`` consecutive failures; lets one trial call through after ``cooldown_s``."""
+    """Opens after ``failures`` consecutive failures. After ``cooldown_s`` calls go through again
+    (half-open): a success closes it, the first failure opens it for another cool-down."""
 
     def __init__(self, failures: int = 5, cooldown_s: float = 30.0) -> None:
         self._threshold = failures
@@ -19,7 +20,7 @@ class CircuitBreaker:
         return self._opened_at is not None and time.monotonic() - self._opened_at < self._cooldown
 
     def allow(self) -> bool:
-        """Closed, or open past its cool-down (a trial call: half-open)."""
+        """Closed, or open past its cool-down (half-open)."""
         return not self.is_open
 
     def record(self, ok: bool) -> None:

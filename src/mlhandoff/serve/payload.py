@@ -12,20 +12,12 @@ from typing import Any
 
 import pyarrow as pa
 
+from mlhandoff.contract.validate import arrow_type
 from mlhandoff.errors import Violation
 from mlhandoff.serve.errors import ApiError
-from mlhandoff.spec.models import DataContract
+from mlhandoff.spec.models import DataContract, FieldSpec
 
 Columns = dict[str, list[Any]]
-
-_ARROW = {
-    "int": pa.int64(),
-    "float": pa.float64(),
-    "bool": pa.bool_(),
-    "string": pa.string(),
-    "category": pa.string(),
-    "date": pa.date32(),
-}
 
 
 def _malformed(message: str) -> ApiError:
@@ -131,7 +123,7 @@ def to_table(
         if spec is None:
             arrays[name] = pa.nulls(rows)  # kept so the validator reports it as unexpected
             continue
-        array, problem = _typed(values, spec.type, spec.timezone)
+        array, problem = _typed(values, spec)
         if problem:
             violations.append(Violation(name, "type", problem, count=rows))
         else:
@@ -150,25 +142,38 @@ def _records_to_columns(records: list[dict[str, Any]]) -> Columns:
     return {k: [r.get(k) for r in records] for k in keys}
 
 
-def _typed(
-    values: list[Any], kind: str, timezone: str | None
-) -> tuple[pa.Array | None, str | None]:
-    if kind in ("int", "float") and any(type(v) is bool for v in values):
+def _typed(values: list[Any], spec: FieldSpec) -> tuple[pa.Array | None, str | None]:
+    """JSON values → the field's Arrow type. Text is accepted where JSON has no type of its own
+    (ISO 8601 dates and timestamps) and numbers where a category is spelled as a code."""
+    kind = spec.type
+    if kind in ("int", "float", "array") and any(type(v) is bool for v in values):
         return None, f"expected {kind}, got a boolean"
     try:
         if kind == "timestamp":
-            return _timestamps(values, timezone), None
-        return pa.array(values, type=_ARROW[kind]), None
-    except (pa.ArrowInvalid, pa.ArrowTypeError, OverflowError, TypeError, ValueError):
+            return _timestamps(values, spec.timezone), None
+        if kind == "date":
+            return pa.array(values, type=pa.string()).cast(pa.date32()), None
+        if kind in ("string", "category") and any(
+            isinstance(v, int) and type(v) is not bool for v in values
+        ):
+            values = [str(v) if isinstance(v, int) and type(v) is not bool else v for v in values]
+        return pa.array(values, type=arrow_type(spec)), None
+    except (
+        pa.ArrowInvalid,
+        pa.ArrowTypeError,
+        pa.ArrowNotImplementedError,
+        OverflowError,
+        TypeError,
+        ValueError,
+    ):
         sample = next((v for v in values if v is not None), None)
         return None, f"expected {kind}, got {type(sample).__name__}"
 
 
 def _timestamps(values: list[Any], timezone: str | None) -> pa.Array:
     strings = pa.array(values, type=pa.string())
-    if timezone:
-        try:
-            return strings.cast(pa.timestamp("us", tz=timezone))
-        except pa.ArrowInvalid:
-            pass  # no offset in the strings: parse naive; the contract reports the timezone rule
-    return strings.cast(pa.timestamp("us"))
+    try:  # with an offset ("Z", "+01:00"): an instant, kept in the declared zone (else UTC)
+        return strings.cast(pa.timestamp("us", tz=timezone or "UTC"))
+    except pa.ArrowInvalid:
+        # no offset: naive; the contract reports the timezone rule where one is required
+        return strings.cast(pa.timestamp("us"))

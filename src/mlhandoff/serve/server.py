@@ -52,6 +52,7 @@ def configure_logging(level: str = "info") -> None:
 def _encode(config: ServeConfig) -> str:
     data = dataclasses.asdict(config)
     data.pop("token")  # secrets travel by environment variable name only, never serialised
+    data.pop("log_pii_key")
     return json.dumps(data, default=str)
 
 
@@ -63,6 +64,8 @@ def app_from_env() -> Starlette:
             data[key] = Path(data[key])
     token_env = data.get("token_env")
     token = os.environ.get(token_env) if token_env else None
+    key_env = data.get("log_pii_key_env")
+    data["log_pii_key"] = os.environ.get(key_env) if key_env else None
     configure_logging(data.get("log_level", "info"))
     return create_app(ServeConfig(token=token, **data))
 
