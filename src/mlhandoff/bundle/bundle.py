@@ -16,6 +16,7 @@ from mlhandoff.bundle.environment import version_mismatches
 from mlhandoff.bundle.manifest import IntegrityReport, Progress, check_integrity, read_manifest
 from mlhandoff.contract.outputs import name_outputs
 from mlhandoff.contract.tables import TableLike, read_table
+from mlhandoff.contract.validate import CompiledContract
 from mlhandoff.errors import BundleError, IntegrityError, SpecError
 from mlhandoff.flavors import load_predictor
 from mlhandoff.flavors.base import LoadOptions, Predictor
@@ -61,7 +62,7 @@ class Bundle:
                     EnvironmentMismatchWarning,
                     stacklevel=2,
                 )
-            self._predictor = load_predictor(
+            self._predictor = load_predictor(  # only files under the root, all hashed above
                 self.root / self.spec.model.path, _flavor(self.spec), self.load_options()
             )
         return self._predictor
@@ -71,7 +72,7 @@ class Bundle:
 
     def predict(self, data: TableLike) -> pa.Table:
         """Outputs named as in the output contract, for a table of inputs."""
-        table = read_table(data)
+        table = CompiledContract(self.spec.data_contract).normalize(read_table(data))
         return name_outputs(self.predictor().predict(table), self.spec.outputs())
 
     def golden(self) -> tuple[pa.Table, pa.Table]:
@@ -116,4 +117,9 @@ def open_bundle(path: str | Path, progress: Progress | None = None) -> Bundle:
         spec = load_spec(root / layout.SPEC)
     except SpecError as exc:
         raise BundleError(f"{root}: the frozen spec is invalid: {exc}") from exc
+    model = (root / spec.model.path).resolve()
+    if not model.is_relative_to(root.resolve()):
+        raise BundleError(
+            f"{root}: model.path '{spec.model.path}' points outside the bundle; refusing it"
+        )
     return Bundle(root=root, manifest=manifest, spec=spec, integrity=integrity)

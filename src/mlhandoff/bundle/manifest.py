@@ -29,7 +29,7 @@ import json
 import os
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -154,10 +154,12 @@ class IntegrityReport:
     extra: list[str]
     digest_ok: bool
     checked: int
+    #: Symbolic links: they would let a hashed name read unhashed bytes elsewhere.
+    links: list[str] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
-        return not (self.modified or self.missing or self.extra) and self.digest_ok
+        return not (self.modified or self.missing or self.extra or self.links) and self.digest_ok
 
     def describe(self) -> str:
         if self.ok:
@@ -167,6 +169,7 @@ class IntegrityReport:
             ("modified", self.modified),
             ("missing", self.missing),
             ("extra", self.extra),
+            ("symbolic link", self.links),
         ):
             if names:
                 parts.append(
@@ -184,6 +187,8 @@ def check_integrity(
     """Re-hash every file and compare with the manifest. Nothing is deserialised here."""
     listed: dict[str, dict[str, Any]] = manifest["files"]
     on_disk = set(bundle_files(root))
+    links = sorted(p for p in on_disk if (root / p).is_symlink())
+    on_disk -= set(links)
     missing = sorted(set(listed) - on_disk)
     extra = sorted(on_disk - set(listed))
     present = [p for p in listed if p in on_disk]
@@ -198,4 +203,5 @@ def check_integrity(
         extra=extra,
         digest_ok=bundle_digest(recorded) == manifest.get("bundle_digest"),
         checked=len(listed),
+        links=links,
     )

@@ -357,7 +357,13 @@ def _publish(tmp: Path, final: Path, force: bool) -> None:
     if final.exists() and force:
         trash = final.with_name(f".{final.name}.replaced-{os.getpid()}")
         final.rename(trash)
-        tmp.rename(final)
+        try:
+            tmp.rename(final)
+        except OSError as exc:
+            trash.rename(final)  # put the old bundle back: never lose the one that was there
+            raise BundleExistsError(
+                f"{final}: cannot move the new bundle into place: {exc}"
+            ) from exc
         shutil.rmtree(trash, ignore_errors=True)
     else:
         try:

@@ -254,11 +254,14 @@ def compare_reports(
 ) -> list[str]:
     """Differences beyond ``tolerance`` between two reports' metric rows (latency aside)."""
     problems = []
-    now: Mapping[tuple[str, str | None], Any] = {(r.kind + r.metric, r.by): r for r in fresh.rows}
+    # Keyed with the bound too: two criteria may judge one metric (e.g. >= 0.85 and >= 0.95).
+    now: Mapping[tuple[str, str | None, str], Any] = {
+        (r.kind + r.metric, r.by, r.bound): r for r in fresh.rows
+    }
     for old in recorded.rows:
         if old.kind == "latency":
             continue
-        new = now.get((old.kind + old.metric, old.by))
+        new = now.get((old.kind + old.metric, old.by, old.bound))
         if new is None:
             problems.append(f"{old.label}: no longer evaluated")
             continue

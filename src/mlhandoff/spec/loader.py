@@ -354,6 +354,9 @@ def parse_spec(text: str, file: Path | None = None) -> HandoffSpec:
     ]
     if issues:
         raise SpecError(issues)
+    # One notion of PII everywhere: a field listed under privacy.pii_fields is a pii field.
+    for name in spec.privacy.pii_fields:
+        spec.data_contract.fields[name].pii = True
     return spec
 
 

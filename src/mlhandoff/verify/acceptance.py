@@ -60,7 +60,16 @@ def repro_validated(bundle: Bundle) -> CheckResult:
             "skipped",
             f"not run yet: `mlhandoff repro {bundle.root}` records its result in {path.name}",
         )
-    record = json.loads(path.read_text(encoding="utf-8"))
+    try:
+        record = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        return CheckResult(
+            "repro_validated", REPRO_TITLE, "fail", f"{path.name} is unreadable: {exc}"
+        )
+    if not isinstance(record, dict):
+        return CheckResult(
+            "repro_validated", REPRO_TITLE, "fail", f"{path.name} is not a repro record"
+        )
     if record.get("bundle_digest") != bundle.digest:
         return CheckResult(
             "repro_validated", REPRO_TITLE, "skipped", f"{path.name} is for another bundle digest"
