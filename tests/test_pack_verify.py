@@ -324,3 +324,45 @@ def test_secrets_in_training_code_are_refused(
     with pytest.raises(InputError, match=expected):
         mlhandoff.pack(spec=spec, out=tmp_path / "dist")
     _assert_no_partial(tmp_path / "dist")
+
+
+def test_symlinked_file_fails_integrity(bundle: Path, tmp_path: Path) -> None:
+    copy = _copy_bundle(bundle, tmp_path)
+    target = copy / "docs" / "MODEL_CARD.md"
+    outside = tmp_path / "outside.md"
+    outside.write_bytes(target.read_bytes())
+    target.unlink()
+    target.symlink_to(outside)
+    integrity = mlhandoff.verify(copy).results[0]
+    assert integrity.status == "fail" and "symbolic link: docs/MODEL_CARD.md" in integrity.detail
+
+
+def test_model_path_outside_the_bundle_is_refused(bundle: Path, tmp_path: Path) -> None:
+    copy = _copy_bundle(bundle, tmp_path)
+    spec = (
+        (copy / "handoff.yaml")
+        .read_text()
+        .replace("path: model/model.skops", "path: ../evil.skops")
+    )
+    (copy / "handoff.yaml").write_text(spec)
+    manifest = read_manifest(copy)
+    write_manifest(
+        copy,
+        build_manifest(
+            copy, {k: manifest[k] for k in ("name", "version", "created_at", "created_by")}
+        ),
+    )
+    with pytest.raises(BundleError, match="outside the bundle"):
+        mlhandoff.open_bundle(copy)
+
+
+def test_fields_listed_under_privacy_are_pii_everywhere(example_dir: Path) -> None:
+    spec = mlhandoff.load_spec(example_dir / "handoff.yaml")
+    assert spec.data_contract.fields["distance_from_home_km"].pii
+    text = (example_dir / "handoff.yaml").read_text().replace("      pii: true\n", "")
+    reparsed = mlhandoff.parse_spec(text)
+    assert reparsed.data_contract.fields["distance_from_home_km"].pii  # listed under privacy only
+    report = mlhandoff.CompiledContract(reparsed.data_contract).validate(
+        pa.table({"distance_from_home_km": [-31337.5]}), allow_extra=True
+    )
+    assert report.violations and all("31337" not in v.message for v in report.violations)

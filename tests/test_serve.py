@@ -441,3 +441,203 @@ def test_prediction_log_rotates_files_by_size(tmp_path: Path) -> None:
     files = sorted(tmp_path.glob("*.parquet"))
     assert len(files) >= 2
     assert sum(pq.read_table(f).num_rows for f in files) == 5
+
+
+SLOW_COUNTER = """
+import time
+import numpy as np
+
+CALLS = []
+
+def predict(frame):
+    CALLS.append(len(frame))
+    time.sleep(0.05)
+    return np.clip(frame["x"].to_numpy() / 100.0, 0, 1)
+"""
+
+
+def test_concurrent_requests_share_model_calls(tmp_path: Path) -> None:
+    bundle = pyfunc_bundle(tmp_path, "batched", SLOW_COUNTER)
+    with live_server(bundle) as server:
+        codes: list[int] = []
+
+        def worker(i: int) -> None:
+            with httpx.Client(base_url=server.url, timeout=20) as client:
+                for _ in range(4):
+                    codes.append(
+                        client.post(
+                            "/predict",
+                            content=json.dumps({"x": float(i), "c": "a", "secret": "s"}),
+                            headers=JSON,
+                        ).status_code
+                    )
+
+        threads = [threading.Thread(target=worker, args=(i,)) for i in range(8)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        assert codes.count(200) == 32
+        metrics = server.client.get("/metrics").text
+        batches = float(
+            next(
+                line.split()[-1]
+                for line in metrics.splitlines()
+                if line.startswith("mlhandoff_batch_rows_count")
+            )
+        )
+        rows = float(
+            next(
+                line.split()[-1]
+                for line in metrics.splitlines()
+                if line.startswith("mlhandoff_batch_rows_sum")
+            )
+        )
+        # warm-up calls aside, 32 requests were answered in far fewer model calls
+        assert rows >= 32 and batches < 32 - 8
+
+
+def test_one_bad_request_does_not_fail_its_batch_neighbours(scorer_bundle) -> None:
+    with live_server(scorer_bundle) as server:
+        results: dict[float, int] = {}
+
+        def send(x: float) -> None:
+            with httpx.Client(base_url=server.url, timeout=20) as client:
+                results[x] = client.post(
+                    "/predict", content=json.dumps({"x": x, "c": "a", "secret": "s"}), headers=JSON
+                ).status_code
+
+        threads = [threading.Thread(target=send, args=(x,)) for x in (66.0, 1.0, 2.0, 3.0, 4.0)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        assert results == {66.0: 500, 1.0: 200, 2.0: 200, 3.0: 200, 4.0: 200}
+
+
+LEAKY = """
+def predict(frame):
+    if "boom-ssn" in list(frame["secret"]):
+        raise ValueError(f"cannot score {list(frame['secret'])}")
+    return [0.5] * len(frame)
+"""
+
+
+def test_model_failure_logs_never_carry_input_values(tmp_path: Path, caplog) -> None:
+    import logging
+
+    bundle = pyfunc_bundle(
+        tmp_path,
+        "leaky",
+        LEAKY,
+    )
+    with caplog.at_level(logging.INFO, logger="mlhandoff"), live_server(bundle) as server:
+        failed = _post(server, "/predict", {"x": 1.0, "c": "a", "secret": "boom-ssn"})
+        assert failed.status_code == 500
+    assert any(r.levelname == "ERROR" for r in caplog.records)
+    for record in caplog.records:
+        assert "boom-ssn" not in record.getMessage() and "boom-ssn" not in str(
+            getattr(record, "stack", "")
+        )
+    assert "boom-ssn" not in failed.text
+
+
+def test_dates_arrays_codes_and_absent_nullable_fields_over_http(tmp_path: Path) -> None:
+    import yaml
+
+    import mlhandoff
+
+    work = tmp_path / "src"
+    (work / "code").mkdir(parents=True)
+    (work / "code" / "m.py").write_text(
+        "import numpy as np\n\ndef predict(frame):\n    return np.array([min(1.0, len(v) / 10) for v in frame['emb']])\n"
+    )
+    spec = {
+        "name": "typed",
+        "version": "1",
+        "model": {
+            "path": "code",
+            "flavor": "python_function",
+            "entrypoint": "m:predict",
+            "task": "binary_classification",
+            "version_tag": "v1",
+        },
+        "data_contract": {
+            "fields": {
+                "day": {"type": "date"},
+                "at": {"type": "timestamp"},
+                "emb": {"type": "array", "length": 3, "min": -1, "max": 1},
+                "plan": {"type": "category", "domain": ["1", "2"]},
+                "note": {"type": "string", "nullable": True},
+            }
+        },
+    }
+    (work / "handoff.yaml").write_text(yaml.safe_dump(spec))
+    sample = [
+        {
+            "day": "2026-01-01",
+            "at": "2026-01-01T10:00:00Z",
+            "emb": [0.1, 0.2, 0.3],
+            "plan": "1",
+            "note": "n",
+        }
+    ] * 5
+    table = pa.Table.from_pylist(sample).set_column(
+        0, "day", pa.array(["2026-01-01"] * 5).cast(pa.date32())
+    )
+    table = table.set_column(
+        1, "at", pa.array(["2026-01-01T10:00:00Z"] * 5).cast(pa.timestamp("us", tz="UTC"))
+    )
+    bundle = mlhandoff.pack(spec=work / "handoff.yaml", sample=table, out=tmp_path / "dist").path
+    with live_server(bundle) as server:
+        ok = _post(
+            server,
+            "/predict",
+            {
+                "day": "2026-02-03",
+                "at": "2026-02-03T04:05:06+01:00",
+                "emb": [0.5, -0.5, 0.0],
+                "plan": 2,
+            },
+        )
+        assert ok.status_code == 200, ok.text
+        assert ok.json()["predictions"][0]["score"] == pytest.approx(0.3)
+        bad = _post(
+            server,
+            "/predict",
+            {"day": "2026-02-30", "at": "2026-02-03T04:05:06Z", "emb": [0.5, 2.0], "plan": "3"},
+        )
+        assert bad.status_code == 422
+        rules = {(v["field"], v["rule"]) for v in bad.json()["error"]["violations"]}
+        assert ("day", "type") in rules
+        schema = server.client.get("/openapi.json").json()["components"]["schemas"]["Record"]
+        assert schema["properties"]["emb"] == {
+            "type": "array",
+            "items": {"type": "number", "minimum": -1, "maximum": 1},
+            "minItems": 3,
+            "maxItems": 3,
+        }
+        assert "note" not in schema["required"]
+
+
+def test_hashed_pii_needs_a_secret_key(scorer_bundle, tmp_path: Path) -> None:
+    from mlhandoff.errors import InputError
+
+    with pytest.raises(InputError, match="secret key"):
+        create_app(ServeConfig(bundle=scorer_bundle, log_dir=tmp_path, log_pii="hash"))
+
+
+def test_rate_limit_is_not_bypassed_by_made_up_authorization_headers(tmp_path: Path) -> None:
+    bundle = pyfunc_bundle(tmp_path, "strictlimit", SCORER, api={"rate_limit_rps": 2})
+    with live_server(bundle) as server:
+        time.sleep(1 - (time.time() % 1) + 0.01)
+        codes = [
+            _post(
+                server,
+                "/predict",
+                {"x": 1.0, "c": "a", "secret": "s"},
+                {"Authorization": f"Bearer x{i}"},
+            ).status_code
+            for i in range(4)
+        ]
+        assert codes.count(200) == 2 and codes.count(429) == 2, codes
