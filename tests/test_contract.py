@@ -461,3 +461,21 @@ def test_big_batch_is_vectorized() -> None:
     report = _contract(x={"type": "float", "min": 0, "max": 1}).validate(pa.table({"x": x}))
     (violation,) = report.violations
     assert violation.count == 100 and violation.rows == sorted(bad)[:5]
+
+
+def test_an_impossible_date_flags_only_its_own_row() -> None:
+    contract = CompiledContract(
+        DataContract(fields={"d": FieldSpec(type="date"), "t": FieldSpec(type="timestamp")})
+    )
+    report = contract.validate(
+        pa.table(
+            {
+                "d": ["2024-01-01", "2024-02-30", "2024-03-01"],
+                "t": ["2024-01-01T00:00:00Z", "2024-01-01T00:00:00Z", "2024-02-30T00:00:00Z"],
+            }
+        )
+    )
+    assert {(v.field, v.rule, tuple(v.rows)) for v in report.violations} == {
+        ("d", "type", (1,)),
+        ("t", "type", (2,)),
+    }

@@ -447,9 +447,19 @@ class FieldCheck:
                 pc.cast(arr.filter(pa.array(naive)), pa.timestamp("us"))
             kept = pc.if_else(pa.array(aware), arr, pa.scalar(None, arr.type))
             typed = pc.cast(kept, _UTC_US)
-        except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as exc:
-            self._type_hit(found, arr, f"not a valid ISO 8601 timestamp ({exc})")
-            return None
+        except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+            # ISO-shaped but impossible (2024-02-30T...): find those rows one by one (rare path)
+            impossible = np.zeros(len(arr), dtype=bool)
+            for i in np.flatnonzero(iso & valid):
+                target = _UTC_US if aware[i] else pa.timestamp("us")
+                try:
+                    pc.cast(arr.slice(i, 1), target)
+                except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+                    impossible[i] = True
+            bad = bad | impossible
+            aware, naive = aware & ~impossible, naive & ~impossible
+            kept = pc.if_else(pa.array(aware), arr, pa.scalar(None, arr.type))
+            typed = pc.cast(kept, _UTC_US)
         if bad.any():
             self._hit(found, "type", "not an ISO 8601 timestamp", bad, arr)
         return typed, naive, bad
@@ -460,15 +470,19 @@ class FieldCheck:
             typed = arr
         elif _is_text(arr.type):
             looks = _np_mask(pc.match_substring_regex(arr, pattern=_ISO_DATE), True)
-            type_bad = ~looks & _valid(arr)
-            try:
-                typed = pc.cast(
-                    pc.if_else(pa.array(looks), arr, pa.scalar(None, arr.type)), pa.date32()
-                )
-            except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as exc:
-                self._type_hit(found, arr, f"not a valid ISO 8601 date ({exc})")
-                return None
-            self._hit(found, "type", "not an ISO 8601 date (YYYY-MM-DD)", type_bad, arr)
+            # strptime nulls impossible dates (2024-02-30) so only those rows are reported
+            parsed = pc.strptime(
+                pc.if_else(pa.array(looks), arr, pa.scalar(None, arr.type)),
+                format="%Y-%m-%d",
+                unit="s",
+                error_is_null=True,
+            )
+            typed = pc.cast(parsed, pa.date32())
+            # a day past the month's end may roll over (02-30 -> 03-01): it must read back the same
+            same = pc.equal(pc.strftime(parsed, format="%Y-%m-%d"), arr)
+            impossible = looks & ~_np_mask(same)
+            type_bad = (~looks | impossible) & _valid(arr)
+            self._hit(found, "type", "not a valid ISO 8601 date (YYYY-MM-DD)", type_bad, arr)
         else:
             self._type_hit(found, arr, f"expected date, got {arr.type}")
             return None
