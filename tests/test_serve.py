@@ -641,3 +641,49 @@ def test_rate_limit_is_not_bypassed_by_made_up_authorization_headers(tmp_path: P
             for i in range(4)
         ]
         assert codes.count(200) == 2 and codes.count(429) == 2, codes
+
+
+def test_concurrent_requests_with_one_idempotency_key_run_the_model_once(tmp_path: Path) -> None:
+    bundle = pyfunc_bundle(tmp_path, "idem", SLOW_COUNTER)
+    with live_server(bundle) as server:
+        responses: list[httpx.Response] = []
+
+        def send(x: float) -> None:
+            with httpx.Client(base_url=server.url, timeout=20) as client:
+                body = json.dumps({"x": x, "c": "a", "secret": "s"})
+                responses.append(
+                    client.post(
+                        "/predict", content=body, headers={**JSON, "Idempotency-Key": "same"}
+                    )
+                )
+
+        threads = [threading.Thread(target=send, args=(1.0,)) for _ in range(4)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        codes = sorted(r.status_code for r in responses)
+        assert codes.count(200) >= 1 and set(codes) <= {200, 409}
+        assert all(
+            r.json()["error"]["code"] == "idempotency_conflict"
+            for r in responses
+            if r.status_code == 409
+        )
+        winners = {r.json()["request_id"] for r in responses if r.status_code == 200}
+        assert len(winners) == 1  # replays carry the first answer, never a second model run
+        # a failed request releases its key: the same key then works for a good body
+        failed = _post(
+            server,
+            "/predict",
+            {"x": 66.0, "c": "a", "secret": "s"},
+            {"Idempotency-Key": "retry-me"},
+        )
+        assert failed.status_code == 200  # SLOW_COUNTER never fails; use the 422 path instead
+        bad = _post(
+            server, "/predict", {"x": -1.0, "c": "a", "secret": "s"}, {"Idempotency-Key": "fix-me"}
+        )
+        assert bad.status_code == 422
+        fixed = _post(
+            server, "/predict", {"x": 1.0, "c": "a", "secret": "s"}, {"Idempotency-Key": "fix-me"}
+        )
+        assert fixed.status_code == 200

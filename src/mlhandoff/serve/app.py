@@ -220,6 +220,7 @@ class ModelService:
         }
         self.metrics.in_flight.inc()
         status, rows, note = 200, 0, ""
+        reserved: str | None = None  # an idempotency key this request holds until it answers
         try:
             self._authorize(request)
             await self._rate_limit(request)
@@ -228,8 +229,10 @@ class ModelService:
             key = request.headers.get("idempotency-key") if self.spec.api.idempotency else None
             digest = hashlib.sha256(route.encode() + b"\0" + raw).hexdigest() if key else ""
             if key:
-                replay = await self._idempotent_replay(key, digest)
-                if replay is not None:
+                replay = await self._idempotent_begin(key, digest)
+                if replay is None:
+                    reserved = key
+                else:
                     note = "idempotent-replay"
                     return Response(
                         replay,
@@ -251,10 +254,11 @@ class ModelService:
                 headers["X-Model-Fallback"] = used
                 note = f"fallback:{used}"
             content = orjson.dumps(respond(outputs, request_id), option=orjson.OPT_SERIALIZE_NUMPY)
-            if key:
-                await self.store.set_if_absent(
-                    f"idem:{key}", digest.encode() + b"\n" + content, IDEMPOTENCY_TTL_S
+            if reserved:
+                await self.store.set(
+                    f"idem:{reserved}", digest.encode() + b"\n" + content, IDEMPOTENCY_TTL_S
                 )
+                reserved = None
             if self.predlog:
                 self.predlog.record(request_id, table, outputs)
             self._observe(outputs)
@@ -275,6 +279,8 @@ class ModelService:
             error = ApiError(500, "internal server error", code="internal_error")
             return _error_response(error, request_id, headers)
         finally:
+            if reserved:  # no answer was stored: release the key so a retry can go through
+                await self.store.delete(f"idem:{reserved}")
             self.metrics.in_flight.dec()
             elapsed = time.perf_counter() - started
             self.metrics.requests.labels(route, str(status)).inc()
@@ -340,14 +346,25 @@ class ModelService:
             chunks.append(chunk)
         return b"".join(chunks)
 
-    async def _idempotent_replay(self, key: str, digest: str) -> bytes | None:
-        stored = await self.store.get(f"idem:{key}")
-        if stored is None:
+    async def _idempotent_begin(self, key: str, digest: str) -> bytes | None:
+        """Reserve ``key`` for this request (None), or the stored answer to replay.
+
+        The reservation is atomic (set-if-absent, also in Redis), so two concurrent requests
+        with one key never both run the model."""
+        pending = digest.encode() + b"\n"
+        if await self.store.set_if_absent(f"idem:{key}", pending, IDEMPOTENCY_TTL_S):
             return None
+        stored = await self.store.get(f"idem:{key}") or pending
         stored_digest, _, content = stored.partition(b"\n")
         if stored_digest.decode() != digest:
             raise ApiError(
                 409, "this Idempotency-Key was already used with a different request body"
+            )
+        if not content:
+            raise ApiError(
+                409,
+                "a request with this Idempotency-Key is still being answered; retry shortly",
+                headers={"Retry-After": "1"},
             )
         return content
 

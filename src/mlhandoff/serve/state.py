@@ -20,6 +20,10 @@ class StateStore(Protocol):
 
     async def set_if_absent(self, key: str, value: bytes, ttl_s: float) -> bool: ...
 
+    async def set(self, key: str, value: bytes, ttl_s: float) -> None: ...
+
+    async def delete(self, key: str) -> None: ...
+
     async def incr(self, key: str, ttl_s: float) -> int: ...
 
     async def close(self) -> None: ...
@@ -57,6 +61,12 @@ class MemoryStore:
         self._put(key, value, ttl_s)
         return True
 
+    async def set(self, key: str, value: bytes, ttl_s: float) -> None:
+        self._put(key, value, ttl_s)
+
+    async def delete(self, key: str) -> None:
+        self._data.pop(key, None)
+
     async def incr(self, key: str, ttl_s: float) -> int:
         current = self._live(key)
         count = (current if isinstance(current, int) else 0) + 1
@@ -92,6 +102,12 @@ class RedisStore:
 
     async def set_if_absent(self, key: str, value: bytes, ttl_s: float) -> bool:
         return bool(await self._client.set(self._ns + key, value, nx=True, px=int(ttl_s * 1000)))
+
+    async def set(self, key: str, value: bytes, ttl_s: float) -> None:
+        await self._client.set(self._ns + key, value, px=int(ttl_s * 1000))
+
+    async def delete(self, key: str) -> None:
+        await self._client.delete(self._ns + key)
 
     async def incr(self, key: str, ttl_s: float) -> int:
         pipe = self._client.pipeline()
