@@ -11,21 +11,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal, Protocol, runtime_checkable
+from typing import Protocol, runtime_checkable
 
 import numpy as np
 import pyarrow as pa
 
-Task = Literal["binary_classification", "multiclass_classification", "regression", "ranking"]
+from mlhandoff.spec.tasks import STANDARD_OUTPUTS, Task
 
-#: What each task's predictor returns, by name. ``score`` of a binary classifier is the
-#: probability of the positive class; ``label`` is the predicted class.
-STANDARD_OUTPUTS: dict[str, tuple[str, ...]] = {
-    "binary_classification": ("score", "label"),
-    "multiclass_classification": ("label", "confidence"),
-    "regression": ("prediction",),
-    "ranking": ("score",),
-}
+__all__ = ["STANDARD_OUTPUTS", "Flavor", "LoadOptions", "Predictor", "Task"]
 
 
 @dataclass(frozen=True)

@@ -13,8 +13,8 @@ import yaml
 from pydantic import BaseModel, ValidationError
 
 from mlhandoff.errors import SpecError, SpecIssue
-from mlhandoff.flavors.base import STANDARD_OUTPUTS
 from mlhandoff.spec.models import FieldSpec, HandoffSpec
+from mlhandoff.spec.tasks import STANDARD_OUTPUTS
 
 Loc = tuple[str | int, ...]
 

@@ -12,7 +12,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from mlhandoff.flavors.base import Task
+from mlhandoff.spec.tasks import Task
 
 SPEC_VERSION = 1
 

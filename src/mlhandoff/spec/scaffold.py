@@ -18,8 +18,8 @@ import yaml
 from mlhandoff.contract.infer import infer_fields
 from mlhandoff.contract.tables import TableLike, read_table
 from mlhandoff.errors import InputError
-from mlhandoff.flavors.base import Task
 from mlhandoff.spec.loader import parse_spec
+from mlhandoff.spec.tasks import Task
 
 _TODO = "TODO"
 
