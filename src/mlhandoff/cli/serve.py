@@ -52,8 +52,11 @@ def serve(
     batch_max_rows: Annotated[int, typer.Option(min=1, help="Rows per micro-batch at most.")] = 256,
     batch_max_wait_ms: Annotated[
         float,
-        typer.Option(min=0.0, help="Wait this long for more requests to batch (0: never wait)."),
-    ] = 0.0,
+        typer.Option(
+            min=0.0,
+            help="Wait at most this long for requests already being parsed to join a batch (a lone request never waits; 0: never wait).",
+        ),
+    ] = 2.0,
     model_threads: Annotated[
         int,
         typer.Option(

@@ -22,7 +22,9 @@ def to_frame(table: pa.Table, columns: Sequence[str], flavor: str) -> pd.DataFra
             f"the input has: {', '.join(table.column_names[:10])}"
         )
     # Drop pandas metadata: it may name index columns that select() has removed.
-    return table.select(list(columns)).replace_schema_metadata(None).to_pandas()
+    # One thread: Arrow's pool costs more than it saves below thousands of rows (0.25 -> 0.13 ms
+    # for one row), and requests are already concurrent.
+    return table.select(list(columns)).replace_schema_metadata(None).to_pandas(use_threads=False)
 
 
 def is_string_column(series: pd.Series) -> bool:

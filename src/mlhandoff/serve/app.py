@@ -71,7 +71,7 @@ class ServeConfig:
     #: with the log test guesses, so hashing is refused without one.
     log_pii_key: str | None = None
     batch_max_rows: int = 256
-    batch_max_wait_ms: float = 0.0
+    batch_max_wait_ms: float = 2.0
     model_threads: int | None = 1
     breaker_failures: int = 5
     breaker_cooldown_s: float = 30.0
@@ -84,7 +84,13 @@ class ServeConfig:
 class _Model:
     """A bundle ready to predict: predictor, batcher, output naming."""
 
-    def __init__(self, bundle: Bundle, metrics: ServerMetrics, config: ServeConfig) -> None:
+    def __init__(
+        self,
+        bundle: Bundle,
+        metrics: ServerMetrics,
+        config: ServeConfig,
+        pending: Callable[[], int],
+    ) -> None:
         self.bundle = bundle
         self.spec = bundle.spec
         self.label = f"{self.spec.name}-{self.spec.version}"
@@ -104,6 +110,7 @@ class _Model:
             max_rows=config.batch_max_rows,
             max_wait_ms=config.batch_max_wait_ms,
             on_batch=metrics.batch_rows.observe,
+            pending=pending,
             threads=config.model_threads,
         )
 
@@ -144,6 +151,7 @@ class ModelService:
         self.fallback: _Model | None = None
         self.ready = False
         self.load_error: str | None = None
+        self._parsing = 0  # requests inside handle() that have not reached the batcher yet
         self.predlog: PredictionLog | None = None
         self._openapi = orjson.dumps(openapi_document(self.spec))
         self._outputs = self.spec.outputs()
@@ -171,11 +179,11 @@ class ModelService:
     def _load(self, loop: asyncio.AbstractEventLoop) -> None:
         """Load and warm in the background so /healthz answers and /readyz says 503 meanwhile."""
         try:
-            primary = _Model(self.bundle, self.metrics, self.config)
+            primary = _Model(self.bundle, self.metrics, self.config, self._on_the_way)
             primary.warm_up()
             fallback = None
             if self.fallback_bundle is not None:
-                fallback = _Model(self.fallback_bundle, self.metrics, self.config)
+                fallback = _Model(self.fallback_bundle, self.metrics, self.config, self._on_the_way)
                 fallback.warm_up()
         except Exception as exc:
             self.load_error = f"{type(exc).__name__}: {exc}"
@@ -221,6 +229,8 @@ class ModelService:
         self.metrics.in_flight.inc()
         status, rows, note = 200, 0, ""
         reserved: str | None = None  # an idempotency key this request holds until it answers
+        self._parsing += 1
+        parsing = True
         try:
             self._authorize(request)
             await self._rate_limit(request)
@@ -249,7 +259,10 @@ class ModelService:
             report = self.contract.validate(table)
             if not report.ok:
                 raise ApiError(422, "records break the data contract", violations=report.violations)
-            outputs, used = await self._predict(self.contract.normalize(table), request_id)
+            normalized = self.contract.normalize(table)
+            self._parsing -= 1
+            parsing = False
+            outputs, used = await self._predict(normalized, request_id)
             if used:
                 headers["X-Model-Fallback"] = used
                 note = f"fallback:{used}"
@@ -279,6 +292,8 @@ class ModelService:
             error = ApiError(500, "internal server error", code="internal_error")
             return _error_response(error, request_id, headers)
         finally:
+            if parsing:
+                self._parsing -= 1
             if reserved:  # no answer was stored: release the key so a retry can go through
                 await self.store.delete(f"idem:{reserved}")
             self.metrics.in_flight.dec()
@@ -409,6 +424,9 @@ class ModelService:
         return outputs, self.fallback.label
 
     # --- responses -----------------------------------------------------------------------------
+
+    def _on_the_way(self) -> int:
+        return self._parsing
 
     def _output_roles(self) -> tuple[str | None, str | None, str | None]:
         roles: dict[str, str] = {}

@@ -31,13 +31,15 @@ class MicroBatcher:
         predict: PredictFn,
         *,
         max_rows: int = 256,
-        max_wait_ms: float = 0.0,
+        max_wait_ms: float = 2.0,
+        pending: Callable[[], int] = lambda: 1,
         on_batch: Callable[[int], None] | None = None,
         threads: int | None = 1,
     ) -> None:
         self._predict = predict
         self._max_rows = max_rows
         self._max_wait = max_wait_ms / 1000
+        self._pending = pending
         self._on_batch = on_batch or (lambda _: None)
         self._queue: asyncio.Queue[_Job] = asyncio.Queue()
         self._executor = ThreadPoolExecutor(
@@ -76,15 +78,17 @@ class MicroBatcher:
             deadline = loop.time() + self._max_wait
             while rows < self._max_rows:
                 try:
-                    job = (
-                        self._queue.get_nowait()
-                        if self._max_wait <= 0
-                        else await asyncio.wait_for(
-                            self._queue.get(), max(0.0, deadline - loop.time())
-                        )
-                    )
-                except (asyncio.QueueEmpty, TimeoutError):
-                    break
+                    job = self._queue.get_nowait()
+                except asyncio.QueueEmpty:
+                    # Wait only for requests already being parsed: none at concurrency 1, so a
+                    # lone request never waits; under load the batch fills instead of splitting.
+                    remaining = deadline - loop.time()
+                    if remaining <= 0 or self._pending() <= 0:
+                        break
+                    try:
+                        job = await asyncio.wait_for(self._queue.get(), remaining)
+                    except TimeoutError:
+                        break
                 jobs.append(job)
                 rows += job.table.num_rows
             jobs = [j for j in jobs if not j.future.cancelled()]
