@@ -57,7 +57,7 @@ HOST = "127.0.0.1"
 WRK = shutil.which("wrk") or "/usr/bin/wrk"
 
 #: Servers run only when named in --only.
-OPTIONAL = {"mlhandoff-w2"}
+OPTIONAL = {"mlhandoff-w2", "mlhandoff-wait2ms"}
 
 BAR_C1_OVER_RAW_MS = 1.0
 BAR_VS_BENTO_BATCHED = 3.0
@@ -87,27 +87,58 @@ def prepare_bundle(work: Path) -> Path:
     if not all((data / f).exists() for f in files):
         example_work = EXAMPLE / "work"
         if all((example_work / f).exists() for f in files):
-            log("copying the example's trained model and data from examples/risky_transactions/work")
+            log(
+                "copying the example's trained model and data from examples/risky_transactions/work"
+            )
             data.mkdir(exist_ok=True)
             for f in files:
                 shutil.copy2(example_work / f, data / f)
         else:
             log("generating the example data and training the model (about a minute)")
             run = [str(PROJECT_PY)]
-            subprocess.run([*run, "generate.py", "--rows", "60000", "--seed", "42", "--out", "work"],
-                           cwd=work, check=True, timeout=300)
-            subprocess.run([*run, "train.py", "--train", "work/train.parquet", "--test",
-                            "work/test.parquet", "--out", "work/model.skops", "--seed", "42"],
-                           cwd=work, check=True, timeout=900)
+            subprocess.run(
+                [*run, "generate.py", "--rows", "60000", "--seed", "42", "--out", "work"],
+                cwd=work,
+                check=True,
+                timeout=300,
+            )
+            subprocess.run(
+                [
+                    *run,
+                    "train.py",
+                    "--train",
+                    "work/train.parquet",
+                    "--test",
+                    "work/test.parquet",
+                    "--out",
+                    "work/model.skops",
+                    "--seed",
+                    "42",
+                ],
+                cwd=work,
+                check=True,
+                timeout=900,
+            )
     spec = (work / "handoff.yaml").read_text()
     bench_spec, n = re.subn(r"(?m)^(\s*rate_limit_rps:)\s*\d+(\.\d+)?\s*$", r"\1 1000000", spec)
     if n != 1:
         raise SystemExit("could not find api.rate_limit_rps in the example spec")
     (work / "handoff.bench.yaml").write_text(bench_spec)
     log("packing the bench bundle")
-    subprocess.run([str(ROOT / ".venv" / "bin" / "mlhandoff"), "pack", "handoff.bench.yaml",
-                    "--out", "work/dist", "--force"], cwd=work, check=True, timeout=300,
-                   stdout=subprocess.DEVNULL)
+    subprocess.run(
+        [
+            str(ROOT / ".venv" / "bin" / "mlhandoff"),
+            "pack",
+            "handoff.bench.yaml",
+            "--out",
+            "work/dist",
+            "--force",
+        ],
+        cwd=work,
+        check=True,
+        timeout=300,
+        stdout=subprocess.DEVNULL,
+    )
     return bundle
 
 
@@ -128,8 +159,7 @@ def measure_raw(bundle: Path, calls: int = 1000) -> tuple[Callable[[], float], d
 
     import mlhandoff
     from mlhandoff.contract.outputs import name_outputs
-    from mlhandoff.contract.validate import CompiledContract
-    from mlhandoff.serve.app import _request_contract
+    from mlhandoff.serve.app import ModelService, ServeConfig
     from mlhandoff.serve.payload import records_from_predict, to_table
 
     path = bundle / "model" / "model.skops"
@@ -141,7 +171,7 @@ def measure_raw(bundle: Path, calls: int = 1000) -> tuple[Callable[[], float], d
     predictor = opened.predictor()
     outputs = opened.spec.outputs()
     tables = [golden.slice(i, 1) for i in range(golden.num_rows)]
-    contract = CompiledContract(_request_contract(opened.spec.data_contract))
+    contract = ModelService(ServeConfig(bundle=bundle)).contract  # the server's own validator
     records = golden_records(bundle)
     bodies = [json.dumps(r).encode() for r in records]
     import orjson
@@ -169,8 +199,9 @@ def measure_raw(bundle: Path, calls: int = 1000) -> tuple[Callable[[], float], d
         layered = timed(lambda i: name_outputs(predictor.predict(tables[i % n]), outputs))
 
     def parse_validate(i: int) -> object:
-        table = to_table(records_from_predict(orjson.loads(bodies[i % n])),
-                         opened.spec.data_contract, 1000)
+        table = to_table(
+            records_from_predict(orjson.loads(bodies[i % n])), opened.spec.data_contract, 1000
+        )
         contract.validate(table)
         return contract.normalize(table)
 
@@ -186,8 +217,7 @@ def measure_raw(bundle: Path, calls: int = 1000) -> tuple[Callable[[], float], d
     def again(count: int = 500) -> float:
         """One-thread one-row p50 now: the machine is shared, so it is re-taken around runs."""
         with threadpool_limits(limits=1):
-            return statistics.median(
-                timed(lambda i: model.predict_proba(frames[i % n]))[:count])
+            return statistics.median(timed(lambda i: model.predict_proba(frames[i % n]))[:count])
 
     return again, {
         "raw_predict_p50_ms": statistics.median(best),
@@ -204,7 +234,7 @@ def measure_raw(bundle: Path, calls: int = 1000) -> tuple[Callable[[], float], d
 
 def _pct(values: list[float], q: float) -> float:
     ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(round(q / 100 * (len(ordered) - 1))))]
+    return ordered[min(len(ordered) - 1, round(q / 100 * (len(ordered) - 1)))]
 
 
 # --- servers ---------------------------------------------------------------------------------
@@ -240,14 +270,21 @@ class Server:
         handle = self.log_path.open("wb")
         log(f"starting {self.name} on {self.url}")
         self.process = subprocess.Popen(
-            self.command, cwd=self.cwd, env={**os.environ, **self.env}, stdout=handle,
-            stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True,
+            self.command,
+            cwd=self.cwd,
+            env={**os.environ, **self.env},
+            stdout=handle,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,
         )
         deadline = time.monotonic() + timeout_s
         streak = 0
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
-                raise RuntimeError(f"{self.name} exited with {self.process.returncode}; see {self.log_path}")
+                raise RuntimeError(
+                    f"{self.name} exited with {self.process.returncode}; see {self.log_path}"
+                )
             ready = False
             with contextlib.suppress(OSError, urllib.error.URLError):
                 ready = http("GET", self.url + self.ready_path, timeout=2)[0] == 200
@@ -326,9 +363,12 @@ def batch_counters(server: Server) -> tuple[float, float]:
     return values["mlhandoff_batch_rows_sum"], values["mlhandoff_batch_rows_count"]
 
 
-def http(method: str, url: str, body: bytes | None = None, timeout: float = 10) -> tuple[int, bytes]:
-    request = urllib.request.Request(url, data=body, method=method,
-                                     headers={"Content-Type": "application/json"})
+def http(
+    method: str, url: str, body: bytes | None = None, timeout: float = 10
+) -> tuple[int, bytes]:
+    request = urllib.request.Request(
+        url, data=body, method=method, headers={"Content-Type": "application/json"}
+    )
     try:
         with urllib.request.urlopen(request, timeout=timeout) as response:
             return response.status, response.read()
@@ -343,39 +383,135 @@ def make_servers(bundle: Path, only: set[str] | None, peer_threads: bool = True)
     # of HistGradientBoosting stalls for seconds on 2 shared cores (seen with BentoML).
     threads = {"OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1"} if peer_threads else {}
     servers: list[Server] = [
-        Server("mlhandoff", [str(ROOT / ".venv" / "bin" / "mlhandoff"), "serve", str(bundle),
-                             "--host", HOST, "--port", "{port}"],
-               "/predict", lambda r: r, "/readyz", 0),
-        Server("mlhandoff-w2", [str(ROOT / ".venv" / "bin" / "mlhandoff"), "serve", str(bundle),
-                                "--host", HOST, "--port", "{port}", "--workers", "2"],
-               "/predict", lambda r: r, "/readyz", 0, ready_streak=20),
+        Server(
+            "mlhandoff",
+            [
+                str(ROOT / ".venv" / "bin" / "mlhandoff"),
+                "serve",
+                str(bundle),
+                "--host",
+                HOST,
+                "--port",
+                "{port}",
+            ],
+            "/predict",
+            lambda r: r,
+            "/readyz",
+            0,
+        ),
+        Server(
+            "mlhandoff-w2",
+            [
+                str(ROOT / ".venv" / "bin" / "mlhandoff"),
+                "serve",
+                str(bundle),
+                "--host",
+                HOST,
+                "--port",
+                "{port}",
+                "--workers",
+                "2",
+            ],
+            "/predict",
+            lambda r: r,
+            "/readyz",
+            0,
+            ready_streak=20,
+        ),
+        Server(
+            "mlhandoff-wait2ms",
+            [
+                str(ROOT / ".venv" / "bin" / "mlhandoff"),
+                "serve",
+                str(bundle),
+                "--host",
+                HOST,
+                "--port",
+                "{port}",
+                "--batch-max-wait-ms",
+                "2",
+            ],
+            "/predict",
+            lambda r: r,
+            "/readyz",
+            0,
+        ),
     ]
     mlflow_py = VENVS / "mlflow" / "bin" / "python"
     if mlflow_py.exists():
         mlflow_dir = OUT / "mlflow_model"
         if not (mlflow_dir / "MLmodel").exists():
             log("saving the model as an MLflow model")
-            subprocess.run([str(mlflow_py), str(PEERS / "mlflow_model.py"), str(model),
-                            str(bundle / "data" / "golden_inputs.parquet"), str(mlflow_dir)],
-                           check=True, timeout=300)
-        servers.append(Server(
-            "mlflow", [str(VENVS / "mlflow" / "bin" / "mlflow"), "models", "serve", "-m",
-                       str(mlflow_dir), "--env-manager", "local", "-h", HOST, "-p", "{port}"],
-            "/invocations", lambda r: {"dataframe_records": [r]}, "/ping", 0,
-            env={**threads, "MLFLOW_TRACKING_URI": f"file://{OUT / 'mlruns'}",
-                 "PATH": f"{VENVS / 'mlflow' / 'bin'}:{os.environ.get('PATH', '')}"}))
+            subprocess.run(
+                [
+                    str(mlflow_py),
+                    str(PEERS / "mlflow_model.py"),
+                    str(model),
+                    str(bundle / "data" / "golden_inputs.parquet"),
+                    str(mlflow_dir),
+                ],
+                check=True,
+                timeout=300,
+            )
+        servers.append(
+            Server(
+                "mlflow",
+                [
+                    str(VENVS / "mlflow" / "bin" / "mlflow"),
+                    "models",
+                    "serve",
+                    "-m",
+                    str(mlflow_dir),
+                    "--env-manager",
+                    "local",
+                    "-h",
+                    HOST,
+                    "-p",
+                    "{port}",
+                ],
+                "/invocations",
+                lambda r: {"dataframe_records": [r]},
+                "/ping",
+                0,
+                env={
+                    **threads,
+                    "MLFLOW_TRACKING_URI": f"file://{OUT / 'mlruns'}",
+                    "PATH": f"{VENVS / 'mlflow' / 'bin'}:{os.environ.get('PATH', '')}",
+                },
+            )
+        )
     else:
         log("no bench/.venvs/mlflow: run bench/setup_serve.sh; skipping MLflow")
     bento = VENVS / "bentoml" / "bin" / "bentoml"
     if bento.exists():
-        env = {**threads, "BENCH_SKOPS_MODEL": str(model), "BENTOML_DO_NOT_TRACK": "True",
-               "BENTOML_HOME": str(OUT / "bentoml_home"),
-               "PATH": f"{VENVS / 'bentoml' / 'bin'}:{os.environ.get('PATH', '')}"}
+        env = {
+            **threads,
+            "BENCH_SKOPS_MODEL": str(model),
+            "BENTOML_DO_NOT_TRACK": "True",
+            "BENTOML_HOME": str(OUT / "bentoml_home"),
+            "PATH": f"{VENVS / 'bentoml' / 'bin'}:{os.environ.get('PATH', '')}",
+        }
         for name, cls in (("bentoml", "RiskyPlain"), ("bentoml-batched", "RiskyBatched")):
-            servers.append(Server(
-                name, [str(bento), "serve", f"bento_service:{cls}", "--host", HOST,
-                       "--port", "{port}"],
-                "/predict", lambda r: {"records": [r]}, "/readyz", 0, cwd=PEERS, env=env))
+            servers.append(
+                Server(
+                    name,
+                    [
+                        str(bento),
+                        "serve",
+                        f"bento_service:{cls}",
+                        "--host",
+                        HOST,
+                        "--port",
+                        "{port}",
+                    ],
+                    "/predict",
+                    lambda r: {"records": [r]},
+                    "/readyz",
+                    0,
+                    cwd=PEERS,
+                    env=env,
+                )
+            )
     else:
         log("no bench/.venvs/bentoml: run bench/setup_serve.sh; skipping BentoML")
     servers = [s for s in servers if (s.name in only if only else s.name not in OPTIONAL)]
@@ -445,10 +581,22 @@ class LoadRun:
 
 
 def wrk(server: Server, script: Path, concurrency: int, seconds: float) -> LoadRun:
-    command = [WRK, "-t1", f"-c{concurrency}", f"-d{seconds:g}s", "--timeout", "10s",
-               "--latency", "-s", str(script), server.url + server.path]
+    command = [
+        WRK,
+        "-t1",
+        f"-c{concurrency}",
+        f"-d{seconds:g}s",
+        "--timeout",
+        "10s",
+        "--latency",
+        "-s",
+        str(script),
+        server.url + server.path,
+    ]
     result = subprocess.run(command, capture_output=True, text=True, timeout=seconds + 60)
-    (OUT / "logs" / f"wrk-{server.name}-c{concurrency}.txt").write_text(result.stdout + result.stderr)
+    (OUT / "logs" / f"wrk-{server.name}-c{concurrency}.txt").write_text(
+        result.stdout + result.stderr
+    )
     match = re.search(r"WRKJSON (\{.*\})", result.stdout)
     if not match:
         raise RuntimeError(f"wrk gave no summary: {result.stdout[-500:]} {result.stderr[-500:]}")
@@ -513,26 +661,42 @@ print(json.dumps(out))
 
 def versions() -> dict[str, dict[str, str]]:
     envs = {
-        "mlhandoff (.venv)": (PROJECT_PY, ["mlhandoff", "uvicorn", "starlette", "uvloop",
-                                           "httptools", "orjson", "pyarrow"]),
-        "mlflow (bench/.venvs/mlflow)": (VENVS / "mlflow" / "bin" / "python",
-                                         ["mlflow", "uvicorn", "fastapi", "flask"]),
-        "bentoml (bench/.venvs/bentoml)": (VENVS / "bentoml" / "bin" / "python",
-                                           ["bentoml", "uvicorn", "starlette", "pydantic"]),
+        "mlhandoff (.venv)": (
+            PROJECT_PY,
+            ["mlhandoff", "uvicorn", "starlette", "uvloop", "httptools", "orjson", "pyarrow"],
+        ),
+        "mlflow (bench/.venvs/mlflow)": (
+            VENVS / "mlflow" / "bin" / "python",
+            ["mlflow", "uvicorn", "fastapi", "flask"],
+        ),
+        "bentoml (bench/.venvs/bentoml)": (
+            VENVS / "bentoml" / "bin" / "python",
+            ["bentoml", "uvicorn", "starlette", "pydantic"],
+        ),
     }
     common = ["scikit-learn", "skops", "pandas", "numpy", "scipy"]
     found: dict[str, dict[str, str]] = {}
     for label, (python, names) in envs.items():
         if not python.exists():
             continue
-        out = subprocess.run([str(python), "-c", _VERSIONS % (names + common)],
-                             capture_output=True, text=True, timeout=60)
-        found[label] = json.loads(out.stdout) if out.returncode == 0 else {"error": out.stderr[-200:]}
+        out = subprocess.run(
+            [str(python), "-c", _VERSIONS % (names + common)],
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        found[label] = (
+            json.loads(out.stdout) if out.returncode == 0 else {"error": out.stderr[-200:]}
+        )
     wrk_version = subprocess.run([WRK, "--version"], capture_output=True, text=True).stdout
-    head = subprocess.run(["git", "-C", str(ROOT), "rev-parse", "--short", "HEAD"],
-                          capture_output=True, text=True).stdout.strip()
-    dirty = subprocess.run(["git", "-C", str(ROOT), "status", "--porcelain", "src/mlhandoff"],
-                           capture_output=True, text=True).stdout.split()
+    head = subprocess.run(
+        ["git", "-C", str(ROOT), "rev-parse", "--short", "HEAD"], capture_output=True, text=True
+    ).stdout.strip()
+    dirty = subprocess.run(
+        ["git", "-C", str(ROOT), "status", "--porcelain", "src/mlhandoff"],
+        capture_output=True,
+        text=True,
+    ).stdout.split()
     found["mlhandoff (.venv)"]["source"] = f"{head}{' + uncommitted src changes' if dirty else ''}"
     found["machine"] = {
         "cpus": str(os.cpu_count()),
@@ -551,17 +715,60 @@ def profile(server: Server, script: Path, concurrency: int, seconds: float = 10)
     if not spy.exists() or server.process is None:
         return {"skipped": "no bench/.venvs/tools/bin/py-spy (bash bench/setup_serve.sh tools)"}
     raw = OUT / f"profile-mlhandoff-c{concurrency}.txt"
-    load = subprocess.Popen([WRK, "-t1", f"-c{concurrency}", f"-d{seconds + 6:g}s", "--timeout", "10s", "-s",
-                             str(script), server.url + server.path],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    load = subprocess.Popen(
+        [
+            WRK,
+            "-t1",
+            f"-c{concurrency}",
+            f"-d{seconds + 6:g}s",
+            "--timeout",
+            "10s",
+            "-s",
+            str(script),
+            server.url + server.path,
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     try:
         time.sleep(2)
-        subprocess.run([str(spy), "record", "-d", f"{seconds:g}", "-r", "200", "--nonblocking",
-                        "--format", "raw", "-o", str(raw), "-p", str(server.process.pid)],
-                       check=True, timeout=seconds + 60, capture_output=True)
-        subprocess.run([str(spy), "record", "-d", "5", "-r", "200", "--nonblocking",
-                        "-o", str(OUT / f"profile-mlhandoff-c{concurrency}.svg"), "-p",
-                        str(server.process.pid)], timeout=60, capture_output=True)
+        subprocess.run(
+            [
+                str(spy),
+                "record",
+                "-d",
+                f"{seconds:g}",
+                "-r",
+                "200",
+                "--nonblocking",
+                "--format",
+                "raw",
+                "-o",
+                str(raw),
+                "-p",
+                str(server.process.pid),
+            ],
+            check=True,
+            timeout=seconds + 60,
+            capture_output=True,
+        )
+        subprocess.run(
+            [
+                str(spy),
+                "record",
+                "-d",
+                "5",
+                "-r",
+                "200",
+                "--nonblocking",
+                "-o",
+                str(OUT / f"profile-mlhandoff-c{concurrency}.svg"),
+                "-p",
+                str(server.process.pid),
+            ],
+            timeout=60,
+            capture_output=True,
+        )
     finally:
         load.wait(seconds + 30)
     return summarize_profile(raw)
@@ -580,8 +787,9 @@ def summarize_profile(raw: Path, top: int = 25) -> dict[str, Any]:
         frames = stack.split(";")
         total += count
         threads[frames[0]] += count
-        frames = [re.sub(r" \(/[^)]*/(site-packages|src|lib/python3\.\d+)/", " (", f)
-                  for f in frames[1:]]
+        frames = [
+            re.sub(r" \(/[^)]*/(site-packages|src|lib/python3\.\d+)/", " (", f) for f in frames[1:]
+        ]
         for name in set(frames):
             inclusive[name] += count
         if frames:
@@ -611,7 +819,9 @@ def compare(args: argparse.Namespace) -> dict[str, Any]:
         with running(server):
             status, content = http("POST", server.url + server.path, server.body(records[0]))
             if status != 200:
-                raise RuntimeError(f"{server.name}: a valid request got {status}: {content[:300]!r}")
+                raise RuntimeError(
+                    f"{server.name}: a valid request got {status}: {content[:300]!r}"
+                )
             log(f"{server.name} answers: {content[:120].decode()}")
             script = wrk_script(server, records)
             for concurrency in args.concurrency:
@@ -620,17 +830,20 @@ def compare(args: argparse.Namespace) -> dict[str, Any]:
                 if around:
                     raw["raw_before_c1_p50_ms"] = again()
                 cpu0 = server_cpu(server)
-                rows0, calls0 = batch_counters(server) if server.name == "mlhandoff" else (0, 0)
+                single = server.name in ("mlhandoff", "mlhandoff-wait2ms")  # one /metrics
+                rows0, calls0 = batch_counters(server) if single else (0, 0)
                 run = wrk(server, script, concurrency, args.duration)
                 run.cpu_ms_per_request = 1000 * (server_cpu(server) - cpu0) / max(1, run.requests)
-                if server.name == "mlhandoff":
+                if single:
                     rows1, calls1 = batch_counters(server)
                     run.mean_batch_rows = (rows1 - rows0) / max(1.0, calls1 - calls0)
                 if around:
                     raw["raw_after_c1_p50_ms"] = again()
                 results["runs"].append(run.__dict__)
-                log(f"{server.name} c={concurrency}: {run.rps:.0f} req/s, p50 {run.p50_ms:.2f} ms, "
-                    f"p99 {run.p99_ms:.2f} ms, errors {run.errors}")
+                log(
+                    f"{server.name} c={concurrency}: {run.rps:.0f} req/s, p50 {run.p50_ms:.2f} ms, "
+                    f"p99 {run.p99_ms:.2f} ms, errors {run.errors}"
+                )
             if args.profile and server.name == "mlhandoff":
                 results["profile"] = {}
                 for concurrency in (1, 16):
@@ -655,20 +868,35 @@ def bars(results: dict[str, Any]) -> list[tuple[str, str, str, bool | None]]:
     rows: list[tuple[str, str, str, bool | None]] = []
     ours1, ours16 = runs.get(("mlhandoff", 1)), runs.get(("mlhandoff", 16))
     if ours1:
-        rows.append(("c=1 p50 <= raw predict + 1 ms",
-                     f"{ours1['p50_ms']:.2f} ms (raw {raw:.2f} ms, +{ours1['p50_ms'] - raw:.2f} ms)",
-                     f"<= {raw + BAR_C1_OVER_RAW_MS:.2f} ms",
-                     ours1["p50_ms"] <= raw + BAR_C1_OVER_RAW_MS))
+        rows.append(
+            (
+                "c=1 p50 <= raw predict + 1 ms",
+                f"{ours1['p50_ms']:.2f} ms (raw {raw:.2f} ms, +{ours1['p50_ms'] - raw:.2f} ms)",
+                f"<= {raw + BAR_C1_OVER_RAW_MS:.2f} ms",
+                ours1["p50_ms"] <= raw + BAR_C1_OVER_RAW_MS,
+            )
+        )
     if ours16:
         for peer, bar in (("bentoml-batched", BAR_VS_BENTO_BATCHED), ("mlflow", BAR_VS_MLFLOW)):
             theirs = runs.get((peer, 16))
             if theirs:
                 ratio = ours16["rps"] / theirs["rps"] if theirs["rps"] else float("inf")
-                rows.append((f"c=16 throughput vs {peer}",
-                             f"{ratio:.2f}x ({ours16['rps']:.0f} / {theirs['rps']:.0f} req/s)",
-                             f">= {bar:g}x", ratio >= bar))
-        rows.append(("c=16 p99", f"{ours16['p99_ms']:.2f} ms", f"<= {BAR_P99_C16_MS:g} ms",
-                     ours16["p99_ms"] <= BAR_P99_C16_MS))
+                rows.append(
+                    (
+                        f"c=16 throughput vs {peer}",
+                        f"{ratio:.2f}x ({ours16['rps']:.0f} / {theirs['rps']:.0f} req/s)",
+                        f">= {bar:g}x",
+                        ratio >= bar,
+                    )
+                )
+        rows.append(
+            (
+                "c=16 p99",
+                f"{ours16['p99_ms']:.2f} ms",
+                f"<= {BAR_P99_C16_MS:g} ms",
+                ours16["p99_ms"] <= BAR_P99_C16_MS,
+            )
+        )
         rows.append(("c=16 errors", str(ours16["errors"]), "0", ours16["errors"] == 0))
     return rows
 
@@ -698,26 +926,35 @@ def report(results: dict[str, Any]) -> str:
     for r in results["runs"]:
         detail = f" {r['error_detail']}" if r["errors"] else ""
         batch = "-" if r.get("mean_batch_rows") is None else f"{r['mean_batch_rows']:.1f}"
-        lines.append(f"| {r['server']} | {r['concurrency']} | {r['rps']:.1f} | {r['p50_ms']:.2f} | "
-                     f"{r['p90_ms']:.2f} | {r['p99_ms']:.2f} | {r['max_ms']:.1f} | "
-                     f"{r['errors']}{detail} | {r.get('cpu_ms_per_request') or 0:.2f} | {batch} |")
+        lines.append(
+            f"| {r['server']} | {r['concurrency']} | {r['rps']:.1f} | {r['p50_ms']:.2f} | "
+            f"{r['p90_ms']:.2f} | {r['p99_ms']:.2f} | {r['max_ms']:.1f} | "
+            f"{r['errors']}{detail} | {r.get('cpu_ms_per_request') or 0:.2f} | {batch} |"
+        )
     lines += ["", "| bar | measured | target | met |", "|---|---|---|---|"]
     for name, value, target, met in bars(results):
-        lines.append(f"| {name} | {value} | {target} | {'-' if met is None else ('yes' if met else 'NO')} |")
+        lines.append(
+            f"| {name} | {value} | {target} | {'-' if met is None else ('yes' if met else 'NO')} |"
+        )
     if results["bad_requests"]:
         servers = list(results["bad_requests"])
         cases = list(next(iter(results["bad_requests"].values())))
-        lines += ["", "| request | " + " | ".join(servers) + " |",
-                  "|---|" + "---:|" * len(servers)]
+        lines += ["", "| request | " + " | ".join(servers) + " |", "|---|" + "---:|" * len(servers)]
         for case in cases:
-            lines.append(f"| {case} | " + " | ".join(
-                str(results["bad_requests"][s][case]["status"]) for s in servers) + " |")
+            lines.append(
+                f"| {case} | "
+                + " | ".join(str(results["bad_requests"][s][case]["status"]) for s in servers)
+                + " |"
+            )
     lines += ["", "versions:"]
     for env, names in results.get("versions", {}).items():
         lines.append(f"- {env}: " + ", ".join(f"{k} {v}" for k, v in names.items()))
     if results.get("profile"):
-        lines += ["", "py-spy, mlhandoff serve (share of samples):",
-                  json.dumps(results["profile"], indent=1)]
+        lines += [
+            "",
+            "py-spy, mlhandoff serve (share of samples):",
+            json.dumps(results["profile"], indent=1),
+        ]
     return "\n".join(lines)
 
 
@@ -746,11 +983,24 @@ def soak(args: argparse.Namespace) -> dict[str, Any]:
         time.sleep(1)
         start_rss = rss_kib(pid)
         samples.append((0.0, start_rss))
-        log(f"soak: {args.soak_rps:g} req/s for {args.soak:g} s against {server.url}; "
-            f"RSS at start {start_rss / 1024:.1f} MiB")
+        log(
+            f"soak: {args.soak_rps:g} req/s for {args.soak:g} s against {server.url}; "
+            f"RSS at start {start_rss / 1024:.1f} MiB"
+        )
         driver = subprocess.Popen(
-            [sys.executable, __file__, "--_driver", server.url + server.path, str(args.soak_rps),
-             str(args.soak), str(bodies)], stdout=subprocess.PIPE, text=True, start_new_session=True)
+            [
+                sys.executable,
+                __file__,
+                "--_driver",
+                server.url + server.path,
+                str(args.soak_rps),
+                str(args.soak),
+                str(bodies),
+            ],
+            stdout=subprocess.PIPE,
+            text=True,
+            start_new_session=True,
+        )
         try:
             started = time.monotonic()
             while driver.poll() is None:
@@ -776,9 +1026,10 @@ def soak(args: argparse.Namespace) -> dict[str, Any]:
         "rss_growth": end_rss / start_rss - 1,
         "rss_growth_after_60s": end_rss / after_min - 1,
         "rss_samples_mib": [(round(t), round(k / 1024, 1)) for t, k in samples],
-        "server_batches": _metric_lines(metrics.decode(), ("mlhandoff_batch_rows_count",
-                                                          "mlhandoff_batch_rows_sum",
-                                                          "mlhandoff_requests_total")),
+        "server_batches": _metric_lines(
+            metrics.decode(),
+            ("mlhandoff_batch_rows_count", "mlhandoff_batch_rows_sum", "mlhandoff_requests_total"),
+        ),
     }
 
 
@@ -789,20 +1040,22 @@ def _metric_lines(text: str, prefixes: tuple[str, ...]) -> list[str]:
 def soak_report(result: dict[str, Any]) -> str:
     d = result["driver"]
     ok = d["errors"] == 0 and result["rss_growth"] < BAR_SOAK_RSS_GROWTH
-    return "\n".join([
-        f"soak: {result['rate']:g} req/s scheduled for {result['seconds']:g} s (open loop)",
-        f"  sent {d['sent']}, achieved {d['achieved_rps']:.1f} req/s, statuses {d['statuses']}, "
-        f"errors {d['errors']} {d['error_detail'] or ''}",
-        f"  latency from send: p50 {d['p50_ms']:.2f} ms, p99 {d['p99_ms']:.2f} ms, "
-        f"max {d['max_ms']:.1f} ms; from schedule: p99 {d['sched_p99_ms']:.2f} ms",
-        f"  RSS start {result['rss_start_mib']:.1f} MiB, after 60 s "
-        f"{result['rss_after_60s_mib']:.1f} MiB, end {result['rss_end_mib']:.1f} MiB, max "
-        f"{result['rss_max_mib']:.1f} MiB; growth {100 * result['rss_growth']:+.1f} % "
-        f"(from 60 s: {100 * result['rss_growth_after_60s']:+.1f} %)",
-        f"  bar (zero errors, RSS growth < {100 * BAR_SOAK_RSS_GROWTH:g} %): "
-        f"{'met' if ok else 'NOT met'}",
-        "  " + "; ".join(result["server_batches"]),
-    ])
+    return "\n".join(
+        [
+            f"soak: {result['rate']:g} req/s scheduled for {result['seconds']:g} s (open loop)",
+            f"  sent {d['sent']}, achieved {d['achieved_rps']:.1f} req/s, statuses {d['statuses']}, "
+            f"errors {d['errors']} {d['error_detail'] or ''}",
+            f"  latency from send: p50 {d['p50_ms']:.2f} ms, p99 {d['p99_ms']:.2f} ms, "
+            f"max {d['max_ms']:.1f} ms; from schedule: p99 {d['sched_p99_ms']:.2f} ms",
+            f"  RSS start {result['rss_start_mib']:.1f} MiB, after 60 s "
+            f"{result['rss_after_60s_mib']:.1f} MiB, end {result['rss_end_mib']:.1f} MiB, max "
+            f"{result['rss_max_mib']:.1f} MiB; growth {100 * result['rss_growth']:+.1f} % "
+            f"(from 60 s: {100 * result['rss_growth_after_60s']:+.1f} %)",
+            f"  bar (zero errors, RSS growth < {100 * BAR_SOAK_RSS_GROWTH:g} %): "
+            f"{'met' if ok else 'NOT met'}",
+            "  " + "; ".join(result["server_batches"]),
+        ]
+    )
 
 
 async def _drive(url: str, rate: float, seconds: float, bodies_path: str) -> dict[str, Any]:
@@ -812,8 +1065,11 @@ async def _drive(url: str, rate: float, seconds: float, bodies_path: str) -> dic
     parts = urlsplit(url)
     bodies = [b.encode() for b in json.loads(Path(bodies_path).read_text())]
     requests = [
-        (f"POST {parts.path} HTTP/1.1\r\nHost: {parts.netloc}\r\nContent-Type: application/json\r\n"
-         f"Content-Length: {len(b)}\r\n\r\n").encode() + b
+        (
+            f"POST {parts.path} HTTP/1.1\r\nHost: {parts.netloc}\r\nContent-Type: application/json\r\n"
+            f"Content-Length: {len(b)}\r\n\r\n"
+        ).encode()
+        + b
         for b in bodies
     ]
     queue: asyncio.Queue[tuple[int, float] | None] = asyncio.Queue()
@@ -886,18 +1142,37 @@ async def _drive(url: str, rate: float, seconds: float, bodies_path: str) -> dic
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--duration", type=float, default=20.0, help="seconds per load run")
-    parser.add_argument("--warmup", type=float, default=3.0, help="seconds of unrecorded load first")
-    parser.add_argument("--concurrency", type=lambda s: [int(c) for c in s.split(",")],
-                        default=[1, 16])
-    parser.add_argument("--only", help="comma-separated servers: mlhandoff, mlflow, bentoml, "
-                        "bentoml-batched, and mlhandoff-w2 (--workers 2; only when named)")
-    parser.add_argument("--peer-default-threads", dest="peer_threads", action="store_false",
-                        help="leave the peers' OpenMP/BLAS threads at the library default")
+    parser.add_argument(
+        "--warmup", type=float, default=3.0, help="seconds of unrecorded load first"
+    )
+    parser.add_argument(
+        "--concurrency", type=lambda s: [int(c) for c in s.split(",")], default=[1, 16]
+    )
+    parser.add_argument(
+        "--only",
+        help="comma-separated servers: mlhandoff, mlflow, bentoml, "
+        "bentoml-batched; only when named: mlhandoff-w2 (--workers 2), mlhandoff-wait2ms "
+        "(--batch-max-wait-ms 2)",
+    )
+    parser.add_argument(
+        "--peer-default-threads",
+        dest="peer_threads",
+        action="store_false",
+        help="leave the peers' OpenMP/BLAS threads at the library default",
+    )
     parser.add_argument("--profile", action="store_true", help="py-spy on mlhandoff serve at c=16")
-    parser.add_argument("--soak", type=float, metavar="SECONDS",
-                        help="instead of the comparison: fixed-rate soak of mlhandoff serve")
-    parser.add_argument("--soak-rps", type=float, default=200.0,
-                        help="soak request rate (default: the example spec's throughput_rps, 200)")
+    parser.add_argument(
+        "--soak",
+        type=float,
+        metavar="SECONDS",
+        help="instead of the comparison: fixed-rate soak of mlhandoff serve",
+    )
+    parser.add_argument(
+        "--soak-rps",
+        type=float,
+        default=200.0,
+        help="soak request rate (default: the example spec's throughput_rps, 200)",
+    )
     parser.add_argument("--_driver", nargs=4, help=argparse.SUPPRESS)
     args = parser.parse_args()
 

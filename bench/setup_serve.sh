@@ -30,13 +30,17 @@ for pkg in scikit-learn skops pandas numpy scipy joblib threadpoolctl; do
 done
 echo "model stack pins: ${pins[*]}"
 
-check() {  # check VENV MODULE...: every module imports and sklearn matches the project's
+check() {  # check VENV MODULE...: every module imports and every pin above is installed
   local venv="$1"; shift
   [ -x "$venv/bin/python" ] || return 1
-  "$venv/bin/python" - "$@" <<'PY' >/dev/null 2>&1
-import importlib, sys
+  PINS="${pins[*]}" "$venv/bin/python" - "$@" <<'PY' >/dev/null 2>&1
+import importlib, importlib.metadata, os, sys
 for name in sys.argv[1:]:
     importlib.import_module(name)
+for pin in os.environ["PINS"].split():
+    name, _, version = pin.partition("==")
+    if importlib.metadata.version(name) != version:
+        sys.exit(f"{name} {importlib.metadata.version(name)} != {version}")
 PY
 }
 
