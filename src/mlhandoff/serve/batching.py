@@ -40,6 +40,7 @@ class MicroBatcher:
         self._max_rows = max_rows
         self._max_wait = max_wait_ms / 1000
         self._pending = pending
+        self._last_jobs = 0
         self._on_batch = on_batch or (lambda _: None)
         self._queue: asyncio.Queue[_Job] = asyncio.Queue()
         self._executor = ThreadPoolExecutor(
@@ -80,10 +81,11 @@ class MicroBatcher:
                 try:
                     job = self._queue.get_nowait()
                 except asyncio.QueueEmpty:
-                    # Wait only for requests already being parsed: none at concurrency 1, so a
-                    # lone request never waits; under load the batch fills instead of splitting.
+                    # Wait only under load (the previous call served several requests, or some
+                    # are being parsed): a lone request never waits, and under load the batch
+                    # fills instead of splitting into two half-batches that take turns.
                     remaining = deadline - loop.time()
-                    if remaining <= 0 or self._pending() <= 0:
+                    if remaining <= 0 or (self._last_jobs <= 1 and self._pending() <= 0):
                         break
                     try:
                         job = await asyncio.wait_for(self._queue.get(), remaining)
@@ -91,6 +93,7 @@ class MicroBatcher:
                         break
                 jobs.append(job)
                 rows += job.table.num_rows
+            self._last_jobs = len(jobs)
             jobs = [j for j in jobs if not j.future.cancelled()]
             if not jobs:
                 continue
