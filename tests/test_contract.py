@@ -479,3 +479,32 @@ def test_an_impossible_date_flags_only_its_own_row() -> None:
         ("d", "type", (1,)),
         ("t", "type", (2,)),
     }
+
+
+def test_domain_rule_agrees_for_requests_and_batches() -> None:
+    """Small tables (a request) take a plain-Python path; it must report what Arrow reports."""
+    contract = CompiledContract(
+        DataContract(
+            fields={
+                "c": FieldSpec(type="category", domain=["DE", "FR"]),
+                "k": FieldSpec(type="int", domain=[1, 2]),
+            }
+        )
+    )
+    c = ["DE", "XX", None, "FR", "de"] * 8
+    k = [1, 3, 2, None, 2] * 8
+    whole = contract.validate(pa.table({"c": c, "k": k}))
+    for start in range(0, 40, 5):
+        part = contract.validate(pa.table({"c": c[start : start + 5], "k": k[start : start + 5]}))
+        assert {(v.field, v.rule, tuple(v.rows)) for v in part.violations} == {
+            ("c", "not_null", (2,)),
+            ("c", "domain", (1, 4)),
+            ("k", "not_null", (3,)),
+            ("k", "domain", (1,)),
+        }
+    assert {(v.field, v.rule, v.count) for v in whole.violations} == {
+        ("c", "not_null", 8),
+        ("c", "domain", 16),
+        ("k", "not_null", 8),
+        ("k", "domain", 8),
+    }

@@ -36,6 +36,10 @@ class Found:
     nulls: dict[str, int] = field(default_factory=dict)
 
 
+#: Up to this many rows (a request) some rules run in plain Python instead of Arrow kernels.
+_SMALL = 16
+
+
 def _is_text(t: pa.DataType) -> bool:
     return pa.types.is_string(t) or pa.types.is_large_string(t) or pa.types.is_string_view(t)
 
@@ -89,6 +93,7 @@ class FieldCheck:
         self.lo, self.hi = spec.min, spec.max
         domain = spec.domain
         self.domain_text = pa.array([str(v) for v in domain], pa.string()) if domain else None
+        self.domain_set = frozenset(str(v) for v in domain) if domain else None
         self.domain_int = (
             pa.array([int(v) for v in domain], pa.int64())
             if domain and all(_is_whole(v) for v in domain)
@@ -385,6 +390,13 @@ class FieldCheck:
         return rows & _valid(arr) if arr.null_count else rows
 
     def _outside_domain(self, a: pa.Array) -> np.ndarray | None:
+        if len(a) <= _SMALL and self.domain_set is not None:
+            # A request's few values: a set lookup holds the GIL, where index_in would rebuild
+            # its hash table and give the GIL up to a busy model thread (about 5 ms under load).
+            values = a.to_pylist()
+            if all(v is None or str(v) in self.domain_set for v in values):
+                return None
+            return np.array([v is not None and str(v) not in self.domain_set for v in values])
         if pa.types.is_integer(a.type) and self.domain_int is not None:
             index = pc.index_in(a, value_set=self.domain_int)
         else:

@@ -8,6 +8,7 @@ is the data contract's, checked by :class:`~mlhandoff.contract.CompiledContract`
 
 from __future__ import annotations
 
+import datetime as dt
 from typing import Any
 
 import pyarrow as pa
@@ -171,9 +172,28 @@ def _typed(values: list[Any], spec: FieldSpec) -> tuple[pa.Array | None, str | N
 
 
 def _timestamps(values: list[Any], timezone: str | None) -> pa.Array:
+    if len(values) <= 16 and all(isinstance(v, str) or v is None for v in values):
+        parsed = _parse_few(values, timezone)
+        if parsed is not None:
+            return parsed
     strings = pa.array(values, type=pa.string())
     try:  # with an offset ("Z", "+01:00"): an instant, kept in the declared zone (else UTC)
         return strings.cast(pa.timestamp("us", tz=timezone or "UTC"))
     except pa.ArrowInvalid:
         # no offset: naive; the contract reports the timezone rule where one is required
         return strings.cast(pa.timestamp("us"))
+
+
+def _parse_few(values: list[Any], timezone: str | None) -> pa.Array | None:
+    """A request's few timestamps parsed in Python (holding the GIL, unlike an Arrow cast that
+    waits to get it back from a busy model thread). None: let Arrow decide."""
+    try:
+        stamps = [None if v is None else dt.datetime.fromisoformat(v) for v in values]
+    except ValueError:
+        return None
+    aware = {s.tzinfo is not None for s in stamps if s is not None}
+    if aware == {True}:
+        return pa.array(stamps, type=pa.timestamp("us", tz=timezone or "UTC"))
+    if aware == {False}:
+        return pa.array(stamps, type=pa.timestamp("us"))
+    return None
