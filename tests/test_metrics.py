@@ -12,7 +12,7 @@ from sklearn.calibration import calibration_curve
 from mlhandoff.evaluate import bootstrap
 from mlhandoff.evaluate.data import EvalSet, Outputs, Slices
 from mlhandoff.evaluate.metrics import Weights, statistic
-from mlhandoff.evaluate.names import UnknownMetric, parse_metric
+from mlhandoff.spec.metric_names import UnknownMetric, parse_metric
 
 BINARY = "binary_classification"
 

@@ -12,9 +12,9 @@ from mlhandoff.evaluate.bootstrap import Interval
 from mlhandoff.evaluate.data import EvalSet, Outputs, build_eval_set, model_outputs
 from mlhandoff.evaluate.diff import DiffReport, diff_bundles
 from mlhandoff.evaluate.junit import junit_xml
-from mlhandoff.evaluate.names import MetricRef, UnknownMetric, parse_metric
 from mlhandoff.evaluate.report import AcceptanceReport, ResultRow, SliceResult
 from mlhandoff.evaluate.run import evaluate_bundle, recorded_report
+from mlhandoff.spec.metric_names import MetricRef, UnknownMetric, parse_metric
 
 __all__ = [
     "AcceptanceReport",

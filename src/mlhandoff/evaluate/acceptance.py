@@ -16,7 +16,6 @@ from mlhandoff.evaluate import bootstrap, fairness
 from mlhandoff.evaluate.bootstrap import Interval
 from mlhandoff.evaluate.data import EvalSet, Outputs
 from mlhandoff.evaluate.metrics import Statistic, Weights, statistic
-from mlhandoff.evaluate.names import DEFAULT_THRESHOLDS, MetricRef, parse_metric
 from mlhandoff.evaluate.report import (
     AcceptanceReport,
     BaselineComparison,
@@ -24,6 +23,7 @@ from mlhandoff.evaluate.report import (
     SliceResult,
 )
 from mlhandoff.evaluate.verdicts import Bound, Verdict, combine
+from mlhandoff.spec.metric_names import DEFAULT_THRESHOLDS, MetricRef, parse_metric
 from mlhandoff.spec.models import Acceptance, Criterion, Guardrail
 
 Job = Callable[[Weights], np.ndarray]

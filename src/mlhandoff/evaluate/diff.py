@@ -14,8 +14,8 @@ from typing import Any
 from mlhandoff.bundle.bundle import Bundle, open_bundle
 from mlhandoff.contract.tables import TableLike
 from mlhandoff.evaluate import latency as latency_mod
-from mlhandoff.evaluate.names import parse_metric
 from mlhandoff.evaluate.report import AcceptanceReport, ResultRow, _clean
+from mlhandoff.spec.metric_names import parse_metric
 from mlhandoff.spec.models import HandoffSpec
 
 

@@ -15,7 +15,7 @@ import numpy as np
 
 from mlhandoff.evaluate import curves, ranking
 from mlhandoff.evaluate.data import EvalSet, Outputs
-from mlhandoff.evaluate.names import MetricRef
+from mlhandoff.spec.metric_names import MetricRef
 
 ECE_BINS = 10
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from mlhandoff.evaluate.names import MetricRef
+from mlhandoff.spec.metric_names import MetricRef
 
 
 def per_query(

@@ -13,6 +13,7 @@ import yaml
 from pydantic import BaseModel, ValidationError
 
 from mlhandoff.errors import SpecError, SpecIssue
+from mlhandoff.spec.metric_names import DEFAULT_THRESHOLDS, UnknownMetric, parse_metric
 from mlhandoff.spec.models import FieldSpec, HandoffSpec
 from mlhandoff.spec.tasks import STANDARD_OUTPUTS
 
@@ -223,7 +224,6 @@ def _cross_checks(spec: HandoffSpec) -> Iterator[tuple[Loc, str]]:
 
 def _acceptance_checks(spec: HandoffSpec) -> Iterator[tuple[Loc, str]]:
     """Metric names exist and fit the task; each criterion says what it requires."""
-    from mlhandoff.evaluate.names import DEFAULT_THRESHOLDS, UnknownMetric, parse_metric
 
     task = spec.model.task
     for i, c in enumerate(spec.acceptance.criteria):
