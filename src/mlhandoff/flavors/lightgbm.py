@@ -25,12 +25,7 @@ from mlhandoff.errors import InputError, ModelLoadError, PredictError
 from mlhandoff.flavors._deps import require
 from mlhandoff.flavors._frame import feature_order, to_frame
 from mlhandoff.flavors.base import LoadOptions
-from mlhandoff.flavors.outputs import (
-    check_classes,
-    from_probabilities,
-    from_values,
-    is_classification,
-)
+from mlhandoff.flavors.outputs import check_classes, is_classification, standard_outputs
 
 _NAME = "lightgbm"
 _BINARY_OBJECTIVES = frozenset({"binary", "cross_entropy", "xentropy"})
@@ -195,16 +190,7 @@ class LightGBMPredictor:
             raise PredictError(
                 f"the lightgbm model failed to predict: {type(exc).__name__}: {exc}"
             ) from exc
-        task = self._options.task
-        if self._classes is not None:
-            return from_probabilities(
-                raw,
-                task,
-                flavor=self.flavor,
-                classes=self._classes,
-                threshold=self._options.threshold,
-            )
-        return from_values(raw, task, flavor=self.flavor)
+        return standard_outputs(raw, self._options, self._classes, flavor=self.flavor)
 
 
 def _categories(booster: Any, names: list[str]) -> dict[int, list[Any]]:

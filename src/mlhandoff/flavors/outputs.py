@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 
 from mlhandoff.errors import ModelLoadError, PredictError
-from mlhandoff.flavors.base import STANDARD_OUTPUTS, Task
+from mlhandoff.flavors.base import STANDARD_OUTPUTS, LoadOptions, Task
 
 CLASSIFICATION_TASKS: frozenset[str] = frozenset(
     {"binary_classification", "multiclass_classification"}
@@ -158,3 +158,15 @@ def _classes(classes: Sequence[Any] | np.ndarray | None, k: int, flavor: str) ->
             f"the {flavor} model gives {k} class probabilities but knows {len(arr)} classes"
         )
     return arr
+
+
+def standard_outputs(
+    raw: np.ndarray, options: LoadOptions, classes: np.ndarray | None, *, flavor: str
+) -> dict[str, np.ndarray]:
+    """A library's raw predictions as the task's standard outputs: class probabilities when the
+    model has classes, else plain values."""
+    if classes is not None:
+        return from_probabilities(
+            raw, options.task, flavor=flavor, classes=classes, threshold=options.threshold
+        )
+    return from_values(raw, options.task, flavor=flavor)

@@ -20,12 +20,7 @@ from mlhandoff.errors import InputError, ModelLoadError, PredictError, UnsafeMod
 from mlhandoff.flavors import _safe_pickle
 from mlhandoff.flavors._frame import feature_order, to_frame
 from mlhandoff.flavors.base import LoadOptions
-from mlhandoff.flavors.outputs import (
-    check_classes,
-    from_probabilities,
-    from_values,
-    is_classification,
-)
+from mlhandoff.flavors.outputs import check_classes, is_classification, standard_outputs
 
 SKOPS_SUFFIX = ".skops"
 PICKLE_SUFFIXES = (".joblib", ".pkl", ".pickle")
@@ -142,7 +137,6 @@ class SklearnPredictor:
         frame = to_frame(table, columns, self.flavor)
         # Same kind of input as at fit time, so sklearn has no feature-name warning to give.
         x: Any = frame if self.feature_names is not None else frame.to_numpy()
-        task = self._options.task
         try:
             raw = (
                 self._model.predict_proba(x)
@@ -153,12 +147,4 @@ class SklearnPredictor:
             raise PredictError(
                 f"the sklearn model failed to predict: {type(exc).__name__}: {exc}"
             ) from exc
-        if self._classes is not None:
-            return from_probabilities(
-                raw,
-                task,
-                flavor=self.flavor,
-                classes=self._classes,
-                threshold=self._options.threshold,
-            )
-        return from_values(raw, task, flavor=self.flavor)
+        return standard_outputs(raw, self._options, self._classes, flavor=self.flavor)
