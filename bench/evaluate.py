@@ -22,7 +22,7 @@ from sklearn.metrics import roc_auc_score
 from mlhandoff.evaluate import bootstrap
 from mlhandoff.evaluate.data import EvalSet, Outputs
 from mlhandoff.evaluate.metrics import statistic
-from mlhandoff.evaluate.names import parse_metric
+from mlhandoff.spec.metric_names import parse_metric
 
 
 def _data(rows: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
