@@ -64,39 +64,18 @@ def test_init_infers_contract_and_refuses_to_overwrite(example_dir: Path, tmp_pa
     assert _run(*args, "--force").exit_code == 0
 
 
+def _init(model: Path, sample: Path, out: Path, *extra: str):
+    return _run("init", "--model", str(model), "--sample", str(sample), "--out", str(out), *extra)
+
+
 def test_init_bad_inputs(example_dir: Path, tmp_path: Path) -> None:
     work = example_dir / "work"
-    missing_model = _run(
-        "init",
-        "--model",
-        str(tmp_path / "nope.skops"),
-        "--sample",
-        str(work / "sample.parquet"),
-        "--out",
-        str(tmp_path / "h.yaml"),
-    )
+    out = tmp_path / "h.yaml"
+    missing_model = _init(tmp_path / "nope.skops", work / "sample.parquet", out)
     assert missing_model.exit_code == 2 and "model file not found" in missing_model.output
-    missing_sample = _run(
-        "init",
-        "--model",
-        str(work / "model.skops"),
-        "--sample",
-        str(tmp_path / "s.parquet"),
-        "--out",
-        str(tmp_path / "h.yaml"),
-    )
+    missing_sample = _init(work / "model.skops", tmp_path / "s.parquet", out)
     assert missing_sample.exit_code == 2 and "file not found" in missing_sample.output
-    bad_label = _run(
-        "init",
-        "--model",
-        str(work / "model.skops"),
-        "--sample",
-        str(work / "sample.parquet"),
-        "--label",
-        "fraud",
-        "--out",
-        str(tmp_path / "h.yaml"),
-    )
+    bad_label = _init(work / "model.skops", work / "sample.parquet", out, "--label", "fraud")
     assert bad_label.exit_code == 2 and "label column 'fraud'" in bad_label.output
     assert not (tmp_path / "h.yaml").exists()
 
