@@ -54,15 +54,31 @@ def serve(
         float,
         typer.Option(
             min=0.0,
-            help="Wait at most this long for requests already being parsed to join a batch (a lone request never waits; 0: never wait).",
+            help="After taking the requests that queued while the model was busy, wait this "
+            "long for more before calling it (0: never wait; a lone request is answered at once).",
         ),
-    ] = 2.0,
+    ] = 0.0,
     model_threads: Annotated[
         int,
         typer.Option(
             min=0, help="Native threads (OpenMP/BLAS) per model call; 0: library default."
         ),
     ] = 1,
+    model_process: Annotated[
+        bool,
+        typer.Option(
+            help="Run the model in a worker process (its own core and GIL; restarted if it "
+            "crashes or hangs) or, with --no-model-process, in a thread of the server."
+        ),
+    ] = True,
+    model_kill_after_s: Annotated[
+        float | None,
+        typer.Option(
+            min=0.1,
+            help="Kill and restart the model worker when one call runs this long "
+            "[default: 10x api.timeout_ms, at least 5 s].",
+        ),
+    ] = None,
     log_level: Annotated[str, typer.Option(help="debug, info, warning or error.")] = "info",
 ) -> None:
     """Serve a bundle over HTTP: verifies it, loads and warms the model, enforces its contracts.
@@ -101,7 +117,10 @@ def serve(
         batch_max_rows=batch_max_rows,
         batch_max_wait_ms=batch_max_wait_ms,
         model_threads=model_threads or None,
+        model_process=model_process,
+        model_kill_after_s=model_kill_after_s,
         token_env=token_env,
+        log_level=log_level,
     )
     run(lambda: create_app(config))  # verify the bundle and the options before binding
     if redis:

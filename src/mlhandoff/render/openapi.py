@@ -26,7 +26,7 @@ ERROR_CODES: dict[int, tuple[str, str]] = {
         "model_error",
         "the model failed (or `internal_error`: the server did); the body carries the request id, never a traceback",
     ),
-    503: ("not_ready", "the model is still loading or warming up"),
+    503: ("not_ready", "the model is still loading or warming up, or its worker is restarting"),
     504: ("model_timeout", "the model exceeded its time budget (api.timeout_ms)"),
 }
 

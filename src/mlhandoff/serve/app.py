@@ -2,19 +2,19 @@
 
 Every scoring request goes through the same steps, in this order (see ``ModelService.handle``):
 request id → auth → rate limit → content type and size → JSON → idempotency → readiness →
-protocol parsing → data contract → model (micro-batched, time-budgeted, fallback) → response →
+protocol parsing → data contract → model (worker process, micro-batched, time-budgeted, fallback) →
+response →
 idempotency record, prediction log, metrics, access log.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import hmac
 import logging
-import threading
 import time
-import traceback
 import uuid
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
@@ -32,11 +32,9 @@ from starlette.responses import HTMLResponse, Response
 from starlette.routing import Route
 
 from mlhandoff.bundle.bundle import Bundle, open_bundle
-from mlhandoff.contract.outputs import name_outputs, output_violations
 from mlhandoff.contract.validate import CompiledContract, without_batch_rules
-from mlhandoff.errors import HandoffError, InputError, PredictError, Violation
+from mlhandoff.errors import HandoffError, InputError, Violation
 from mlhandoff.render.openapi import openapi_document
-from mlhandoff.serve.batching import MicroBatcher
 from mlhandoff.serve.errors import ApiError
 from mlhandoff.serve.fallback import CircuitBreaker
 from mlhandoff.serve.metrics import ServerMetrics
@@ -48,6 +46,14 @@ from mlhandoff.serve.payload import (
     to_table,
 )
 from mlhandoff.serve.predlog import PiiMode, PredictionLog
+from mlhandoff.serve.runners import (
+    ModelExpired,
+    ModelFailed,
+    ProcessRunner,
+    Runner,
+    RunOptions,
+    ThreadRunner,
+)
 from mlhandoff.serve.state import MemoryStore, RateLimiter, RedisStore, StateStore, ping_store
 
 log = logging.getLogger("mlhandoff.serve")
@@ -71,8 +77,12 @@ class ServeConfig:
     #: with the log test guesses, so hashing is refused without one.
     log_pii_key: str | None = None
     batch_max_rows: int = 256
-    batch_max_wait_ms: float = 2.0
+    batch_max_wait_ms: float = 0.0
     model_threads: int | None = 1
+    #: Run the model in a worker process (True) or in a thread of the server (False).
+    model_process: bool = True
+    #: Kill and restart a worker whose call runs this long (default: 10x the time budget, >= 5 s).
+    model_kill_after_s: float | None = None
     breaker_failures: int = 5
     breaker_cooldown_s: float = 30.0
     #: For worker processes: the environment variable the token is read from (never the token).
@@ -82,42 +92,26 @@ class ServeConfig:
 
 
 class _Model:
-    """A bundle ready to predict: predictor, batcher, output naming."""
+    """A bundle being served, and where its model runs (a worker process or a thread)."""
 
-    def __init__(
-        self,
-        bundle: Bundle,
-        metrics: ServerMetrics,
-        config: ServeConfig,
-        pending: Callable[[], int],
-    ) -> None:
-        self.bundle = bundle
-        self.spec = bundle.spec
-        self.label = f"{self.spec.name}-{self.spec.version}"
-        predictor = bundle.predictor()
-        outputs = self.spec.outputs()
-
-        def predict(table: pa.Table) -> pa.Table:
-            named = name_outputs(predictor.predict(table), outputs)
-            problems = output_violations(named, outputs)
-            if problems:  # a NaN or out-of-range score is a model failure, not an answer
-                raise PredictError("outputs break the output contract: " + "; ".join(problems))
-            return named
-
-        self.predict_sync = predict
-        self.batcher = MicroBatcher(
-            predict,
-            max_rows=config.batch_max_rows,
-            max_wait_ms=config.batch_max_wait_ms,
-            on_batch=metrics.batch_rows.observe,
-            pending=pending,
+    def __init__(self, bundle: Bundle, metrics: ServerMetrics, config: ServeConfig) -> None:
+        spec = bundle.spec
+        self.label = f"{spec.name}-{spec.version}"
+        self.runner: Runner
+        options = RunOptions(
             threads=config.model_threads,
+            max_rows=config.batch_max_rows,
+            max_wait_s=config.batch_max_wait_ms / 1000,
+            on_batch=metrics.batch_rows.observe,
+            on_restart=metrics.worker_restarts.labels(self.label).inc,
         )
-
-    def warm_up(self) -> None:
-        inputs, _ = self.bundle.golden()
-        self.predict_sync(inputs.slice(0, 1))
-        self.predict_sync(inputs)
+        if config.model_process:
+            kill_after = config.model_kill_after_s or max(5.0, 10 * spec.api.timeout_ms / 1000)
+            self.runner = ProcessRunner(
+                bundle.root, options, kill_after_s=kill_after, log_level=config.log_level
+            )
+        else:
+            self.runner = ThreadRunner(bundle.root, options)
 
 
 class ModelService:
@@ -151,7 +145,8 @@ class ModelService:
         self.fallback: _Model | None = None
         self.ready = False
         self.load_error: str | None = None
-        self._parsing = 0  # requests inside handle() that have not reached the batcher yet
+        self._loading: asyncio.Task[None] | None = None
+        self._models: list[_Model] = []
         self.predlog: PredictionLog | None = None
         self._openapi = orjson.dumps(openapi_document(self.spec))
         self._outputs = self.spec.outputs()
@@ -171,42 +166,37 @@ class ModelService:
                 pii_key=(self.config.log_pii_key or "").encode(),
                 on_drop=self.metrics.log_dropped.inc,
             )
-        loop = asyncio.get_running_loop()
-        threading.Thread(
-            target=self._load, args=(loop,), name="mlhandoff-load", daemon=True
-        ).start()
+        self._loading = asyncio.get_running_loop().create_task(self._load())
 
-    def _load(self, loop: asyncio.AbstractEventLoop) -> None:
+    async def _load(self) -> None:
         """Load and warm in the background so /healthz answers and /readyz says 503 meanwhile."""
         try:
-            primary = _Model(self.bundle, self.metrics, self.config, self._on_the_way)
-            primary.warm_up()
+            primary = _Model(self.bundle, self.metrics, self.config)
+            self._models.append(primary)
+            await primary.runner.start()
             fallback = None
             if self.fallback_bundle is not None:
-                fallback = _Model(self.fallback_bundle, self.metrics, self.config, self._on_the_way)
-                fallback.warm_up()
+                fallback = _Model(self.fallback_bundle, self.metrics, self.config)
+                self._models.append(fallback)
+                await fallback.runner.start()
         except Exception as exc:
             self.load_error = f"{type(exc).__name__}: {exc}"
             log.error("model failed to load: %s", self.load_error)
+            for model in self._models:
+                await model.runner.stop()
             return
-        try:
-            loop.call_soon_threadsafe(self._activate, primary, fallback)
-        except RuntimeError:  # the server stopped while the model was loading
-            log.info("server stopped before the model finished loading")
-
-    def _activate(self, primary: _Model, fallback: _Model | None) -> None:
-        primary.batcher.start()
-        if fallback:
-            fallback.batcher.start()
         self.primary, self.fallback = primary, fallback
         self.ready = True
         self.metrics.ready.set(1)
         log.info("ready: %s (%s)", primary.label, self.bundle.digest)
 
     async def stop(self) -> None:
-        for model in (self.primary, self.fallback):
-            if model:
-                await model.batcher.stop()
+        if self._loading is not None and not self._loading.done():
+            self._loading.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._loading
+        for model in self._models:  # also those still loading when the server stopped
+            await model.runner.stop()
         if self.predlog:
             await asyncio.to_thread(self.predlog.close)
         await self.store.close()
@@ -229,8 +219,6 @@ class ModelService:
         self.metrics.in_flight.inc()
         status, rows, note = 200, 0, ""
         reserved: str | None = None  # an idempotency key this request holds until it answers
-        self._parsing += 1
-        parsing = True
         try:
             self._authorize(request)
             await self._rate_limit(request)
@@ -254,14 +242,18 @@ class ModelService:
                     503,
                     "the model failed to load" if self.load_error else "the model is still loading",
                 )
+            if not self.primary.runner.ready and self.fallback is None:
+                raise ApiError(
+                    503,
+                    "the model worker is restarting after a crash; retry shortly",
+                    headers={"Retry-After": "1"},
+                )
             table = to_table(parse(body), self.spec.data_contract, self.spec.api.max_batch_size)
             rows = table.num_rows
             report = self.contract.validate(table)
             if not report.ok:
                 raise ApiError(422, "records break the data contract", violations=report.violations)
             normalized = self.contract.normalize(table)
-            self._parsing -= 1
-            parsing = False
             outputs, used = await self._predict(normalized, request_id)
             if used:
                 headers["X-Model-Fallback"] = used
@@ -292,8 +284,6 @@ class ModelService:
             error = ApiError(500, "internal server error", code="internal_error")
             return _error_response(error, request_id, headers)
         finally:
-            if parsing:
-                self._parsing -= 1
             if reserved:  # no answer was stored: release the key so a retry can go through
                 await self.store.delete(f"idem:{reserved}")
             self.metrics.in_flight.dec()
@@ -383,13 +373,21 @@ class ModelService:
             )
         return content
 
+    async def _call(self, model: _Model, table: pa.Table) -> pa.Table:
+        """The model's outputs within the time budget; TimeoutError past it."""
+        budget = self.spec.api.timeout_ms / 1000
+        deadline = time.monotonic() + budget
+        try:
+            return await asyncio.wait_for(model.runner.predict(table, deadline), budget)
+        except ModelExpired:  # the worker dropped it: the budget ran out while it was busy
+            raise TimeoutError from None
+
     async def _predict(self, table: pa.Table, request_id: str) -> tuple[pa.Table, str | None]:
         assert self.primary is not None
-        budget = self.spec.api.timeout_ms / 1000
         reason = "circuit_open"
         if self.fallback is None or self.breaker.allow():
             try:
-                outputs = await asyncio.wait_for(self.primary.batcher.submit(table), budget)
+                outputs = await self._call(self.primary, table)
                 self.breaker.record(True)
                 return outputs, None
             except TimeoutError:
@@ -411,7 +409,7 @@ class ModelService:
         assert self.fallback is not None
         self.metrics.fallbacks.labels(reason).inc()
         try:
-            outputs = await asyncio.wait_for(self.fallback.batcher.submit(table), budget)
+            outputs = await self._call(self.fallback, table)
         except TimeoutError:
             raise ApiError(
                 504, "the primary and the fallback model both exceeded the time budget"
@@ -424,9 +422,6 @@ class ModelService:
         return outputs, self.fallback.label
 
     # --- responses -----------------------------------------------------------------------------
-
-    def _on_the_way(self) -> int:
-        return self._parsing
 
     def _output_roles(self) -> tuple[str | None, str | None, str | None]:
         roles: dict[str, str] = {}
@@ -451,6 +446,14 @@ class ModelService:
                 row[self._label_field] = None
                 self.metrics.abstains.inc()
         return rows
+
+    def readiness(self) -> str:
+        """ready, loading, failed (see load_error) or restarting (the model worker crashed)."""
+        if self.load_error:
+            return "failed"
+        if not self.ready or self.primary is None:
+            return "loading"
+        return "ready" if self.primary.runner.ready else "restarting"
 
     def model_info(self) -> dict[str, Any]:
         return {
@@ -486,10 +489,11 @@ class ModelService:
 
 def _log_model_failure(which: str, exc: BaseException, request_id: str) -> None:
     """Exception type and stack, never its message: models put input values (PII) in messages."""
-    stack = "".join(traceback.format_tb(exc.__traceback__))
-    log.error(
-        "%s failed: %s", which, type(exc).__name__, extra={"request_id": request_id, "stack": stack}
-    )
+    if isinstance(exc, ModelFailed):
+        kind, extra = exc.type_name, {"request_id": request_id, "stack": exc.stack}
+    else:  # the worker crashed or was killed: our own message, no model text in it
+        kind, extra = f"{type(exc).__name__}: {exc}", {"request_id": request_id}
+    log.error("%s failed: %s", which, kind, extra=extra)
 
 
 def _parse_json(raw: bytes) -> Any:
@@ -602,13 +606,12 @@ def create_app(config: ServeConfig) -> Starlette:
         return json_response({"status": "ok"})
 
     async def ready(request: Request) -> Response:
-        if service.ready:
-            return json_response({"status": "ready", "model": service.model_info()})
-        detail = (
-            {"status": "failed", "error": service.load_error}
-            if service.load_error
-            else {"status": "loading"}
-        )
+        status = service.readiness()
+        if status == "ready":
+            return json_response({"status": status, "model": service.model_info()})
+        detail = {"status": status}
+        if service.load_error:
+            detail["error"] = service.load_error
         return json_response(detail, 503)
 
     async def metrics(request: Request) -> Response:

@@ -76,6 +76,12 @@ class ServerMetrics:
             "Prediction-log records dropped (buffer full).",
             registry=r,
         )
+        self.worker_restarts = Counter(
+            "mlhandoff_model_worker_restarts",
+            "Model worker processes restarted after a crash or a hang, by model.",
+            ["model"],
+            registry=r,
+        )
         self.model_info = Gauge(
             "mlhandoff_model_info",
             "The served bundle.",

@@ -1,0 +1,241 @@
+"""The model outside the server: batching where the model runs, worker crashes and hangs,
+jobs past their deadline, and the in-thread mode (``--no-model-process``)."""
+
+from __future__ import annotations
+
+import json
+import queue
+import threading
+import time
+from pathlib import Path
+
+import httpx
+import pyarrow as pa
+import pytest
+
+from mlhandoff.serve.batching import Job, run_batches, split
+from serving import SCORER, live_server, pyfunc_bundle
+
+JSON = {"content-type": "application/json"}
+
+
+def _post(url: str, x: float, timeout: float = 20) -> httpx.Response:
+    with httpx.Client(base_url=url, timeout=timeout) as client:
+        return client.post(
+            "/predict", content=json.dumps({"x": x, "c": "a", "secret": "s"}), headers=JSON
+        )
+
+
+def _metric(server, name: str) -> float:
+    lines = server.client.get("/metrics").text.splitlines()
+    return sum(float(line.split()[-1]) for line in lines if line.startswith(name))
+
+
+def _wait_ready(server, timeout_s: float = 30) -> list[str]:
+    """Poll /readyz until ready; the statuses seen on the way."""
+    seen, deadline = [], time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        status = server.client.get("/readyz").json()["status"]
+        if not seen or seen[-1] != status:
+            seen.append(status)
+        if status == "ready":
+            return seen
+        time.sleep(0.05)
+    raise AssertionError(f"never ready again: {seen}")
+
+
+# --- run_batches, in a plain thread ------------------------------------------------------------
+
+
+class _Recorder:
+    """A Replies that keeps what it was told."""
+
+    def __init__(self) -> None:
+        self.answers: dict[int, object] = {}
+        self.batches: list[list[int]] = []
+
+    def outputs(self, jobs: list[Job], outputs: pa.Table) -> None:
+        self.batches.append([j.id for j in jobs])
+        parts = split(outputs, [j.table.num_rows for j in jobs])
+        for job, part in zip(jobs, parts, strict=True):
+            self.answers[job.id] = part.column("y").to_pylist()
+
+    def failed(self, jobs: list[Job], error: BaseException) -> None:
+        for job in jobs:
+            self.answers[job.id] = f"failed: {type(error).__name__}"
+
+    def expired(self, jobs: list[Job]) -> None:
+        for job in jobs:
+            self.answers[job.id] = "expired"
+
+
+def _double(table: pa.Table) -> pa.Table:
+    x = table.column("x").to_pylist()
+    if 13 in x:
+        raise ValueError("unlucky")
+    return pa.table({"y": [v * 2 for v in x]})
+
+
+def test_queued_jobs_share_one_call_and_get_their_own_rows() -> None:
+    jobs: queue.Queue[Job | None] = queue.Queue()
+    later = time.monotonic() + 60
+    for i, xs in enumerate([[1], [2, 3], [4]]):
+        jobs.put(Job(i, later, pa.table({"x": xs})))
+    jobs.put(None)
+    replies = _Recorder()
+    run_batches(jobs, _double, replies, max_rows=256)
+    assert replies.batches == [[0, 1, 2]]
+    assert replies.answers == {0: [2], 1: [4, 6], 2: [8]}
+
+
+def test_max_rows_splits_batches_and_a_failing_job_is_isolated() -> None:
+    jobs: queue.Queue[Job | None] = queue.Queue()
+    later = time.monotonic() + 60
+    for i, x in enumerate([1, 13, 3, 4, 5]):
+        jobs.put(Job(i, later, pa.table({"x": [x]})))
+    jobs.put(None)
+    replies = _Recorder()
+    run_batches(jobs, _double, replies, max_rows=3)
+    # first call [1, 13, 3] fails; each job is then run alone; [4, 5] is the next batch
+    assert replies.answers == {0: [2], 1: "failed: ValueError", 2: [6], 3: [8], 4: [10]}
+    assert replies.batches == [[0], [2], [3, 4]]
+
+
+def test_jobs_past_their_deadline_are_not_computed() -> None:
+    jobs: queue.Queue[Job | None] = queue.Queue()
+    jobs.put(Job(0, time.monotonic() - 1, pa.table({"x": [1]})))
+    jobs.put(Job(1, time.monotonic() + 60, pa.table({"x": [2]})))
+    jobs.put(None)
+    replies = _Recorder()
+    run_batches(jobs, _double, replies)
+    assert replies.answers == {0: "expired", 1: [4]}
+    assert replies.batches == [[1]]
+
+
+def test_max_wait_gathers_jobs_that_arrive_shortly_after() -> None:
+    jobs: queue.Queue[Job | None] = queue.Queue()
+    later = time.monotonic() + 60
+    jobs.put(Job(0, later, pa.table({"x": [1]})))
+
+    def feed() -> None:
+        time.sleep(0.05)
+        jobs.put(Job(1, later, pa.table({"x": [2]})))
+        time.sleep(0.5)
+        jobs.put(None)
+
+    threading.Thread(target=feed).start()
+    replies = _Recorder()
+    run_batches(jobs, _double, replies, max_wait_s=0.3)
+    assert replies.batches == [[0, 1]]
+
+
+# --- the worker process, on a real server ----------------------------------------------------
+
+CRASHER = """
+import os
+import numpy as np
+
+def predict(frame):
+    x = frame["x"].to_numpy()
+    if (x == 13).any():
+        os._exit(3)  # a native crash, as far as the server can tell
+    return np.clip(x / 100.0, 0, 1)
+"""
+
+
+def test_a_crashing_model_answers_500_and_its_worker_is_restarted(tmp_path: Path) -> None:
+    bundle = pyfunc_bundle(tmp_path, "crasher", CRASHER)
+    with live_server(bundle) as server:
+        crashed = _post(server.url, 13.0)
+        assert crashed.status_code == 500
+        assert crashed.json()["error"]["code"] == "model_error"
+        statuses = _wait_ready(server)
+        assert statuses[-1] == "ready"
+        assert _post(server.url, 5.0).json()["predictions"][0]["score"] == 0.05
+        assert _metric(server, "mlhandoff_model_worker_restarts_total") == 1
+
+
+HANGER = """
+import time
+import numpy as np
+
+def predict(frame):
+    x = frame["x"].to_numpy()
+    if (x == 88).any():
+        time.sleep(3600)
+    return np.clip(x / 100.0, 0, 1)
+"""
+
+
+def test_a_hung_model_is_killed_and_replaced(tmp_path: Path) -> None:
+    bundle = pyfunc_bundle(tmp_path, "hanger", HANGER, api={"timeout_ms": 300})
+    with live_server(bundle, model_kill_after_s=1.0) as server:
+        hung = _post(server.url, 88.0)
+        assert hung.status_code == 504
+        # while the worker hangs or restarts, nothing is answered by a stuck model
+        time.sleep(1.5)
+        _wait_ready(server)
+        assert _post(server.url, 5.0).status_code == 200
+        assert _metric(server, "mlhandoff_model_worker_restarts_total") == 1
+
+
+SLOW_LOGGER = """
+import os
+import time
+import numpy as np
+
+def predict(frame):
+    x = frame["x"].to_numpy()
+    if (x == np.round(x)).all():  # this test's requests, not pack's or warm-up's golden rows
+        with open(os.environ["MLH_TEST_CALLS"], "a") as calls:
+            calls.write(f"{len(frame)}\\n")
+        time.sleep(0.6)
+    return np.clip(x / 100.0, 0, 1)
+"""
+
+
+def test_requests_that_timed_out_while_queued_are_never_computed(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    calls = tmp_path / "calls.txt"
+    monkeypatch.setenv("MLH_TEST_CALLS", str(calls))  # the worker inherits the environment
+    bundle = pyfunc_bundle(tmp_path, "slowlog", SLOW_LOGGER, api={"timeout_ms": 200})
+    with live_server(bundle) as server:
+        codes: list[int] = []
+
+        def send(x: float) -> None:
+            with httpx.Client(base_url=server.url, timeout=20) as client:
+                body = json.dumps({"x": x, "c": "b", "secret": "s"})
+                codes.append(client.post("/predict", content=body, headers=JSON).status_code)
+
+        first = threading.Thread(target=send, args=(1.0,))
+        first.start()
+        time.sleep(0.1)  # the first is in the model when the others arrive
+        others = [threading.Thread(target=send, args=(x,)) for x in (2.0, 3.0, 4.0)]
+        for t in others:
+            t.start()
+        for t in [first, *others]:
+            t.join()
+        assert codes == [504] * 4
+        time.sleep(0.8)  # the first call finishes; the queued three are dropped, not run
+        assert calls.read_text().split() == ["1"]
+
+
+@pytest.mark.parametrize("model_process", [True, False], ids=["process", "thread"])
+def test_batching_isolation_and_timeouts_in_both_modes(tmp_path: Path, model_process) -> None:
+    bundle = pyfunc_bundle(tmp_path, "modes", SCORER, api={"timeout_ms": 300})
+    with live_server(bundle, model_process=model_process) as server:
+        results: dict[float, int] = {}
+
+        def send(x: float) -> None:
+            results[x] = _post(server.url, x).status_code
+
+        threads = [threading.Thread(target=send, args=(x,)) for x in (66.0, 1.0, 2.0, 3.0, 4.0)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        assert results == {66.0: 500, 1.0: 200, 2.0: 200, 3.0: 200, 4.0: 200}
+        assert _post(server.url, 77.0).status_code == 504
+        time.sleep(1.6)
+        assert _post(server.url, 5.0).json()["predictions"][0]["score"] == 0.05
