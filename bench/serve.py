@@ -57,7 +57,7 @@ HOST = "127.0.0.1"
 WRK = shutil.which("wrk") or "/usr/bin/wrk"
 
 #: Servers run only when named in --only.
-OPTIONAL = {"mlhandoff-w2", "mlhandoff-wait2ms"}
+OPTIONAL = {"mlhandoff-w2", "mlhandoff-wait2ms", "mlhandoff-thread"}
 
 BAR_C1_OVER_RAW_MS = 1.0
 BAR_VS_BENTO_BATCHED = 3.0
@@ -417,6 +417,23 @@ def make_servers(bundle: Path, only: set[str] | None, peer_threads: bool = True)
             "/readyz",
             0,
             ready_streak=20,
+        ),
+        Server(
+            "mlhandoff-thread",
+            [
+                str(ROOT / ".venv" / "bin" / "mlhandoff"),
+                "serve",
+                str(bundle),
+                "--host",
+                HOST,
+                "--port",
+                "{port}",
+                "--no-model-process",
+            ],
+            "/predict",
+            lambda r: r,
+            "/readyz",
+            0,
         ),
         Server(
             "mlhandoff-wait2ms",
@@ -830,7 +847,7 @@ def compare(args: argparse.Namespace) -> dict[str, Any]:
                 if around:
                     raw["raw_before_c1_p50_ms"] = again()
                 cpu0 = server_cpu(server)
-                single = server.name in ("mlhandoff", "mlhandoff-wait2ms")  # one /metrics
+                single = server.name in ("mlhandoff", "mlhandoff-wait2ms", "mlhandoff-thread")
                 rows0, calls0 = batch_counters(server) if single else (0, 0)
                 run = wrk(server, script, concurrency, args.duration)
                 run.cpu_ms_per_request = 1000 * (server_cpu(server) - cpu0) / max(1, run.requests)
@@ -962,10 +979,16 @@ def report(results: dict[str, Any]) -> str:
 
 
 def rss_kib(pid: int) -> int:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1])
-    raise RuntimeError(f"no VmRSS for {pid}")
+    """Resident memory of ``pid`` and every process below it (the server and its model worker)."""
+    total = 0
+    for member in [pid, *descendants(pid)]:
+        with contextlib.suppress(OSError):
+            for line in Path(f"/proc/{member}/status").read_text().splitlines():
+                if line.startswith("VmRSS:"):
+                    total += int(line.split()[1])
+    if not total:
+        raise RuntimeError(f"no VmRSS for {pid}")
+    return total
 
 
 def soak(args: argparse.Namespace) -> dict[str, Any]:
@@ -1152,7 +1175,7 @@ def main() -> None:
         "--only",
         help="comma-separated servers: mlhandoff, mlflow, bentoml, "
         "bentoml-batched; only when named: mlhandoff-w2 (--workers 2), mlhandoff-wait2ms "
-        "(--batch-max-wait-ms 2)",
+        "(--batch-max-wait-ms 2), mlhandoff-thread (--no-model-process)",
     )
     parser.add_argument(
         "--peer-default-threads",

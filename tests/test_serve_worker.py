@@ -4,7 +4,6 @@ jobs past their deadline, and the in-thread mode (``--no-model-process``)."""
 from __future__ import annotations
 
 import json
-import queue
 import threading
 import time
 from pathlib import Path
@@ -13,7 +12,7 @@ import httpx
 import pyarrow as pa
 import pytest
 
-from mlhandoff.serve.batching import Job, run_batches, split
+from mlhandoff.serve.batching import Job, QueueSource, run_batches, split
 from serving import SCORER, live_server, pyfunc_bundle
 
 JSON = {"content-type": "application/json"}
@@ -77,43 +76,47 @@ def _double(table: pa.Table) -> pa.Table:
 
 
 def test_queued_jobs_share_one_call_and_get_their_own_rows() -> None:
-    jobs: queue.Queue[Job | None] = queue.Queue()
+    source = QueueSource()
+    jobs = source.queue
     later = time.monotonic() + 60
     for i, xs in enumerate([[1], [2, 3], [4]]):
         jobs.put(Job(i, later, pa.table({"x": xs})))
     jobs.put(None)
     replies = _Recorder()
-    run_batches(jobs, _double, replies, max_rows=256)
+    run_batches(source, _double, replies, max_rows=256)
     assert replies.batches == [[0, 1, 2]]
     assert replies.answers == {0: [2], 1: [4, 6], 2: [8]}
 
 
 def test_max_rows_splits_batches_and_a_failing_job_is_isolated() -> None:
-    jobs: queue.Queue[Job | None] = queue.Queue()
+    source = QueueSource()
+    jobs = source.queue
     later = time.monotonic() + 60
     for i, x in enumerate([1, 13, 3, 4, 5]):
         jobs.put(Job(i, later, pa.table({"x": [x]})))
     jobs.put(None)
     replies = _Recorder()
-    run_batches(jobs, _double, replies, max_rows=3)
+    run_batches(source, _double, replies, max_rows=3)
     # first call [1, 13, 3] fails; each job is then run alone; [4, 5] is the next batch
     assert replies.answers == {0: [2], 1: "failed: ValueError", 2: [6], 3: [8], 4: [10]}
     assert replies.batches == [[0], [2], [3, 4]]
 
 
 def test_jobs_past_their_deadline_are_not_computed() -> None:
-    jobs: queue.Queue[Job | None] = queue.Queue()
+    source = QueueSource()
+    jobs = source.queue
     jobs.put(Job(0, time.monotonic() - 1, pa.table({"x": [1]})))
     jobs.put(Job(1, time.monotonic() + 60, pa.table({"x": [2]})))
     jobs.put(None)
     replies = _Recorder()
-    run_batches(jobs, _double, replies)
+    run_batches(source, _double, replies)
     assert replies.answers == {0: "expired", 1: [4]}
     assert replies.batches == [[1]]
 
 
 def test_max_wait_gathers_jobs_that_arrive_shortly_after() -> None:
-    jobs: queue.Queue[Job | None] = queue.Queue()
+    source = QueueSource()
+    jobs = source.queue
     later = time.monotonic() + 60
     jobs.put(Job(0, later, pa.table({"x": [1]})))
 
@@ -125,7 +128,7 @@ def test_max_wait_gathers_jobs_that_arrive_shortly_after() -> None:
 
     threading.Thread(target=feed).start()
     replies = _Recorder()
-    run_batches(jobs, _double, replies, max_wait_s=0.3)
+    run_batches(source, _double, replies, max_wait_s=0.3)
     assert replies.batches == [[0, 1]]
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import warnings
 from dataclasses import dataclass, field
@@ -21,7 +22,7 @@ from mlhandoff.errors import BundleError, IntegrityError, SpecError
 from mlhandoff.flavors import load_predictor
 from mlhandoff.flavors.base import LoadOptions, Predictor
 from mlhandoff.spec.loader import load_spec
-from mlhandoff.spec.models import HandoffSpec
+from mlhandoff.spec.models import HandoffSpec, OutputContract
 
 
 class EnvironmentMismatchWarning(UserWarning):
@@ -72,8 +73,20 @@ class Bundle:
 
     def predict(self, data: TableLike) -> pa.Table:
         """Outputs named as in the output contract, for a table of inputs."""
-        table = CompiledContract(self.spec.data_contract).normalize(read_table(data))
-        return name_outputs(self.predictor().predict(table), self.spec.outputs())
+        return self.predict_table(read_table(data))
+
+    def predict_table(self, table: pa.Table) -> pa.Table:
+        """``predict`` for an Arrow table already typed as the data contract says."""
+        normalized = self._contract.normalize(table)
+        return name_outputs(self.predictor().predict(normalized), self._outputs)
+
+    @functools.cached_property
+    def _contract(self) -> CompiledContract:
+        return CompiledContract(self.spec.data_contract)
+
+    @functools.cached_property
+    def _outputs(self) -> OutputContract:
+        return self.spec.outputs()
 
     def golden(self) -> tuple[pa.Table, pa.Table]:
         return pq.read_table(self.root / layout.GOLDEN_INPUTS), pq.read_table(

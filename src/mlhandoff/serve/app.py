@@ -253,8 +253,7 @@ class ModelService:
             report = self.contract.validate(table)
             if not report.ok:
                 raise ApiError(422, "records break the data contract", violations=report.violations)
-            normalized = self.contract.normalize(table)
-            outputs, used = await self._predict(normalized, request_id)
+            outputs, used = await self._predict(table, request_id)
             if used:
                 headers["X-Model-Fallback"] = used
                 note = f"fallback:{used}"

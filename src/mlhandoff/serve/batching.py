@@ -37,31 +37,50 @@ class Replies(Protocol):
     def expired(self, jobs: list[Job]) -> None: ...
 
 
+class JobSource(Protocol):
+    def take(self, timeout: float | None) -> Job | None:
+        """The next job (None: no more will come), waiting up to ``timeout`` seconds (None:
+        as long as it takes; 0: not at all); raises ``queue.Empty`` when none came in time."""
+        ...
+
+
+class QueueSource:
+    """Jobs put into a ``queue.Queue`` by another thread (``None`` ends the stream)."""
+
+    def __init__(self) -> None:
+        self.queue: queue.Queue[Job | None] = queue.Queue()
+
+    def take(self, timeout: float | None) -> Job | None:
+        if timeout is not None and timeout <= 0:
+            return self.queue.get_nowait()
+        return self.queue.get(timeout=timeout)
+
+
 def run_batches(
-    jobs: queue.Queue[Job | None],
+    jobs: JobSource,
     predict: Callable[[pa.Table], pa.Table],
     replies: Replies,
     *,
     max_rows: int = 256,
     max_wait_s: float = 0.0,
 ) -> None:
-    """Answer jobs until a ``None`` arrives; every job gets exactly one reply."""
+    """Answer jobs until the source ends; every job gets exactly one reply."""
     stop = False
     while not stop:
-        first = jobs.get()
+        first = jobs.take(None)
         if first is None:
             return
         batch, rows = [first], first.table.num_rows
         wait_until = time.monotonic() + max_wait_s
         while rows < max_rows:
             try:
-                job = jobs.get_nowait()
+                job = jobs.take(0)
             except queue.Empty:
                 remaining = wait_until - time.monotonic()
                 if remaining <= 0:
                     break
                 try:
-                    job = jobs.get(timeout=remaining)
+                    job = jobs.take(remaining)
                 except queue.Empty:
                     break
             if job is None:

@@ -13,7 +13,6 @@ import itertools
 import json
 import logging
 import os
-import queue
 import socket
 import subprocess
 import sys
@@ -28,7 +27,7 @@ import pyarrow as pa
 
 from mlhandoff.errors import ModelLoadError, PredictError
 from mlhandoff.serve import worker
-from mlhandoff.serve.batching import Job, run_batches, split
+from mlhandoff.serve.batching import Job, QueueSource, run_batches, split
 
 log = logging.getLogger("mlhandoff.serve")
 
@@ -88,7 +87,7 @@ class ThreadRunner:
     def __init__(self, bundle: Path, options: RunOptions) -> None:
         self._bundle = bundle
         self._options = options
-        self._jobs: queue.Queue[Job | None] = queue.Queue()
+        self._jobs = QueueSource()
         self._futures: dict[int, asyncio.Future[pa.Table]] = {}
         self._ids = itertools.count()
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -124,14 +123,14 @@ class ThreadRunner:
         job_id = next(self._ids)
         future: asyncio.Future[pa.Table] = self._loop.create_future()
         self._futures[job_id] = future
-        self._jobs.put(Job(job_id, deadline, table))
+        self._jobs.queue.put(Job(job_id, deadline, table))
         try:
             return await future
         finally:
             self._futures.pop(job_id, None)
 
     async def stop(self) -> None:
-        self._jobs.put(None)
+        self._jobs.queue.put(None)
         self.ready = False
 
     # Replies, called in the model thread:

@@ -23,14 +23,16 @@ main()" --fd N --bundle DIR ...``.
 from __future__ import annotations
 
 import argparse
+import collections
 import contextlib
 import json
 import logging
 import queue
+import select
 import socket
 import struct
 import sys
-import threading
+import time
 import traceback
 from collections.abc import Callable
 from pathlib import Path
@@ -55,15 +57,15 @@ def checked_predict(bundle_path: Path, threads: int | None) -> Callable[[pa.Tabl
     one that checked the hashes. Call it in the thread that will predict: the native thread
     limit is per thread, and applies only to libraries loaded by then."""
     from mlhandoff.bundle.bundle import open_bundle
-    from mlhandoff.contract.outputs import name_outputs, output_violations
+    from mlhandoff.contract.outputs import output_violations
 
     bundle = open_bundle(bundle_path)
-    predictor = bundle.predictor()
-    outputs = bundle.spec.outputs()
+    bundle.predictor()
     limit_threads(threads)
+    outputs = bundle.spec.outputs()
 
     def predict(table: pa.Table) -> pa.Table:
-        named = name_outputs(predictor.predict(table), outputs)
+        named = bundle.predict_table(table)  # normalised once per batch, as the model expects
         problems = output_violations(named, outputs)
         if problems:  # a NaN or out-of-range score is a model failure, not an answer
             raise PredictError("outputs break the output contract: " + "; ".join(problems))
@@ -162,34 +164,66 @@ class _SocketReplies:
         self._sock.sendall(json_frame(EXPIRED, {"ids": [j.id for j in jobs]}))
 
 
-def _recv_exactly(sock: socket.socket, size: int) -> bytes | None:
-    chunks, left = [], size
-    while left:
-        chunk = sock.recv(min(left, 1 << 20))
-        if not chunk:
-            return None
-        chunks.append(chunk)
-        left -= len(chunk)
-    return b"".join(chunks)
+class _SocketJobs:
+    """Jobs read from the server's socket by the model's own thread, just before each batch.
 
+    No reader thread: one would wake up for every job arriving during a model call and take
+    the GIL from the model each time. Frames wait in the socket buffer instead."""
 
-def _read_jobs(sock: socket.socket, jobs: queue.Queue[Job | None]) -> None:
-    """Reader thread: frames from the server → jobs, until the server closes its end."""
-    try:
+    def __init__(self, sock: socket.socket) -> None:
+        self._sock = sock
+        self._buffer = bytearray()
+        self._chunk = bytearray(1 << 18)
+        self._view = memoryview(self._chunk)
+        self._ready: collections.deque[Job] = collections.deque()
+        self._closed = False
+
+    def take(self, timeout: float | None) -> Job | None:
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while not self._ready:
+            if self._closed:
+                return None
+            wait = None if deadline is None else max(0.0, deadline - time.monotonic())
+            if not self._receive(wait):
+                raise queue.Empty
+        return self._ready.popleft()
+
+    def _receive(self, wait: float | None) -> bool:
+        """Read what the socket holds (waiting up to ``wait`` for the first byte); False if
+        nothing came. Complete frames become jobs."""
+        if wait is not None and not select.select([self._sock], [], [], wait)[0]:
+            return False
+        flags = 0  # the first read may wait; the rest take only what is already there
         while True:
-            header = _recv_exactly(sock, HEADER.size)
-            if header is None:
-                return
-            size, _kind = HEADER.unpack(header)
-            payload = _recv_exactly(sock, size)
-            if payload is None:
-                return
-            job_id, deadline = JOB.unpack_from(payload)
-            jobs.put(Job(job_id, deadline, from_ipc(memoryview(payload)[JOB.size :])))
-    except OSError:
-        return
-    finally:
-        jobs.put(None)
+            try:
+                n = self._sock.recv_into(self._chunk, 0, flags)
+            except BlockingIOError:
+                break
+            except OSError:
+                n = 0
+            if not n:
+                self._closed = True
+                break
+            self._buffer += self._view[:n]
+            if n < len(self._chunk):
+                break
+            flags = socket.MSG_DONTWAIT
+        self._parse()
+        return True
+
+    def _parse(self) -> None:
+        buffer, offset = self._buffer, 0
+        while len(buffer) - offset >= HEADER.size:
+            size, _kind = HEADER.unpack_from(buffer, offset)
+            start, end = offset + HEADER.size, offset + HEADER.size + size
+            if len(buffer) < end:
+                break
+            job_id, deadline = JOB.unpack_from(buffer, start)
+            self._ready.append(
+                Job(job_id, deadline, from_ipc(bytes(buffer[start + JOB.size : end])))
+            )
+            offset = end
+        del buffer[:offset]
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -213,11 +247,9 @@ def main(argv: list[str] | None = None) -> int:
         sock.sendall(json_frame(LOAD_FAILED, {"type": type(exc).__name__, "message": str(exc)}))
         return 1
     sock.sendall(frame(READY))
-    jobs: queue.Queue[Job | None] = queue.Queue()
-    threading.Thread(target=_read_jobs, args=(sock, jobs), name="jobs", daemon=True).start()
     with contextlib.suppress(BrokenPipeError, ConnectionResetError):  # the server went away
         run_batches(
-            jobs,
+            _SocketJobs(sock),
             predict,
             _SocketReplies(sock),
             max_rows=args.max_rows,
