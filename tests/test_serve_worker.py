@@ -13,7 +13,14 @@ import pyarrow as pa
 import pytest
 
 from mlhandoff.serve.batching import Job, QueueSource, run_batches, split
-from serving import SCORER, live_server, pyfunc_bundle
+from serving import (
+    SCORER,
+    free_port,
+    live_server,
+    pyfunc_bundle,
+    serve_process,
+    wait_ready_at,
+)
 
 JSON = {"content-type": "application/json"}
 
@@ -242,3 +249,56 @@ def test_batching_isolation_and_timeouts_in_both_modes(tmp_path: Path, model_pro
         assert _post(server.url, 77.0).status_code == 504
         time.sleep(1.6)
         assert _post(server.url, 5.0).json()["predictions"][0]["score"] == 0.05
+
+
+def _children(pid: int) -> list[int]:
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                stat = (entry / "stat").read_text()
+            except OSError:
+                continue
+            if int(stat.rsplit(")", 1)[1].split()[1]) == pid:
+                found.append(int(entry.name))
+    return found
+
+
+def _gone(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return True
+    return state == "Z"  # exited, waiting for a parent that is gone to be reaped
+
+
+@pytest.mark.skipif(not Path("/proc").exists(), reason="reads the process tree from /proc")
+def test_the_worker_exits_when_the_server_is_killed(tmp_path: Path) -> None:
+    import signal
+
+    bundle = pyfunc_bundle(tmp_path, "orphan", SCORER)
+    port = free_port()
+    server = serve_process(bundle, port)
+    try:
+        with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=5) as client:
+            wait_ready_at(client)
+            assert (
+                client.post(
+                    "/predict",
+                    content=json.dumps({"x": 5.0, "c": "a", "secret": "s"}),
+                    headers=JSON,
+                ).json()["predictions"][0]["score"]
+                == 0.05
+            )
+        [worker] = _children(server.pid)
+        server.send_signal(signal.SIGKILL)  # no shutdown hook runs
+        server.wait(10)
+        deadline = time.monotonic() + 10
+        while not _gone(worker) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert _gone(worker), "the model worker outlived its server"
+    finally:
+        server.kill()
+        server.wait(10)
+        if server.stderr is not None:
+            server.stderr.close()
