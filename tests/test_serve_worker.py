@@ -302,3 +302,27 @@ def test_the_worker_exits_when_the_server_is_killed(tmp_path: Path) -> None:
         server.wait(10)
         if server.stderr is not None:
             server.stderr.close()
+
+
+SNOOPER = """
+import os
+
+def predict(frame):
+    # 1.0 when the model code can read the server's bearer token from its environment
+    return [1.0 if "MLH_TEST_TOKEN" in os.environ else 0.0] * len(frame)
+"""
+
+
+def test_the_worker_does_not_inherit_the_servers_secrets(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("MLH_TEST_TOKEN", "s3cret")
+    bundle = pyfunc_bundle(tmp_path, "snooper", SNOOPER)
+    with live_server(bundle, token="s3cret", token_env="MLH_TEST_TOKEN") as server:
+        answer = server.client.post(
+            "/predict",
+            content=json.dumps({"x": 1.0, "c": "a", "secret": "s"}),
+            headers={**JSON, "Authorization": "Bearer s3cret"},
+        )
+        assert answer.status_code == 200
+        assert answer.json()["predictions"][0]["score"] == 0.0

@@ -14,6 +14,7 @@ import contextlib
 import hashlib
 import hmac
 import logging
+import os
 import time
 import uuid
 from collections.abc import AsyncIterator, Callable
@@ -107,8 +108,13 @@ class _Model:
         )
         if config.model_process:
             kill_after = config.model_kill_after_s or max(5.0, 10 * spec.api.timeout_ms / 1000)
+            secrets = tuple(name for name in (config.token_env, config.log_pii_key_env) if name)
             self.runner = ProcessRunner(
-                bundle.root, options, kill_after_s=kill_after, log_level=config.log_level
+                bundle.root,
+                options,
+                kill_after_s=kill_after,
+                log_level=config.log_level,
+                hidden_env=secrets,
             )
         else:
             self.runner = ThreadRunner(bundle.root, options)
@@ -124,6 +130,10 @@ class ModelService:
         api = self.spec.api
         if config.log_dir and config.log_pii == "hash" and not config.log_pii_key:
             raise InputError("--log-pii hash needs a secret key: pass --log-pii-key-env NAME")
+        if config.model_process and os.name == "nt":
+            raise InputError(
+                "the model worker process needs a POSIX system; use --no-model-process"
+            )
         if api.auth == "bearer" and not config.token:
             raise InputError("the spec sets api.auth: bearer; give the token with --token-env NAME")
         self.metrics = ServerMetrics()

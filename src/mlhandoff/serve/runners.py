@@ -173,11 +173,18 @@ class ProcessRunner:
     """
 
     def __init__(
-        self, bundle: Path, options: RunOptions, *, kill_after_s: float, log_level: str = "info"
+        self,
+        bundle: Path,
+        options: RunOptions,
+        *,
+        kill_after_s: float,
+        log_level: str = "info",
+        hidden_env: tuple[str, ...] = (),
     ) -> None:
         self._bundle = bundle
         self._options = options
         self._kill_after = kill_after_s
+        self._hidden_env = set(hidden_env)
         self._log_level = log_level
         self._ids = itertools.count()
         #: job id → the caller's future (gone when the caller stops waiting)
@@ -208,7 +215,7 @@ class ProcessRunner:
                 ],
                 pass_fds=(child.fileno(),),
                 stdin=subprocess.DEVNULL,
-                env={**os.environ, **worker.thread_env(options.threads)},
+                env=self._environment(),
             )
         finally:
             child.close()
@@ -257,6 +264,12 @@ class ProcessRunner:
         await self._kill()
 
     # --- internals ---------------------------------------------------------------------------
+
+    def _environment(self) -> dict[str, str]:
+        """The server's environment without its secrets (the model code has no use for the
+        bearer token or the PII hashing key), with the native thread caps."""
+        env = {k: v for k, v in os.environ.items() if k not in self._hidden_env}
+        return {**env, **worker.thread_env(self._options.threads)}
 
     async def _read_answers(self, reader: asyncio.StreamReader) -> None:
         try:
