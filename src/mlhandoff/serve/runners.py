@@ -106,13 +106,17 @@ class ThreadRunner:
 
     def _main(self, loaded: asyncio.Future[None]) -> None:
         assert self._loop is not None
+        error: ModelLoadError | None = None
         try:
             predict = worker.checked_predict(self._bundle, self._options.threads)
         except Exception as exc:
             error = ModelLoadError(f"{type(exc).__name__}: {exc}")
+        try:
             self._loop.call_soon_threadsafe(_settle, loaded, None, error)
+        except RuntimeError:  # the server stopped while the model was loading
             return
-        self._loop.call_soon_threadsafe(_settle, loaded, None, None)
+        if error is not None:
+            return
         options = self._options
         run_batches(
             self._jobs, predict, self, max_rows=options.max_rows, max_wait_s=options.max_wait_s
@@ -217,6 +221,9 @@ class ProcessRunner:
                 stdin=subprocess.DEVNULL,
                 env=self._environment(),
             )
+        except BaseException:
+            parent.close()
+            raise
         finally:
             child.close()
         reader, self._writer = await asyncio.open_unix_connection(sock=parent, limit=1 << 26)
@@ -292,6 +299,9 @@ class ProcessRunner:
         except (asyncio.IncompleteReadError, ConnectionError):
             if not self._stopped:
                 await self._crashed("died")
+        except Exception as exc:  # an answer that cannot be read: the protocol is out of step
+            log.error("unreadable answer from the model worker: %s", type(exc).__name__)
+            await self._crashed("sent an unreadable answer")
 
     async def _watch(self) -> None:
         """Kill a worker that has held a job for ``kill_after_s``: the model hangs."""
