@@ -376,6 +376,19 @@ def http(
         return exc.code, exc.read()
 
 
+def _mlhandoff(name: str, bundle: Path, *options: str, ready_streak: int = 1) -> Server:
+    command = [str(ROOT / ".venv" / "bin" / "mlhandoff"), "serve", str(bundle)]
+    return Server(
+        name,
+        [*command, "--host", HOST, "--port", "{port}", *options],
+        "/predict",
+        lambda r: r,
+        "/readyz",
+        0,
+        ready_streak=ready_streak,
+    )
+
+
 def make_servers(bundle: Path, only: set[str] | None, peer_threads: bool = True) -> list[Server]:
     model = bundle / "model" / "model.skops"
     # mlhandoff serve runs the model on one native thread (--model-threads 1, its default); the
@@ -383,76 +396,10 @@ def make_servers(bundle: Path, only: set[str] | None, peer_threads: bool = True)
     # of HistGradientBoosting stalls for seconds on 2 shared cores (seen with BentoML).
     threads = {"OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1"} if peer_threads else {}
     servers: list[Server] = [
-        Server(
-            "mlhandoff",
-            [
-                str(ROOT / ".venv" / "bin" / "mlhandoff"),
-                "serve",
-                str(bundle),
-                "--host",
-                HOST,
-                "--port",
-                "{port}",
-            ],
-            "/predict",
-            lambda r: r,
-            "/readyz",
-            0,
-        ),
-        Server(
-            "mlhandoff-w2",
-            [
-                str(ROOT / ".venv" / "bin" / "mlhandoff"),
-                "serve",
-                str(bundle),
-                "--host",
-                HOST,
-                "--port",
-                "{port}",
-                "--workers",
-                "2",
-            ],
-            "/predict",
-            lambda r: r,
-            "/readyz",
-            0,
-            ready_streak=20,
-        ),
-        Server(
-            "mlhandoff-thread",
-            [
-                str(ROOT / ".venv" / "bin" / "mlhandoff"),
-                "serve",
-                str(bundle),
-                "--host",
-                HOST,
-                "--port",
-                "{port}",
-                "--no-model-process",
-            ],
-            "/predict",
-            lambda r: r,
-            "/readyz",
-            0,
-        ),
-        Server(
-            "mlhandoff-wait2ms",
-            [
-                str(ROOT / ".venv" / "bin" / "mlhandoff"),
-                "serve",
-                str(bundle),
-                "--host",
-                HOST,
-                "--port",
-                "{port}",
-                "--batch-max-wait-ms",
-                "2",
-            ],
-            "/predict",
-            lambda r: r,
-            "/readyz",
-            0,
-        ),
+        _mlhandoff("mlhandoff", bundle),
+        _mlhandoff("mlhandoff-w2", bundle, "--workers", "2", ready_streak=20),
+        _mlhandoff("mlhandoff-thread", bundle, "--no-model-process"),
+        _mlhandoff("mlhandoff-wait2ms", bundle, "--batch-max-wait-ms", "2"),
     ]
     mlflow_py = VENVS / "mlflow" / "bin" / "python"
     if mlflow_py.exists():

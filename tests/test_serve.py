@@ -497,24 +497,6 @@ def test_concurrent_requests_share_model_calls(tmp_path: Path) -> None:
         assert rows >= 32 and batches < 32 - 8
 
 
-def test_one_bad_request_does_not_fail_its_batch_neighbours(scorer_bundle) -> None:
-    with live_server(scorer_bundle) as server:
-        results: dict[float, int] = {}
-
-        def send(x: float) -> None:
-            with httpx.Client(base_url=server.url, timeout=20) as client:
-                results[x] = client.post(
-                    "/predict", content=json.dumps({"x": x, "c": "a", "secret": "s"}), headers=JSON
-                ).status_code
-
-        threads = [threading.Thread(target=send, args=(x,)) for x in (66.0, 1.0, 2.0, 3.0, 4.0)]
-        for t in threads:
-            t.start()
-        for t in threads:
-            t.join()
-        assert results == {66.0: 500, 1.0: 200, 2.0: 200, 3.0: 200, 4.0: 200}
-
-
 LEAKY = """
 def predict(frame):
     if "boom-ssn" in list(frame["secret"]):

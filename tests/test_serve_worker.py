@@ -232,7 +232,9 @@ def test_requests_that_timed_out_while_queued_are_never_computed(
 
 
 @pytest.mark.parametrize("model_process", [True, False], ids=["process", "thread"])
-def test_batching_isolation_and_timeouts_in_both_modes(tmp_path: Path, model_process) -> None:
+def test_one_bad_request_does_not_fail_its_batch_neighbours_in_both_modes(
+    tmp_path: Path, model_process
+) -> None:
     bundle = pyfunc_bundle(tmp_path, "modes", SCORER, api={"timeout_ms": 300})
     with live_server(bundle, model_process=model_process) as server:
         results: dict[float, int] = {}
