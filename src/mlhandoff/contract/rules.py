@@ -10,6 +10,7 @@ boolean mask; a value outside one rule is caught by exactly that rule (an infini
 from __future__ import annotations
 
 import functools
+import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -236,13 +237,10 @@ class FieldCheck:
         into rules.
         """
         floating = x.dtype.kind == "f"
-        if missing is None:  # with null slots (arbitrary values) min/max could not clear it
-            with np.errstate(invalid="ignore"):
-                lo_seen, hi_seen = x.min(), x.max()
-            if self._inside(lo_seen, hi_seen, floating):
-                if to_rows is None:
-                    found.nulls[self.name] = 0
-                return
+        if missing is None and self._clean(x, floating):
+            if to_rows is None:
+                found.nulls[self.name] = 0
+            return
         ok = self._in_range(x, floating)
         if ok is None:  # an int field without bounds: only nulls to count
             bad = np.empty(0, dtype=np.int64)
@@ -287,9 +285,20 @@ class FieldCheck:
             else:
                 self._hit(found, rule, prefix + what, to_rows(bad[out]), source)
 
+    def _clean(self, x: np.ndarray, floating: bool) -> bool:
+        """Whether values without null slots break no numeric rule, judged on min and max (a
+        request's few values in plain Python: numpy's per-call overhead is most of the cost)."""
+        if len(x) <= _SMALL:
+            values = x.tolist()
+            if floating and not all(math.isfinite(v) for v in values):
+                return False
+            return self._inside(min(values), max(values), floating)
+        with np.errstate(invalid="ignore"):
+            return self._inside(x.min(), x.max(), floating)
+
     def _inside(self, lo_seen: float, hi_seen: float, floating: bool) -> bool:
         """Whether a column's min and max (no nulls) show that no numeric rule is broken."""
-        if floating and not (np.isfinite(lo_seen) and np.isfinite(hi_seen)):
+        if floating and not (math.isfinite(lo_seen) and math.isfinite(hi_seen)):
             return False
         lo, hi = self.lo, self.hi
         if lo is not None and not (lo_seen > lo or (lo_seen == lo and not self.spec.min_exclusive)):
