@@ -22,7 +22,12 @@ def serve(
     host: Annotated[str, typer.Option(help="Interface to bind.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="Port to listen on.")] = 8080,
     workers: Annotated[
-        int, typer.Option(min=1, help="Worker processes (share state through --redis).")
+        int,
+        typer.Option(
+            min=1,
+            help="Server processes, each with its own model worker (they share idempotency "
+            "and rate-limit state through --redis).",
+        ),
     ] = 1,
     fallback: Annotated[
         Path | None, typer.Option(help="Bundle answering when the primary fails or is too slow.")
@@ -76,12 +81,15 @@ def serve(
         typer.Option(
             min=0.1,
             help="Kill and restart the model worker when one call runs this long "
-            "[default: 10x api.timeout_ms, at least 5 s].",
+            "(default: 10x api.timeout_ms, at least 5 s).",
         ),
     ] = None,
     log_level: Annotated[str, typer.Option(help="debug, info, warning or error.")] = "info",
 ) -> None:
     """Serve a bundle over HTTP: verifies it, loads and warms the model, enforces its contracts.
+
+    The model runs in a worker process that batches the requests queued while it was busy and
+    is restarted if it crashes or hangs (--no-model-process: in a thread of the server).
 
     Endpoints: POST /predict, POST /invocations (MLflow), /v2/... (Open Inference Protocol),
     GET /healthz, /readyz, /metrics, /openapi.json, /docs.
