@@ -328,3 +328,19 @@ def test_the_worker_does_not_inherit_the_servers_secrets(
         )
         assert answer.status_code == 200
         assert answer.json()["predictions"][0]["score"] == 0.0
+
+
+def test_while_a_crashed_primary_restarts_the_fallback_answers(tmp_path: Path) -> None:
+    primary = pyfunc_bundle(tmp_path, "crasher", CRASHER)
+    fallback = pyfunc_bundle(
+        tmp_path, "constant", "def predict(frame):\n    return [0.25] * len(frame)\n"
+    )
+    with live_server(primary, fallback=fallback) as server:
+        crashed = _post(server.url, 13.0)
+        assert crashed.status_code == 200
+        assert crashed.headers["X-Model-Fallback"] == "constant-1.0.0"
+        assert crashed.json()["predictions"][0]["score"] == 0.25
+        ready = server.client.get("/readyz")  # the replica can still serve: not a 503
+        assert ready.status_code == 200 and ready.json()["status"] == "degraded"
+        _wait_ready(server)
+        assert _post(server.url, 5.0).json()["predictions"][0]["score"] == 0.05

@@ -2,9 +2,8 @@
 
 Every scoring request goes through the same steps, in this order (see ``ModelService.handle``):
 request id → auth → rate limit → content type and size → JSON → idempotency → readiness →
-protocol parsing → data contract → model (worker process, micro-batched, time-budgeted, fallback) →
-response →
-idempotency record, prediction log, metrics, access log.
+protocol parsing → data contract → model (in its worker process, batched there, time-budgeted,
+fallback) → response → idempotency record, prediction log, metrics, access log.
 """
 
 from __future__ import annotations
@@ -16,6 +15,7 @@ import hmac
 import logging
 import os
 import time
+import traceback
 import uuid
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
@@ -48,6 +48,7 @@ from mlhandoff.serve.payload import (
 )
 from mlhandoff.serve.predlog import PiiMode, PredictionLog
 from mlhandoff.serve.runners import (
+    ModelCrashed,
     ModelExpired,
     ModelFailed,
     ProcessRunner,
@@ -457,12 +458,15 @@ class ModelService:
         return rows
 
     def readiness(self) -> str:
-        """ready, loading, failed (see load_error) or restarting (the model worker crashed)."""
+        """ready; degraded (the primary's worker restarts, the fallback answers); restarting
+        (no fallback); loading; failed (see load_error). Ready and degraded can serve."""
         if self.load_error:
             return "failed"
         if not self.ready or self.primary is None:
             return "loading"
-        return "ready" if self.primary.runner.ready else "restarting"
+        if self.primary.runner.ready:
+            return "ready"
+        return "degraded" if self.fallback and self.fallback.runner.ready else "restarting"
 
     def model_info(self) -> dict[str, Any]:
         return {
@@ -499,10 +503,12 @@ class ModelService:
 def _log_model_failure(which: str, exc: BaseException, request_id: str) -> None:
     """Exception type and stack, never its message: models put input values (PII) in messages."""
     if isinstance(exc, ModelFailed):
-        kind, extra = exc.type_name, {"request_id": request_id, "stack": exc.stack}
-    else:  # the worker crashed or was killed: our own message, no model text in it
-        kind, extra = f"{type(exc).__name__}: {exc}", {"request_id": request_id}
-    log.error("%s failed: %s", which, kind, extra=extra)
+        kind, stack = exc.type_name, exc.stack
+    else:
+        kind, stack = type(exc).__name__, "".join(traceback.format_tb(exc.__traceback__))
+    if isinstance(exc, ModelCrashed):  # our own words (exit status, time limit), no model text
+        kind = f"{kind}: {exc}"
+    log.error("%s failed: %s", which, kind, extra={"request_id": request_id, "stack": stack})
 
 
 def _parse_json(raw: bytes) -> Any:
@@ -616,7 +622,7 @@ def create_app(config: ServeConfig) -> Starlette:
 
     async def ready(request: Request) -> Response:
         status = service.readiness()
-        if status == "ready":
+        if status in ("ready", "degraded"):
             return json_response({"status": status, "model": service.model_info()})
         detail = {"status": status}
         if service.load_error:
