@@ -133,8 +133,10 @@ def serve(
     run(lambda: create_app(config))  # verify the bundle and the options before binding
     if redis:
         run(lambda: check_redis(redis))
+    where = "a worker process" if model_process else "a thread of the server"
     console.print(
-        f"serving {bundle} on http://{host}:{port} ({workers} worker(s)); docs at /docs",
+        f"serving {bundle} on http://{host}:{port} ({workers} server process(es), the model in "
+        f"{where}); docs at /docs",
         style="dim",
         highlight=False,
     )

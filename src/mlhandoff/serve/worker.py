@@ -1,9 +1,9 @@
 """The model worker: a child process that loads one bundle and answers predict jobs.
 
-The server runs the model here, not in its own process, so that the event loop (HTTP, JSON,
-validation) and the model (scikit-learn and pandas are mostly Python, holding the GIL) run on
-two cores instead of taking turns on one. A crash or a hang of the model kills this process,
-not the server, which restarts it. Micro-batching happens here too (``batching.run_batches``):
+The server runs the model here rather than in its own process, so that the event loop (HTTP,
+JSON, validation) and the model (scikit-learn and pandas are mostly Python, holding the GIL)
+run on two cores instead of taking turns on one. A crash or a hang of the model kills this
+process, not the server, which restarts it. Micro-batching happens here too (``batching.run_batches``):
 the worker knows the moment it becomes free.
 
 Protocol, over a Unix socket pair inherited as a file descriptor: frames of a 4-byte big-endian
@@ -17,7 +17,8 @@ length, one kind byte, then the payload.
                      X  JSON {"ids"}: deadline passed before the model was free; not computed
 
 Started by ``runners.ProcessRunner`` as ``python -c "from mlhandoff.serve.worker import main;
-main()" --fd N --bundle DIR ...``.
+raise SystemExit(main())" --fd N --bundle DIR ...`` (``-c``, not ``-m``: the package imports
+this module first, and runpy would then run a second copy).
 """
 
 from __future__ import annotations
