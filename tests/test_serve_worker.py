@@ -4,6 +4,7 @@ jobs past their deadline, and the in-thread mode (``--no-model-process``)."""
 from __future__ import annotations
 
 import json
+import queue
 import threading
 import time
 from pathlib import Path
@@ -344,3 +345,47 @@ def test_while_a_crashed_primary_restarts_the_fallback_answers(tmp_path: Path) -
         assert ready.status_code == 200 and ready.json()["status"] == "degraded"
         _wait_ready(server)
         assert _post(server.url, 5.0).json()["predictions"][0]["score"] == 0.05
+
+
+def test_a_large_batch_crosses_the_worker_socket_in_pieces(tmp_path: Path) -> None:
+    """50,000 rows: the job frame (about 1 MB of Arrow IPC) and its answer arrive in many reads,
+    and the worker reassembles them; every row gets its own answer, in order."""
+    api = {"max_batch_size": 50_000, "max_body_bytes": 8_000_000, "timeout_ms": 10_000}
+    bundle = pyfunc_bundle(tmp_path, "big", SCORER, api=api)
+    xs = [float(i % 100) for i in range(50_000)]
+    xs = [x if x not in (66.0, 77.0) else 1.0 for x in xs]  # SCORER's failure and slow values
+    body = {"instances": [{"x": x, "c": "a", "secret": f"s{i}"} for i, x in enumerate(xs)]}
+    with live_server(bundle) as server:
+        answer = server.client.post("/predict", content=json.dumps(body), headers=JSON)
+        assert answer.status_code == 200, answer.text[:300]
+        scores = [p["score"] for p in answer.json()["predictions"]]
+        assert scores == pytest.approx([x / 100 for x in xs])
+
+
+def test_worker_reads_frames_split_across_writes_and_stops_at_eof() -> None:
+    import socket
+
+    from mlhandoff.serve import worker
+
+    server_end, worker_end = socket.socketpair()
+    jobs = worker._SocketJobs(worker_end)
+    first = worker.job_frame(7, 123.5, pa.table({"x": [1.0, 2.0]}))
+    second = worker.job_frame(8, 124.5, pa.table({"x": [3.0]}))
+
+    def feed() -> None:
+        data = first + second
+        for piece in (data[:3], data[3:40], data[40:-5], data[-5:]):
+            server_end.sendall(piece)
+            time.sleep(0.1)
+        server_end.close()
+
+    threading.Thread(target=feed).start()
+    got = jobs.take(None)
+    assert got is not None and (got.id, got.deadline) == (7, 123.5)
+    assert got.table.column("x").to_pylist() == [1.0, 2.0]
+    with pytest.raises(queue.Empty):  # the second frame is not complete yet
+        jobs.take(0)
+    later = jobs.take(None)
+    assert later is not None and later.id == 8 and later.table.num_rows == 1
+    assert jobs.take(None) is None  # the server closed its end
+    worker_end.close()
