@@ -161,7 +161,7 @@ def test_a_crashing_model_answers_500_and_its_worker_is_restarted(tmp_path: Path
         assert crashed.status_code == 500
         assert crashed.json()["error"]["code"] == "model_error"
         statuses = _wait_ready(server)
-        assert statuses[-1] == "ready"
+        assert statuses[0] == "restarting"  # the replica said so while the worker restarted
         assert _post(server.url, 5.0).json()["predictions"][0]["score"] == 0.05
         assert _metric(server, "mlhandoff_model_worker_restarts_total") == 1
 
@@ -183,8 +183,10 @@ def test_a_hung_model_is_killed_and_replaced(tmp_path: Path) -> None:
     with live_server(bundle, model_kill_after_s=1.0) as server:
         hung = _post(server.url, 88.0)
         assert hung.status_code == 504
-        # while the worker hangs or restarts, nothing is answered by a stuck model
-        time.sleep(1.5)
+        deadline = time.monotonic() + 20
+        while _metric(server, "mlhandoff_model_worker_restarts_total") < 1:
+            assert time.monotonic() < deadline, "the hung worker was never replaced"
+            time.sleep(0.1)
         _wait_ready(server)
         assert _post(server.url, 5.0).status_code == 200
         assert _metric(server, "mlhandoff_model_worker_restarts_total") == 1
@@ -200,7 +202,7 @@ def predict(frame):
     if (x == np.round(x)).all():  # this test's requests, not pack's or warm-up's golden rows
         with open(os.environ["MLH_TEST_CALLS"], "a") as calls:
             calls.write(f"{len(frame)}\\n")
-        time.sleep(0.6)
+        time.sleep(1.5)
     return np.clip(x / 100.0, 0, 1)
 """
 
@@ -228,28 +230,47 @@ def test_requests_that_timed_out_while_queued_are_never_computed(
         for t in [first, *others]:
             t.join()
         assert codes == [504] * 4
-        time.sleep(0.8)  # the first call finishes; the queued three are dropped, not run
+        time.sleep(1.7)  # the first call finishes; the queued three are dropped, not run
         assert calls.read_text().split() == ["1"]
+
+
+MODES = """
+import time
+import numpy as np
+
+def predict(frame):
+    x = frame["x"].to_numpy()
+    if (x == 66).any():
+        raise RuntimeError("boom")
+    if (x == 77).any():
+        time.sleep(0.6)
+    if (x == 88).any():
+        time.sleep(1.5)
+    return np.clip(x / 100.0, 0, 1)
+"""
 
 
 @pytest.mark.parametrize("model_process", [True, False], ids=["process", "thread"])
 def test_one_bad_request_does_not_fail_its_batch_neighbours_in_both_modes(
     tmp_path: Path, model_process
 ) -> None:
-    bundle = pyfunc_bundle(tmp_path, "modes", SCORER, api={"timeout_ms": 300})
+    bundle = pyfunc_bundle(tmp_path, "modes", MODES, api={"timeout_ms": 1000})
     with live_server(bundle, model_process=model_process) as server:
         results: dict[float, int] = {}
 
         def send(x: float) -> None:
             results[x] = _post(server.url, x).status_code
 
-        threads = [threading.Thread(target=send, args=(x,)) for x in (66.0, 1.0, 2.0, 3.0, 4.0)]
-        for t in threads:
+        slow = threading.Thread(target=send, args=(77.0,))
+        slow.start()
+        time.sleep(0.15)  # the model is busy: the next five queue and share its next call
+        batch = [threading.Thread(target=send, args=(x,)) for x in (66.0, 1.0, 2.0, 3.0, 4.0)]
+        for t in batch:
             t.start()
-        for t in threads:
+        for t in [slow, *batch]:
             t.join()
-        assert results == {66.0: 500, 1.0: 200, 2.0: 200, 3.0: 200, 4.0: 200}
-        assert _post(server.url, 77.0).status_code == 504
+        assert results == {77.0: 200, 66.0: 500, 1.0: 200, 2.0: 200, 3.0: 200, 4.0: 200}
+        assert _post(server.url, 88.0).status_code == 504
         time.sleep(1.6)
         assert _post(server.url, 5.0).json()["predictions"][0]["score"] == 0.05
 
@@ -372,20 +393,44 @@ def test_worker_reads_frames_split_across_writes_and_stops_at_eof() -> None:
     first = worker.job_frame(7, 123.5, pa.table({"x": [1.0, 2.0]}))
     second = worker.job_frame(8, 124.5, pa.table({"x": [3.0]}))
 
+    data = first + second
+    parsed_first, checked_gap = threading.Event(), threading.Event()
+
     def feed() -> None:
-        data = first + second
-        for piece in (data[:3], data[3:40], data[40:-5], data[-5:]):
+        for piece in (data[:3], data[3:40], data[40:-5]):
             server_end.sendall(piece)
-            time.sleep(0.1)
+            time.sleep(0.05)
+        parsed_first.wait(10)
+        checked_gap.wait(10)
+        server_end.sendall(data[-5:])
         server_end.close()
 
     threading.Thread(target=feed).start()
     got = jobs.take(None)
+    parsed_first.set()
     assert got is not None and (got.id, got.deadline) == (7, 123.5)
     assert got.table.column("x").to_pylist() == [1.0, 2.0]
-    with pytest.raises(queue.Empty):  # the second frame is not complete yet
+    with pytest.raises(queue.Empty):  # the second frame lacks its last 5 bytes
         jobs.take(0)
+    checked_gap.set()
     later = jobs.take(None)
     assert later is not None and later.id == 8 and later.table.num_rows == 1
     assert jobs.take(None) is None  # the server closed its end
     worker_end.close()
+
+
+def test_a_hung_worker_with_undelivered_jobs_is_still_replaced(tmp_path: Path) -> None:
+    """Megabytes queued for a worker that no longer reads must not stall its replacement."""
+    api = {"max_batch_size": 50_000, "max_body_bytes": 8_000_000, "timeout_ms": 300}
+    bundle = pyfunc_bundle(tmp_path, "stuck", HANGER, api=api)
+    big = {"instances": [{"x": 1.0, "c": "a", "secret": f"s{i}"} for i in range(50_000)]}
+    with live_server(bundle, model_kill_after_s=1.0) as server:
+        assert _post(server.url, 88.0).status_code == 504  # the worker hangs from here on
+        stuck = server.client.post("/predict", content=json.dumps(big), headers=JSON)
+        assert stuck.status_code == 504  # about 1 MB now waits in the socket for the worker
+        deadline = time.monotonic() + 20
+        while _metric(server, "mlhandoff_model_worker_restarts_total") < 1:
+            assert time.monotonic() < deadline, "the hung worker was never replaced"
+            time.sleep(0.1)
+        _wait_ready(server)
+        assert _post(server.url, 5.0).json()["predictions"][0]["score"] == 0.05

@@ -395,7 +395,9 @@ class ModelService:
     async def _predict(self, table: pa.Table, request_id: str) -> tuple[pa.Table, str | None]:
         assert self.primary is not None
         reason = "circuit_open"
-        if self.fallback is None or self.breaker.allow():
+        if self.fallback is not None and not self.primary.runner.ready:
+            reason = "restarting"  # not a failure of the model: no breaker count, no error log
+        elif self.fallback is None or self.breaker.allow():
             try:
                 outputs = await self._call(self.primary, table)
                 self.breaker.record(True)
@@ -418,6 +420,12 @@ class ModelService:
                     ) from None
         assert self.fallback is not None
         self.metrics.fallbacks.labels(reason).inc()
+        if not self.fallback.runner.ready:
+            raise ApiError(
+                503,
+                "the model workers are restarting after a crash; retry shortly",
+                headers={"Retry-After": "1"},
+            )
         try:
             outputs = await self._call(self.fallback, table)
         except TimeoutError:

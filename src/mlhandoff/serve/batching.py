@@ -5,7 +5,8 @@ runs :func:`run_batches`: it takes the first waiting job, then every job queued 
 ``max_rows`` rows), optionally waiting ``max_wait_s`` for more, and calls the model once. The
 batch is decided where the model runs, at the moment it becomes free, so the model is never
 idle while work waits, and a lone request never waits. Jobs whose deadline has passed (their
-client already got a 504) are dropped instead of computed, so an overload drains.
+client already got a 504) are dropped instead of computed, so an overload drains. A batch that
+fails is halved until the request that broke it is alone; the others still get answers.
 """
 
 from __future__ import annotations
@@ -17,6 +18,8 @@ from dataclasses import dataclass
 from typing import Protocol
 
 import pyarrow as pa
+
+from mlhandoff.errors import PredictError
 
 
 @dataclass
@@ -106,13 +109,25 @@ def _answer(batch: list[Job], predict: Callable[[pa.Table], pa.Table], replies: 
             else pa.concat_tables(tables, promote_options="permissive")
         )
         outputs = predict(table)
+        if outputs.num_rows != table.num_rows:  # else requests would get each other's rows
+            raise PredictError(
+                f"the model answered {outputs.num_rows} rows for {table.num_rows} inputs"
+            )
     except Exception as exc:
         if len(batch) == 1:
             replies.failed(batch, exc)
             return
-        # One request's rows broke the model: run each alone so the others still succeed.
-        for job in batch:
-            _answer([job], predict, replies)
+        # Some request's rows broke the model: halve the batch until the culprit is alone, so
+        # the others still get answers (log2(n) extra calls per bad request, not n).
+        middle = len(batch) // 2
+        for half in (batch[:middle], batch[middle:]):
+            now = time.monotonic()
+            late = [j for j in half if j.deadline <= now]
+            if late:  # their clients already got a 504
+                replies.expired(late)
+                half = [j for j in half if j.deadline > now]
+            if half:
+                _answer(half, predict, replies)
         return
     replies.outputs(batch, outputs)
 

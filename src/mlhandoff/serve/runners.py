@@ -33,6 +33,12 @@ log = logging.getLogger("mlhandoff.serve")
 
 OnBatch = Callable[[int], None]
 
+#: Where ``serve.server`` passes its config to uvicorn's worker processes (it may hold secrets).
+SERVE_CONFIG_ENV = "MLHANDOFF_SERVE_CONFIG"
+
+#: How long a worker may take to verify, load and warm the model before it counts as stuck.
+LOAD_TIMEOUT_S = 600.0
+
 
 def _ignore(rows: int) -> None:
     pass
@@ -215,7 +221,7 @@ class ProcessRunner:
                     *("--fd", str(child.fileno()), "--bundle", str(self._bundle)),
                     *("--threads", str(options.threads or 0), "--max-rows", str(options.max_rows)),
                     *("--max-wait-ms", str(options.max_wait_s * 1000)),
-                    *("--log-level", self._log_level),
+                    *("--log-level", self._log_level, "--parent", str(os.getpid())),
                 ],
                 pass_fds=(child.fileno(),),
                 stdin=subprocess.DEVNULL,
@@ -226,16 +232,28 @@ class ProcessRunner:
             raise
         finally:
             child.close()
-        reader, self._writer = await asyncio.open_unix_connection(sock=parent, limit=1 << 26)
         try:
-            kind, payload = await _read_frame(reader)
+            reader, self._writer = await asyncio.open_unix_connection(sock=parent, limit=1 << 26)
+        except BaseException:
+            parent.close()
+            await self._kill()
+            raise
+        try:
+            kind, payload = await asyncio.wait_for(_read_frame(reader), LOAD_TIMEOUT_S)
         except (asyncio.IncompleteReadError, ConnectionError):
             kind, payload = b"", b""
+        except TimeoutError:
+            await self._kill()
+            raise ModelLoadError(
+                f"the model worker did not load the model within {LOAD_TIMEOUT_S:g} s"
+            ) from None
+        except BaseException:  # cancelled: the server stops while the model loads
+            await self._kill()
+            raise
         if kind != worker.READY:
             await self._kill()
             if kind == worker.LOAD_FAILED:
-                detail = json.loads(payload)
-                raise ModelLoadError(f"{detail['type']}: {detail['message']}")
+                raise ModelLoadError(_load_failure(payload))
             raise ModelLoadError(f"the model worker exited while loading ({self._exit_status()})")
         loop = asyncio.get_running_loop()
         self._tasks = [
@@ -274,8 +292,11 @@ class ProcessRunner:
 
     def _environment(self) -> dict[str, str]:
         """The server's environment without its secrets (the model code has no use for the
-        bearer token or the PII hashing key), with the native thread caps."""
-        env = {k: v for k, v in os.environ.items() if k not in self._hidden_env}
+        bearer token, the PII hashing key or the serialised server config with the Redis URL),
+        with the native thread caps. Defence in depth, not a boundary: a process of the same
+        user can read the server's own /proc/PID/environ."""
+        hidden = self._hidden_env | {SERVE_CONFIG_ENV}
+        env = {k: v for k, v in os.environ.items() if k not in hidden}
         return {**env, **worker.thread_env(self._options.threads)}
 
     async def _read_answers(self, reader: asyncio.StreamReader) -> None:
@@ -348,8 +369,8 @@ class ProcessRunner:
             started = time.monotonic()
             try:
                 await self.start()
-            except (ModelLoadError, OSError) as exc:
-                log.error("model worker restart failed: %s", exc)
+            except Exception as exc:
+                log.error("model worker restart failed: %s", _describe(exc))
                 await asyncio.sleep(max(0.0, delay - (time.monotonic() - started)))
                 delay = min(delay * 2, 30.0)
                 continue
@@ -357,25 +378,39 @@ class ProcessRunner:
         self._restarting = None
 
     async def _kill(self) -> None:
+        """Kill the worker, then drop the socket and whatever was still queued for it (waiting
+        for a hung worker to read it would wait forever)."""
         current = asyncio.current_task()
         for task in self._tasks:
             if task is not current:
                 task.cancel()
-        if self._writer is not None:
-            self._writer.close()
-            with contextlib.suppress(Exception):
-                await self._writer.wait_closed()
-            self._writer = None
         process = self._process
         if process is not None and process.poll() is None:
             process.kill()
-            await asyncio.to_thread(process.wait, 10)
+            with contextlib.suppress(subprocess.TimeoutExpired):  # reaped later, if ever
+                await asyncio.to_thread(process.wait, 10)
+        if self._writer is not None:
+            self._writer.transport.abort()
+            self._writer = None
 
     def _exit_status(self) -> str:
         code = self._process.poll() if self._process else None
         if code is None:
             return "still running"
         return f"killed by signal {-code}" if code < 0 else f"exit code {code}"
+
+
+def _load_failure(payload: bytes) -> str:
+    try:
+        detail = json.loads(payload)
+        return f"{detail['type']}: {detail['message']}"
+    except (ValueError, KeyError, TypeError):
+        return "the model worker failed to load the model (unreadable report)"
+
+
+def _describe(exc: BaseException) -> str:
+    """Our own load errors say what went wrong; anything else only by type."""
+    return str(exc) if isinstance(exc, ModelLoadError) else type(exc).__name__
 
 
 async def _read_frame(reader: asyncio.StreamReader) -> tuple[bytes, bytes]:

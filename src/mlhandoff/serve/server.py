@@ -15,8 +15,9 @@ import orjson
 from starlette.applications import Starlette
 
 from mlhandoff.serve.app import ServeConfig, create_app
+from mlhandoff.serve.runners import SERVE_CONFIG_ENV
 
-_CONFIG_ENV = "MLHANDOFF_SERVE_CONFIG"
+_CONFIG_ENV = SERVE_CONFIG_ENV
 _STANDARD = set(vars(logging.LogRecord("", 0, "", 0, "", None, None))) | {
     "message",
     "asctime",

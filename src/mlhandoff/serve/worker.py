@@ -26,10 +26,13 @@ from __future__ import annotations
 import argparse
 import collections
 import contextlib
+import ctypes
 import json
 import logging
+import os
 import queue
 import select
+import signal
 import socket
 import struct
 import sys
@@ -40,13 +43,14 @@ from pathlib import Path
 
 import pyarrow as pa
 
-from mlhandoff.errors import PredictError
+from mlhandoff.errors import ModelLoadError, PredictError
 from mlhandoff.serve.batching import Job, run_batches
 
 PREDICT, READY, LOAD_FAILED, OUTPUT, FAILED, EXPIRED = b"P", b"R", b"L", b"O", b"E", b"X"
 HEADER = struct.Struct(">IB")
 JOB = struct.Struct(">Qd")
 _JSON_LEN = struct.Struct(">I")
+_PR_SET_PDEATHSIG = 1  # from <sys/prctl.h>
 
 log = logging.getLogger("mlhandoff.worker")
 
@@ -73,8 +77,14 @@ def checked_predict(bundle_path: Path, threads: int | None) -> Callable[[pa.Tabl
         return named
 
     inputs, _ = bundle.golden()
-    predict(inputs.slice(0, 1))  # warm: first calls pay for imports and caches
-    predict(inputs)
+    try:
+        predict(inputs.slice(0, 1))  # warm: first calls pay for imports and caches
+        predict(inputs)
+    except Exception as exc:  # type only: the message may quote golden rows (PII fields)
+        raise ModelLoadError(
+            f"the model failed on the bundle's golden rows while warming up "
+            f"({type(exc).__name__}); run `mlhandoff verify` on the bundle"
+        ) from exc
     return predict
 
 
@@ -227,6 +237,19 @@ class _SocketJobs:
         del buffer[:offset]
 
 
+def _follow_the_server(parent: int) -> None:
+    """Live and die with the server: Ctrl-C or a service manager's SIGTERM reach the whole
+    process group, but the server stops the worker itself once its requests are answered; and
+    on Linux the kernel kills the worker if the server dies (even mid-call, even hung)."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    if sys.platform.startswith("linux"):
+        with contextlib.suppress(OSError, AttributeError):
+            ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
+    if parent and os.getppid() != parent:  # the server died before the line above
+        sys.exit(0)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="mlhandoff-worker")
     parser.add_argument("--fd", type=int, required=True)
@@ -235,11 +258,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--max-rows", type=int, default=256)
     parser.add_argument("--max-wait-ms", type=float, default=0.0)
     parser.add_argument("--log-level", default="info")
+    parser.add_argument("--parent", type=int, default=0, help="the server's pid")
     args = parser.parse_args(sys.argv[1:] if argv is None else argv)
 
     from mlhandoff.serve.server import configure_logging
 
     configure_logging(args.log_level)
+    _follow_the_server(args.parent)
     sock = socket.socket(fileno=args.fd)
     try:
         predict = checked_predict(args.bundle, args.threads or None)
