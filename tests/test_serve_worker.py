@@ -38,6 +38,13 @@ def _metric(server, name: str) -> float:
     return sum(float(line.split()[-1]) for line in lines if line.startswith(name))
 
 
+def _wait_restarted(server, timeout_s: float = 20) -> None:
+    deadline = time.monotonic() + timeout_s
+    while _metric(server, "mlhandoff_model_worker_restarts_total") < 1:
+        assert time.monotonic() < deadline, "the worker was never replaced"
+        time.sleep(0.1)
+
+
 def _wait_ready(server, timeout_s: float = 30) -> list[str]:
     """Poll /readyz until ready; the statuses seen on the way."""
     seen, deadline = [], time.monotonic() + timeout_s
@@ -183,10 +190,7 @@ def test_a_hung_model_is_killed_and_replaced(tmp_path: Path) -> None:
     with live_server(bundle, model_kill_after_s=1.0) as server:
         hung = _post(server.url, 88.0)
         assert hung.status_code == 504
-        deadline = time.monotonic() + 20
-        while _metric(server, "mlhandoff_model_worker_restarts_total") < 1:
-            assert time.monotonic() < deadline, "the hung worker was never replaced"
-            time.sleep(0.1)
+        _wait_restarted(server)
         _wait_ready(server)
         assert _post(server.url, 5.0).status_code == 200
         assert _metric(server, "mlhandoff_model_worker_restarts_total") == 1
@@ -428,9 +432,6 @@ def test_a_hung_worker_with_undelivered_jobs_is_still_replaced(tmp_path: Path) -
         assert _post(server.url, 88.0).status_code == 504  # the worker hangs from here on
         stuck = server.client.post("/predict", content=json.dumps(big), headers=JSON)
         assert stuck.status_code == 504  # about 1 MB now waits in the socket for the worker
-        deadline = time.monotonic() + 20
-        while _metric(server, "mlhandoff_model_worker_restarts_total") < 1:
-            assert time.monotonic() < deadline, "the hung worker was never replaced"
-            time.sleep(0.1)
+        _wait_restarted(server)
         _wait_ready(server)
         assert _post(server.url, 5.0).json()["predictions"][0]["score"] == 0.05
