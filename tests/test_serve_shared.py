@@ -100,6 +100,12 @@ def test_serve_cli_refuses_bad_options(tmp_path: Path) -> None:
     missing = serve_process(tmp_path / "nope", free_port())
     _, stderr = missing.communicate(timeout=60)
     assert missing.returncode == 2 and b"not a bundle directory" in stderr
+    for option in ("--token-env", "--log-pii-key-env"):
+        unset = serve_process(bundle, free_port(), option, "MLH_TEST_SURELY_UNSET")
+        _, stderr = unset.communicate(timeout=60)
+        assert unset.returncode == 2
+        expected = f"{option} MLH_TEST_SURELY_UNSET: that environment variable is not set"
+        assert expected.encode() in stderr
     zero_kill = serve_process(bundle, free_port(), "--model-kill-after-s", "0")
     _, stderr = zero_kill.communicate(timeout=60)
     assert zero_kill.returncode == 2 and b"--model-kill-after-s" in stderr

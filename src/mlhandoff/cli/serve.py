@@ -100,18 +100,10 @@ def serve(
 
     if log_level not in ("debug", "info", "warning", "error"):
         fail(InputError(f"--log-level must be debug, info, warning or error, not '{log_level}'"))
-    pii_key = os.environ.get(log_pii_key_env) if log_pii_key_env else None
-    if log_pii_key_env and not pii_key:
-        fail(
-            InputError(f"--log-pii-key-env {log_pii_key_env}: that environment variable is not set")
-        )
+    pii_key = _secret("--log-pii-key-env", log_pii_key_env)
     if log_pii not in ("redact", "hash"):
         fail(InputError(f"--log-pii must be redact or hash, not '{log_pii}'"))
-    token = None
-    if token_env:
-        token = os.environ.get(token_env)
-        if not token:
-            fail(InputError(f"--token-env {token_env}: that environment variable is not set"))
+    token = _secret("--token-env", token_env)
     config = ServeConfig(
         bundle=bundle,
         fallback=fallback,
@@ -141,6 +133,17 @@ def serve(
         highlight=False,
     )
     run_server(config, host=host, port=port, workers=workers, log_level=log_level)
+
+
+def _secret(option: str, variable: str | None) -> str | None:
+    """The value of the environment variable an option names (secrets never go on the
+    command line, where `ps` shows them); a clear error when it is not set."""
+    if not variable:
+        return None
+    value = os.environ.get(variable)
+    if not value:
+        fail(InputError(f"{option} {variable}: that environment variable is not set"))
+    return value
 
 
 @app.command()
