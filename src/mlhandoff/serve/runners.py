@@ -40,10 +40,6 @@ SERVE_CONFIG_ENV = "MLHANDOFF_SERVE_CONFIG"
 LOAD_TIMEOUT_S = 600.0
 
 
-def _ignore(rows: int) -> None:
-    pass
-
-
 class ModelCrashed(PredictError):
     """The worker process died or was killed during a call; it is being restarted."""
 
@@ -72,7 +68,7 @@ class RunOptions:
     threads: int | None = 1
     max_rows: int = 256
     max_wait_s: float = 0.0
-    on_batch: OnBatch = _ignore
+    on_batch: OnBatch = lambda rows: None
     #: Called each time a crashed or hung worker process is replaced.
     on_restart: Callable[[], None] = lambda: None
 
@@ -97,16 +93,14 @@ class ThreadRunner:
         self._futures: dict[int, asyncio.Future[pa.Table]] = {}
         self._ids = itertools.count()
         self._loop: asyncio.AbstractEventLoop | None = None
-        self._thread: threading.Thread | None = None
         self.ready = False
 
     async def start(self) -> None:
         self._loop = asyncio.get_running_loop()
         loaded: asyncio.Future[None] = self._loop.create_future()
-        self._thread = threading.Thread(
+        threading.Thread(
             target=self._main, args=(loaded,), name="mlhandoff-model", daemon=True
-        )
-        self._thread.start()
+        ).start()
         await loaded
         self.ready = True
 
