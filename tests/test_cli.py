@@ -31,18 +31,8 @@ def test_help_teaches_the_flow() -> None:
 def test_init_infers_contract_and_refuses_to_overwrite(example_dir: Path, tmp_path: Path) -> None:
     out = tmp_path / "handoff.yaml"
     work = example_dir / "work"
-    args = (
-        "init",
-        "--model",
-        str(work / "model.skops"),
-        "--sample",
-        str(work / "sample.parquet"),
-        "--label",
-        "is_fraud",
-        "--out",
-        str(out),
-    )
-    result = _run(*args)
+    args = (work / "model.skops", work / "sample.parquet", out, "--label", "is_fraud")
+    result = _init(*args)
     assert result.exit_code == 0, result.output
     spec = load_spec(out)
     assert spec.model.task == "binary_classification" and spec.model.flavor == "sklearn"
@@ -59,9 +49,9 @@ def test_init_infers_contract_and_refuses_to_overwrite(example_dir: Path, tmp_pa
     assert spec.security.trusted_types == []
     assert "#  - sklearn.ensemble._hist_gradient_boosting.predictor.TreePredictor" in text
 
-    again = _run(*args)
+    again = _init(*args)
     assert again.exit_code == 2 and "already exists" in again.output
-    assert _run(*args, "--force").exit_code == 0
+    assert _init(*args, "--force").exit_code == 0
 
 
 def _init(model: Path, sample: Path, out: Path, *extra: str):
@@ -85,20 +75,8 @@ def test_inited_spec_packs_after_trusting_types_and_verify_lists_missing(
 ) -> None:
     spec_path = example_dir / f"{tmp_path.name}-init.yaml"
     work = example_dir / "work"
-    assert (
-        _run(
-            "init",
-            "--model",
-            str(work / "model.skops"),
-            "--sample",
-            str(work / "sample.parquet"),
-            "--label",
-            "is_fraud",
-            "--out",
-            str(spec_path),
-        ).exit_code
-        == 0
-    )
+    init = _init(work / "model.skops", work / "sample.parquet", spec_path, "--label", "is_fraud")
+    assert init.exit_code == 0
     refused = _run("pack", str(spec_path), "--out", str(tmp_path / "dist"))
     assert refused.exit_code == 2 and "trusted_types" in refused.output
 
