@@ -144,11 +144,15 @@ def test_api_conforms_to_its_openapi(tmp_path: Path) -> None:
             check()
 
 
-def test_loadtest_reports_latency_and_budget(tmp_path: Path) -> None:
+def _loadtest(url: str, bundle: Path, *options: str):
     from typer.testing import CliRunner
 
     from mlhandoff.cli import app
 
+    return CliRunner().invoke(app, ["loadtest", url, "--bundle", str(bundle), *options])
+
+
+def test_loadtest_reports_latency_and_budget(tmp_path: Path) -> None:
     bundle = pyfunc_bundle(
         tmp_path,
         "loaded",
@@ -156,20 +160,7 @@ def test_loadtest_reports_latency_and_budget(tmp_path: Path) -> None:
         api={"latency_budget": {"p50_ms": 500, "p99_ms": 2000}, "throughput_rps": 1},
     )
     with live_server(bundle) as server:
-        result = CliRunner().invoke(
-            app,
-            [
-                "loadtest",
-                server.url,
-                "--bundle",
-                str(bundle),
-                "--concurrency",
-                "4",
-                "--duration",
-                "1",
-                "--json",
-            ],
-        )
+        result = _loadtest(server.url, bundle, "--concurrency", "4", "--duration", "1", "--json")
         assert result.exit_code == 0, result.output
         report = json.loads(result.output)
         assert report["ok"] == report["requests"] > 0 and report["statuses"] == {
@@ -179,17 +170,17 @@ def test_loadtest_reports_latency_and_budget(tmp_path: Path) -> None:
         assert [b["met"] for b in report["budget"]] == [True, None, True, True]
     strict = pyfunc_bundle(tmp_path, "strict", SCORER, api={"latency_budget": {"p50_ms": 0.001}})
     with live_server(strict) as server:
-        missed = CliRunner().invoke(
-            app,
-            [
-                "loadtest",
-                server.url,
-                "--bundle",
-                str(strict),
-                "--duration",
-                "0.5",
-                "--max-requests",
-                "5",
-            ],
-        )
+        missed = _loadtest(server.url, strict, "--duration", "0.5", "--max-requests", "5")
         assert missed.exit_code == 1 and "missed" in missed.output
+
+
+def test_loadtest_bad_inputs(tmp_path: Path) -> None:
+    bundle = pyfunc_bundle(tmp_path, "target", SCORER)
+    nobody = f"http://127.0.0.1:{free_port()}"
+    refused = _loadtest(nobody, bundle, "--duration", "0.3", "--max-requests", "3", "--json")
+    assert refused.exit_code == 1 and "Traceback" not in refused.output
+    assert json.loads(refused.output)["failures"]  # connection errors are counted, not raised
+    missing = _loadtest(nobody, tmp_path / "nope")
+    assert missing.exit_code == 2 and "not a bundle directory" in missing.output
+    unset = _loadtest(nobody, bundle, "--token-env", "MLH_TEST_SURELY_UNSET")
+    assert unset.exit_code == 2 and "that environment variable is not set" in unset.output

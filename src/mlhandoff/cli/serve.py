@@ -172,7 +172,7 @@ def loadtest(
     from mlhandoff.serve.loadtest import budget_rows, golden_bodies, run_load
 
     opened = run(lambda: open_bundle(bundle))
-    token = os.environ.get(token_env) if token_env else None
+    token = _secret("--token-env", token_env)
     result = asyncio.run(
         run_load(
             url,
