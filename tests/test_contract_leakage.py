@@ -12,8 +12,7 @@ import yaml
 
 import mlhandoff
 from mlhandoff.contract import check_training_data, feature_leakage, split_leakage
-from mlhandoff.spec.checklist import run_checklist
-from mlhandoff.spec.models import DataContract, DataFile
+from mlhandoff.spec.models import DataContract, DataFile, LeakageRecord
 
 RNG = np.random.default_rng(7)
 
@@ -161,17 +160,16 @@ def test_pack_records_findings_and_the_checklist_warns(example_dir: Path, tmp_pa
     spec_path.write_text(yaml.safe_dump(data, sort_keys=False))
 
     result = mlhandoff.pack(spec=spec_path, out=tmp_path / "dist")
-    frozen = mlhandoff.load_spec(result.path / "handoff.yaml")
-    record = frozen.data_contract.leakage
-    assert record is not None
+    record = LeakageRecord.model_validate_json(
+        (result.path / "reports" / "leakage.json").read_bytes()
+    )
     assert {(f.check, f.field) for f in record.findings} == {
         ("single_feature", "tx_count_1h"),
         ("shared_ids", "transaction_id"),
         ("shared_rows", None),
         ("time_split", "event_time"),
     }
-    files = {p.relative_to(result.path).as_posix() for p in result.path.rglob("*") if p.is_file()}
-    (line,) = [r for r in run_checklist(frozen, files) if r.id == "leakage"]
+    (line,) = [r for r in mlhandoff.verify(result.path).results if r.id == "leakage"]
     assert line.status == "warn" and not line.failed
     assert "tx_count_1h" in line.detail and "score" in line.detail
     assert "⚠️ warn" in (result.path / "docs" / "README.md").read_text()

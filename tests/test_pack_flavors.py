@@ -85,7 +85,7 @@ def test_in_memory_model_packs_verifies_and_predicts(
     for check in ("integrity", "golden_contract", "golden_replay", "artifacts"):
         assert by_id[check].status == "pass", (check, by_id[check])
     bundle = mlhandoff.open_bundle(result.path)
-    assert bundle.spec.model.flavor == flavor
+    assert bundle.record.model.flavor == flavor
     scores = bundle.predict(frame[["a", "b"]]).column("score").to_numpy()
     np.testing.assert_allclose(scores, reference(frame), rtol=1e-5, atol=1e-6)
     lock = json.loads((result.path / "env" / "environment.json").read_text())["packages"]

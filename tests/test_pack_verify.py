@@ -63,7 +63,7 @@ def test_bundle_layout_and_manifest(bundle: Path) -> None:
         "docs/MODEL_CARD.md",
         "docs/openapi.json",
     } <= files
-    assert manifest["format_version"] == 1
+    assert manifest["format_version"] == 2
     for rel, entry in manifest["files"].items():
         data = (bundle / rel).read_bytes()
         assert entry == {"sha256": hashlib.sha256(data).hexdigest(), "size": len(data)}
@@ -72,14 +72,23 @@ def test_bundle_layout_and_manifest(bundle: Path) -> None:
     assert manifest["bundle_digest"] == "sha256:" + hashlib.sha256(lines.encode()).hexdigest()
 
 
-def test_frozen_spec_records_provenance_and_environment(bundle: Path, example_dir: Path) -> None:
-    spec = mlhandoff.load_spec(bundle / "handoff.yaml")
-    assert spec.model.path == "model/model.skops" and spec.model.flavor == "sklearn"
+def test_pack_record_holds_provenance_and_the_frozen_spec_is_as_written(
+    bundle: Path, example_dir: Path
+) -> None:
+    written = mlhandoff.load_spec(example_dir / "handoff.yaml")
+    frozen = mlhandoff.load_spec(bundle / "handoff.yaml")
+    assert frozen == written  # what pack computed lives in reports/, never in the spec
+    record = mlhandoff.open_bundle(bundle).record
+    assert record.model.path == "model/model.skops" and record.model.flavor == "sklearn"
+    assert record.training.code_path == "code/train.py"
     train_digest = hashlib.sha256((example_dir / "work" / "train.parquet").read_bytes()).hexdigest()
-    assert spec.training.data[0].sha256 == train_digest
-    assert spec.environment.python
+    assert record.training.data[0].sha256 == train_digest
+    assert record.golden_rows == frozen.golden.rows
+    assert (
+        json.loads((bundle / "reports" / "pack.json").read_text())["model"]["flavor"] == "sklearn"
+    )
     env = json.loads((bundle / "env" / "environment.json").read_text())
-    assert env["seed"] == 42
+    assert env["seed"] == 42 and env["python"]
     import sklearn
 
     assert env["packages"]["scikit-learn"] == sklearn.__version__
@@ -334,26 +343,42 @@ def test_symlinked_file_fails_integrity(bundle: Path, tmp_path: Path) -> None:
     target.unlink()
     target.symlink_to(outside)
     integrity = mlhandoff.verify(copy).results[0]
-    assert integrity.status == "fail" and "symbolic link: docs/MODEL_CARD.md" in integrity.detail
+    assert (
+        integrity.status == "fail"
+        and "not a regular file (link, FIFO or device): docs/MODEL_CARD.md" in integrity.detail
+    )
+
+
+def _rewrite_record(bundle: Path, tmp_path: Path, **model: str) -> Path:
+    """A copy whose pack record is changed and whose manifest is rewritten to match."""
+    copy = _copy_bundle(bundle, tmp_path)
+    record = json.loads((copy / "reports" / "pack.json").read_text())
+    record["model"].update(model)
+    (copy / "reports" / "pack.json").write_text(json.dumps(record))
+    manifest = read_manifest(copy)
+    meta = {k: manifest[k] for k in ("name", "version", "created_at", "created_by")}
+    write_manifest(copy, build_manifest(copy, meta))
+    return copy
 
 
 def test_model_path_outside_the_bundle_is_refused(bundle: Path, tmp_path: Path) -> None:
-    copy = _copy_bundle(bundle, tmp_path)
-    spec = (
-        (copy / "handoff.yaml")
-        .read_text()
-        .replace("path: model/model.skops", "path: ../evil.skops")
-    )
-    (copy / "handoff.yaml").write_text(spec)
-    manifest = read_manifest(copy)
-    write_manifest(
-        copy,
-        build_manifest(
-            copy, {k: manifest[k] for k in ("name", "version", "created_at", "created_by")}
-        ),
-    )
+    shutil.copy(bundle / "model" / "model.skops", tmp_path / "evil.skops")
+    copy = _rewrite_record(bundle, tmp_path, path="../evil.skops")
     with pytest.raises(BundleError, match="outside the bundle"):
         mlhandoff.open_bundle(copy)
+
+
+def test_verify_refuses_a_model_path_outside_the_bundle(bundle: Path, tmp_path: Path) -> None:
+    """verify opens bundles the one way serve does: the same containment refusal."""
+    marker = tmp_path / "loaded"
+    (tmp_path / "evil.pkl").write_bytes(pickle.dumps(_Evil(marker)))
+    copy = _rewrite_record(bundle, tmp_path, path="../evil.pkl")
+    report = mlhandoff.verify(copy)
+    by_id = {r.id: r for r in report.results}
+    assert by_id["integrity"].status == "pass"
+    assert by_id["spec"].status == "fail" and "outside the bundle" in by_id["spec"].detail
+    assert "golden_replay" not in by_id and not report.ok
+    assert not marker.exists()
 
 
 def test_fields_listed_under_privacy_are_pii_everywhere(example_dir: Path) -> None:

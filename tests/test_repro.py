@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 import mlhandoff
+from mlhandoff.bundle import layout
 from mlhandoff.verify import repro as repro_mod
 from test_evaluate_support import make_bundle
 
@@ -34,7 +35,7 @@ def _line(bundle: Path):
 
 
 def test_record_lives_beside_the_bundle_and_verify_reads_it(bundle: Path) -> None:
-    record = repro_mod.record_path(bundle)
+    record = layout.repro_record(bundle)
     assert record.parent == bundle.parent and record.name == f"{bundle.name}.repro.json"
     assert _line(bundle).status == "skipped"
     digest = mlhandoff.open_bundle(bundle).digest
@@ -79,7 +80,7 @@ def test_friction_is_recorded_not_raised(bundle: Path, tmp_path: Path) -> None:
         line = _line(bundle)
         assert line.status == "fail" and "could not create a virtual environment" in line.detail
     finally:
-        repro_mod.record_path(bundle).unlink(missing_ok=True)
+        layout.repro_record(bundle).unlink(missing_ok=True)
     assert not list(tmp_path.glob("mlhandoff-repro-*"))  # work files cleaned up
 
 
@@ -94,4 +95,4 @@ def test_full_repro_in_a_fresh_venv(bundle: Path) -> None:  # pragma: no cover -
         assert result.metrics and all(m["ok"] for m in result.metrics)
         assert _line(bundle).status == "pass"
     finally:
-        repro_mod.record_path(bundle).unlink(missing_ok=True)
+        layout.repro_record(bundle).unlink(missing_ok=True)

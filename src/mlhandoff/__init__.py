@@ -8,7 +8,7 @@ From a notebook::
 """
 
 from mlhandoff._version import __version__
-from mlhandoff.bundle import Bundle, PackResult, open_bundle, pack
+from mlhandoff.bundle import Bundle, open_bundle
 from mlhandoff.checks import CheckResult, VerifyReport
 from mlhandoff.contract import CompiledContract, ValidationReport, read_table
 from mlhandoff.errors import (
@@ -24,6 +24,7 @@ from mlhandoff.errors import (
     SpecError,
     UnsafeModelError,
 )
+from mlhandoff.pack import PackResult, pack
 from mlhandoff.spec import HandoffSpec, load_spec, parse_spec
 from mlhandoff.verify import verify
 

@@ -6,6 +6,7 @@
     ├── SpecError                 handoff.yaml is wrong: fix the file (has file:line:col)
     ├── InputError                a file or argument given to a command is wrong or missing
     │   └── EvaluationError       evaluation data or predictions cannot be scored (label, NaN ...)
+    ├── StorageError              the disk refused a write (full, read-only): free space, retry
     ├── ContractViolation         data does not satisfy the data contract: fix the data
     ├── BundleError               the bundle cannot be used as it is
     │   ├── IntegrityError        a file's hash does not match MANIFEST.json: do not trust it
@@ -74,6 +75,12 @@ class SpecError(HandoffError):
 
 class InputError(HandoffError):
     code = "input_invalid"
+
+
+class StorageError(HandoffError):
+    """The disk or file system refused a write (full, read-only, no permission)."""
+
+    code = "storage_failed"
 
 
 class EvaluationError(InputError):

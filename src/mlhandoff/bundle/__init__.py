@@ -1,15 +1,14 @@
-"""Bundles: pack a spec and model into a hashed directory; open one safely."""
+"""The bundle format: layout, manifest and integrity, the pack record, and opening a bundle."""
 
 from mlhandoff.bundle.bundle import Bundle, EnvironmentMismatchWarning, open_bundle, read_bundle
 from mlhandoff.bundle.manifest import FORMAT_VERSION
-from mlhandoff.bundle.pack import PackResult, pack
+from mlhandoff.bundle.record import PackRecord
 
 __all__ = [
     "FORMAT_VERSION",
     "Bundle",
     "EnvironmentMismatchWarning",
-    "PackResult",
+    "PackRecord",
     "open_bundle",
-    "pack",
     "read_bundle",
 ]

@@ -1,4 +1,9 @@
-"""Opening a packed bundle: the manifest is checked before anything in it is deserialised."""
+"""Opening a packed bundle: the manifest is checked before anything in it is deserialised.
+
+:func:`open_bundle` is the only way to get a :class:`Bundle`: every command that reads a bundle
+(verify, serve, evaluate, diff, repro) goes through the same hash check and the same refusal of
+paths that point outside the bundle.
+"""
 
 from __future__ import annotations
 
@@ -11,17 +16,20 @@ from typing import Any
 
 import pyarrow as pa
 import pyarrow.parquet as pq
+import yaml
+from pydantic import ValidationError
 
 from mlhandoff.bundle import layout
 from mlhandoff.bundle.environment import version_mismatches
 from mlhandoff.bundle.manifest import IntegrityReport, Progress, check_integrity, read_manifest
+from mlhandoff.bundle.record import DataDigest, ModelRecord, PackRecord, TrainingRecord
 from mlhandoff.contract.outputs import name_outputs
 from mlhandoff.contract.tables import TableLike, read_table
 from mlhandoff.contract.validate import CompiledContract
 from mlhandoff.errors import BundleError, IntegrityError, SpecError
 from mlhandoff.flavors import load_predictor
 from mlhandoff.flavors.base import LoadOptions, Predictor
-from mlhandoff.spec.loader import load_spec
+from mlhandoff.spec.loader import load_spec, parse_spec
 from mlhandoff.spec.models import HandoffSpec, OutputContract
 
 
@@ -29,19 +37,38 @@ class EnvironmentMismatchWarning(UserWarning):
     """The packages installed here differ from the bundle's lock; results may differ."""
 
 
+_OPENED = object()  # only open_bundle passes this: a Bundle is never built around unchecked files
+
+
 @dataclass
 class Bundle:
-    """A bundle whose files matched its manifest when it was opened."""
+    """A bundle whose files matched its manifest when it was opened (see :func:`open_bundle`)."""
 
     root: Path
     manifest: dict[str, Any]
     spec: HandoffSpec
+    record: PackRecord
     integrity: IntegrityReport
+    #: Reports a format-1 bundle kept inside its spec, served as if they were files.
+    legacy_reports: dict[str, Any] = field(default_factory=dict, repr=False)
+    _token: object = field(default=None, repr=False)
     _predictor: Predictor | None = field(default=None, repr=False)
+
+    def __post_init__(self) -> None:
+        if self._token is not _OPENED:
+            raise TypeError("use mlhandoff.open_bundle(path): it checks every hash first")
 
     @property
     def digest(self) -> str:
         return str(self.manifest["bundle_digest"])
+
+    @property
+    def files(self) -> frozenset[str]:
+        return frozenset(self.manifest["files"])
+
+    @property
+    def model_path(self) -> Path:
+        return self.root / self.record.model.path
 
     @property
     def environment(self) -> dict[str, Any]:
@@ -64,12 +91,12 @@ class Bundle:
                     stacklevel=2,
                 )
             self._predictor = load_predictor(  # only files under the root, all hashed above
-                self.root / self.spec.model.path, _flavor(self.spec), self.load_options()
+                self.model_path, self.record.model.flavor, self.load_options()
             )
         return self._predictor
 
     def load_options(self) -> LoadOptions:
-        return load_options(self.spec, self.root)
+        return load_options(self.spec, self.record.model, self.root)
 
     def predict(self, data: TableLike) -> pa.Table:
         """Outputs named as in the output contract, for a table of inputs."""
@@ -93,19 +120,22 @@ class Bundle:
             self.root / layout.GOLDEN_OUTPUTS
         )
 
+    def report(self, rel: str) -> Any | None:
+        """A JSON report of the bundle (``reports/…``), or None when it has none."""
+        if rel in self.legacy_reports:
+            return self.legacy_reports[rel]
+        if rel not in self.manifest["files"]:
+            return None
+        return json.loads((self.root / rel).read_text(encoding="utf-8"))
 
-def _flavor(spec: HandoffSpec) -> str:
-    if spec.model.flavor is None:
-        raise BundleError("the bundle's frozen spec does not record model.flavor")
-    return spec.model.flavor
 
-
-def load_options(spec: HandoffSpec, base: Path) -> LoadOptions:
+def load_options(spec: HandoffSpec, model: ModelRecord, base: Path) -> LoadOptions:
+    """How to load the model at ``base / model.path``: the same at pack and from a bundle."""
     return LoadOptions(
         task=spec.model.task,
         trusted_types=tuple(spec.security.trusted_types),
         entrypoint=spec.model.entrypoint,
-        code_dir=base / spec.model.path if spec.model.flavor == "python_function" else None,
+        code_dir=base / model.path if model.flavor == "python_function" else None,
         threshold=spec.model.threshold,
         features=tuple(spec.features()),
     )
@@ -120,19 +150,91 @@ def read_bundle(
     return manifest, check_integrity(root, manifest, progress)
 
 
-def open_bundle(path: str | Path, progress: Progress | None = None) -> Bundle:
-    """Verify every hash, then read the frozen spec; raises IntegrityError on any mismatch."""
+def open_bundle(
+    path: str | Path,
+    progress: Progress | None = None,
+    *,
+    checked: tuple[dict[str, Any], IntegrityReport] | None = None,
+) -> Bundle:
+    """Verify every hash, then read the frozen spec and the pack record.
+
+    Raises IntegrityError on any mismatch and BundleError when the spec or record is invalid
+    or names a path outside the bundle. ``checked`` is what :func:`read_bundle` just returned
+    for this path (so verify, which reports integrity itself, does not hash twice).
+    """
     root = Path(path)
-    manifest, integrity = read_bundle(root, progress)
+    manifest, integrity = checked if checked is not None else read_bundle(root, progress)
     if not integrity.ok:
         raise IntegrityError(f"{root}: bundle does not match MANIFEST.json: {integrity.describe()}")
+    if manifest["format_version"] == 1:
+        spec, record, legacy = _read_format_1(root)
+    else:
+        spec, record, legacy = _read_spec(root), _read_record(root), {}
+    for name, rel in (("model", record.model.path), ("training code", record.training.code_path)):
+        if rel is not None and not (root / rel).resolve().is_relative_to(root.resolve()):
+            raise BundleError(f"{root}: the {name} path '{rel}' points outside the bundle")
+    return Bundle(root, manifest, spec, record, integrity, legacy, _OPENED)
+
+
+def _read_spec(root: Path) -> HandoffSpec:
     try:
-        spec = load_spec(root / layout.SPEC)
+        return load_spec(root / layout.SPEC)
     except SpecError as exc:
         raise BundleError(f"{root}: the frozen spec is invalid: {exc}") from exc
-    model = (root / spec.model.path).resolve()
-    if not model.is_relative_to(root.resolve()):
-        raise BundleError(
-            f"{root}: model.path '{spec.model.path}' points outside the bundle; refusing it"
+
+
+def _read_record(root: Path) -> PackRecord:
+    path = root / layout.PACK_RECORD
+    try:
+        return PackRecord.model_validate_json(path.read_bytes())
+    except FileNotFoundError:
+        raise BundleError(f"{root}: {layout.PACK_RECORD} is missing") from None
+    except ValidationError as exc:
+        raise BundleError(f"{root}: {layout.PACK_RECORD} is invalid: {exc}") from exc
+
+
+#: What format-1 bundles wrote into the frozen spec at pack; format 2 keeps it in reports/.
+_FORMAT_1_COMPUTED = (
+    ("training", "git_commit"),
+    ("training", "git_dirty"),
+    ("environment", "python"),
+    ("environment", "platform"),
+    ("data_contract", "leakage"),
+)
+
+
+def _read_format_1(root: Path) -> tuple[HandoffSpec, PackRecord, dict[str, Any]]:
+    """Format 1 froze what pack computed into handoff.yaml: split it back out."""
+    path = root / layout.SPEC
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+        computed = {
+            key: data.get(section, {}).pop(key, None) for section, key in _FORMAT_1_COMPUTED
+        }
+        spec = parse_spec(yaml.safe_dump(data, sort_keys=False), path)
+        model = data["model"]
+        training = data.get("training") or {}
+        record = PackRecord(
+            model=ModelRecord(path=model["path"], flavor=model["flavor"]),
+            training=TrainingRecord(
+                code_path=training.get("code_path"),
+                git_commit=computed["git_commit"],
+                git_dirty=computed["git_dirty"],
+                data=[
+                    DataDigest(path=d["path"], role=d.get("role", "train"), sha256=d["sha256"])
+                    for d in training.get("data") or []
+                    if d.get("sha256")
+                ],
+            ),
+            golden_rows=pq.read_metadata(root / layout.GOLDEN_OUTPUTS).num_rows,
         )
-    return Bundle(root=root, manifest=manifest, spec=spec, integrity=integrity)
+    except SpecError as exc:
+        raise BundleError(f"{root}: the frozen spec is invalid: {exc}") from exc
+    except (yaml.YAMLError, AttributeError, KeyError, TypeError, ValidationError) as exc:
+        raise BundleError(
+            f"{root}: the frozen spec of this format-1 bundle is invalid: {exc}"
+        ) from exc
+    legacy = {}
+    if computed["leakage"] is not None:
+        legacy[layout.LEAKAGE_REPORT] = computed["leakage"]
+    return spec, record, legacy

@@ -1,18 +1,19 @@
 """MANIFEST.json: the sha256 of every file in a bundle and one digest over all of them.
 
-Format (version 1)::
+Format (version 2; version 1 differs only in what the bundle holds besides the manifest: its
+frozen spec also carried what pack computed, which version 2 keeps in ``reports/pack.json``)::
 
     {
       "format": "mlhandoff-bundle",
-      "format_version": 1,
+      "format_version": 2,
       "name": "...", "version": "...", "created_at": "...", "created_by": "mlhandoff X.Y.Z",
       "digest_algorithm": "sha256",
       "files": {"model/model.skops": {"sha256": "<hex>", "size": 123}, ...},
       "bundle_digest": "sha256:<hex>"
     }
 
-``files`` lists every file under the bundle root except ``MANIFEST.json`` itself and anything under
-``signatures/``. ``bundle_digest`` is the sha256 of the lines ``"<sha256>  <path>\\n"`` for all
+``files`` lists every regular file under the bundle root except ``MANIFEST.json`` itself and
+anything under ``signatures/``; any other entry (a link, FIFO, socket or device) fails integrity. ``bundle_digest`` is the sha256 of the lines ``"<sha256>  <path>\\n"`` for all
 files sorted by path (the ``sha256sum`` format, so ``sha256sum -c`` can check a bundle by hand).
 That is the same subject set an in-toto / DSSE statement (OpenSSF ``model-signing``) signs, so a
 signature can later be written to ``signatures/`` without changing this format.
@@ -36,10 +37,11 @@ from typing import Any
 from mlhandoff.errors import BundleError
 
 FORMAT = "mlhandoff-bundle"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
 MANIFEST_NAME = "MANIFEST.json"
 SIGNATURES_DIR = "signatures"
 _CHUNK = 8 * 1024 * 1024
+_MAX_MANIFEST = 64 * 1024 * 1024
 
 Progress = Callable[[int], None]
 
@@ -64,17 +66,37 @@ def sha256_file(path: Path, progress: Progress | None = None) -> str:
 
 
 def bundle_files(root: Path) -> list[str]:
-    """Relative POSIX paths of every file that the manifest must cover."""
-    found = []
-    for dirpath, dirnames, filenames in os.walk(root):
-        rel_dir = Path(dirpath).relative_to(root)
-        if rel_dir == Path("."):
-            dirnames[:] = [d for d in dirnames if d != SIGNATURES_DIR]
-        for filename in filenames:
-            rel = (rel_dir / filename).as_posix()
-            if rel != MANIFEST_NAME:
-                found.append(rel)
-    return sorted(found)
+    """Relative POSIX paths of every regular file that the manifest must cover."""
+    return scan(root)[0]
+
+
+def scan(root: Path) -> tuple[list[str], list[str]]:
+    """The regular files under ``root`` and every entry that is neither a regular file nor a
+    real directory (links to files or directories, FIFOs, sockets, devices).
+
+    Nothing is followed or opened: a link would let a hashed name read unhashed bytes
+    elsewhere (or a linked directory shadow bundled code), and opening a FIFO blocks.
+    """
+    files: list[str] = []
+    irregular: list[str] = []
+    pending = [root]
+    while pending:
+        directory = pending.pop()
+        with os.scandir(directory) as entries:
+            for entry in entries:
+                rel = Path(entry.path).relative_to(root).as_posix()
+                if rel == SIGNATURES_DIR and entry.is_dir(follow_symlinks=False):
+                    continue  # the signatures folder (outside the manifest by design)
+                if entry.is_symlink():
+                    irregular.append(rel)
+                elif entry.is_dir(follow_symlinks=False):
+                    pending.append(Path(entry.path))
+                elif entry.is_file(follow_symlinks=False):
+                    if rel != MANIFEST_NAME:
+                        files.append(rel)
+                else:
+                    irregular.append(rel)
+    return sorted(files), sorted(irregular)
 
 
 def hash_files(
@@ -120,12 +142,18 @@ def read_manifest(root: Path) -> dict[str, Any]:
     path = root / MANIFEST_NAME
     if not root.is_dir():
         raise BundleError(f"{root}: not a bundle directory (does not exist or is not a directory)")
+    if path.is_symlink() or (path.exists() and not path.is_file()):
+        raise BundleError(f"{path}: not a regular file; refusing to read it")
     try:
+        if path.stat().st_size > _MAX_MANIFEST:
+            raise BundleError(f"{path}: larger than {_MAX_MANIFEST // 1024**2} MiB; not a manifest")
         manifest = json.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
         raise BundleError(f"{path}: missing; {root} is not an mlhandoff bundle") from None
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise BundleError(f"{path}: not valid JSON ({exc})") from exc
+    except RecursionError:
+        raise BundleError(f"{path}: nested too deeply to be a manifest") from None
     if not isinstance(manifest, dict) or manifest.get("format") != FORMAT:
         raise BundleError(f"{path}: not an mlhandoff bundle manifest (no 'format: {FORMAT}')")
     version = manifest.get("format_version")
@@ -154,12 +182,14 @@ class IntegrityReport:
     extra: list[str]
     digest_ok: bool
     checked: int
-    #: Symbolic links: they would let a hashed name read unhashed bytes elsewhere.
-    links: list[str] = field(default_factory=list)
+    #: Links, FIFOs, sockets, devices: never followed, opened or trusted.
+    irregular: list[str] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
-        return not (self.modified or self.missing or self.extra or self.links) and self.digest_ok
+        return (
+            not (self.modified or self.missing or self.extra or self.irregular) and self.digest_ok
+        )
 
     def describe(self) -> str:
         if self.ok:
@@ -169,7 +199,7 @@ class IntegrityReport:
             ("modified", self.modified),
             ("missing", self.missing),
             ("extra", self.extra),
-            ("symbolic link", self.links),
+            ("not a regular file (link, FIFO or device)", self.irregular),
         ):
             if names:
                 parts.append(
@@ -186,11 +216,10 @@ def check_integrity(
 ) -> IntegrityReport:
     """Re-hash every file and compare with the manifest. Nothing is deserialised here."""
     listed: dict[str, dict[str, Any]] = manifest["files"]
-    on_disk = set(bundle_files(root))
-    links = sorted(p for p in on_disk if (root / p).is_symlink())
-    on_disk -= set(links)
+    files, irregular = scan(root)
+    on_disk = set(files)
     missing = sorted(set(listed) - on_disk)
-    extra = sorted(on_disk - set(listed))
+    extra = sorted(on_disk - set(listed))  # irregular entries are reported as such, not extra
     present = [p for p in listed if p in on_disk]
     sized = [p for p in present if (root / p).stat().st_size == listed[p]["size"]]
     modified = sorted(set(present) - set(sized))
@@ -203,5 +232,5 @@ def check_integrity(
         extra=extra,
         digest_ok=bundle_digest(recorded) == manifest.get("bundle_digest"),
         checked=len(listed),
-        links=links,
+        irregular=irregular,
     )

@@ -46,7 +46,7 @@ def init(
     Example: [bold]mlhandoff init --model model.skops --sample sample.parquet --label is_fraud[/]
     """
     from mlhandoff.errors import InputError
-    from mlhandoff.spec.scaffold import scaffold
+    from mlhandoff.scaffold import scaffold
 
     def action() -> str:
         if out.exists() and not force:
@@ -90,15 +90,32 @@ def pack(
     force: Annotated[
         bool, typer.Option(help="Replace an existing bundle of the same name and version.")
     ] = False,
+    allow_outside: Annotated[
+        bool,
+        typer.Option(
+            "--allow-outside",
+            help="Take model, code and data files from outside the spec's directory (refused by default).",
+        ),
+    ] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
 ) -> None:
-    """Build an immutable, hashed bundle: model, golden set, environment lock, rendered docs."""
-    from mlhandoff.bundle.pack import pack as pack_bundle
+    """Build an immutable, hashed bundle: model, golden set, environment lock, rendered docs.
+
+    Only regular files inside the spec's directory are taken (links, devices and paths outside
+    it are refused unless --allow-outside); code folders are limited to 100 MiB.
+    """
+    from mlhandoff.pack import pack as pack_bundle
 
     with byte_progress(not as_json, "packing") as (on_bytes, on_stage):
         result = run(
             lambda: pack_bundle(
-                spec=spec, sample=sample, out=out, force=force, on_stage=on_stage, on_bytes=on_bytes
+                spec=spec,
+                sample=sample,
+                out=out,
+                force=force,
+                allow_outside=allow_outside,
+                on_stage=on_stage,
+                on_bytes=on_bytes,
             )
         )
     if as_json:

@@ -83,7 +83,7 @@ def repro(
     Lists every friction point and the wall time; records the result next to the bundle
     (<bundle>.repro.json), where `mlhandoff verify` reads it. Exits 1 on any friction.
     """
-    from mlhandoff.verify.repro import record_path
+    from mlhandoff.bundle.layout import repro_record as record_path
     from mlhandoff.verify.repro import repro as run_repro
 
     def step(name: str) -> None:

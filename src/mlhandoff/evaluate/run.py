@@ -178,22 +178,18 @@ def _load_other(bundle: Bundle, path: Path) -> Predictor:
 
     if not path.exists():
         raise InputError(f"{path}: model file not found")
-    return load_predictor(path, bundle.spec.model.flavor or "", bundle.load_options())
+    return load_predictor(path, bundle.record.model.flavor, bundle.load_options())
 
 
 def _recorded_baseline(bundle: Bundle) -> str | None:
-    path = bundle.root / layout.ACCEPTANCE_REPORT
-    if not path.exists():
-        return "packed baseline"
-    return str(json.loads(path.read_text(encoding="utf-8")).get("baseline") or "packed baseline")
+    recorded = bundle.report(layout.ACCEPTANCE_REPORT)
+    return str((recorded or {}).get("baseline") or "packed baseline")
 
 
 def recorded_report(bundle: Bundle) -> AcceptanceReport | None:
     """The report written at pack time, or None when the spec named no evaluation data."""
-    path = bundle.root / layout.ACCEPTANCE_REPORT
-    if not path.exists():
-        return None
-    return AcceptanceReport.from_dict(json.loads(path.read_text(encoding="utf-8")))
+    recorded = bundle.report(layout.ACCEPTANCE_REPORT)
+    return None if recorded is None else AcceptanceReport.from_dict(recorded)
 
 
 def pack_evaluation(
@@ -201,8 +197,7 @@ def pack_evaluation(
 ) -> AcceptanceReport | None:
     """Measure the acceptance section at pack time; writes the sample and report under ``target``.
 
-    Rewrites ``spec.acceptance.data`` to the packed sample (the frozen spec points inside the
-    bundle, as ``golden.sample`` does).
+    The spec is left as written: readers find the sample at ``layout.EVAL_SAMPLE``.
     """
     a = spec.acceptance
     if not a.data:
@@ -238,7 +233,6 @@ def pack_evaluation(
     (target / layout.ACCEPTANCE_REPORT).write_text(
         json.dumps(report.to_dict(), indent=2) + "\n", encoding="utf-8"
     )
-    a.data = layout.EVAL_SAMPLE
     return report
 
 

@@ -6,6 +6,7 @@ from typing import Any
 
 import jinja2
 
+from mlhandoff.bundle.record import PackRecord
 from mlhandoff.checks import CheckResult
 from mlhandoff.render.openapi import ERROR_CODES
 from mlhandoff.spec.models import FieldSpec, HandoffSpec, is_todo
@@ -89,19 +90,23 @@ _ENV.filters["num"] = lambda x: "undefined" if x is None else f"{x:.4g}"
 def render_readme(
     spec: HandoffSpec,
     *,
+    record: PackRecord,
     artifacts: list[dict[str, Any]],
     environment: dict[str, Any],
     checklist: list[CheckResult],
     bundle_name: str,
     response_example: dict[str, Any] | None = None,
     acceptance: Any = None,
+    blocks: list[str] | None = None,
 ) -> str:
     """The handoff README: every statement in it is re-checked by ``mlhandoff verify``.
 
-    ``acceptance`` is the evaluation measured at pack (an ``AcceptanceReport``), if any.
+    ``acceptance`` is the evaluation measured at pack (an ``AcceptanceReport``), if any;
+    ``blocks`` are capabilities' own README sections (Markdown), placed before the checklist.
     """
     return _ENV.get_template("README.md.j2").render(
         spec=spec,
+        record=record,
         outputs=spec.outputs(),
         artifacts=artifacts,
         env=environment,
@@ -110,12 +115,13 @@ def render_readme(
         response_example=response_example,
         error_codes=ERROR_CODES,
         acceptance=acceptance,
+        blocks=blocks or [],
     )
 
 
 def render_model_card(
-    spec: HandoffSpec, *, environment: dict[str, Any], acceptance: Any = None
+    spec: HandoffSpec, *, record: PackRecord, environment: dict[str, Any], acceptance: Any = None
 ) -> str:
     return _ENV.get_template("MODEL_CARD.md.j2").render(
-        spec=spec, env=environment, acceptance=acceptance
+        spec=spec, record=record, env=environment, acceptance=acceptance
     )

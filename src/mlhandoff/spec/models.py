@@ -1,8 +1,9 @@
 """Pydantic models of ``handoff.yaml``: one definition drives validation, JSON Schema and docs.
 
 Human-only fields may hold a string starting with ``TODO``; they parse, and the verify checklist
-reports them as missing. Everything a tool fills in at ``pack`` (digests, git commit, captured
-environment) is optional here and recorded in the bundle's frozen copy.
+reports them as missing. What ``pack`` computes (where the model lands, digests, git commit, the
+captured environment, leakage findings) is not part of the spec: the bundle keeps it in
+``reports/`` and ``env/``, so the frozen spec is exactly what its authors wrote.
 """
 
 from __future__ import annotations
@@ -79,7 +80,11 @@ class ModelSection(_Section):
 class DataFile(_Section):
     path: Text
     role: Literal["train", "eval", "test", "other"] = "train"
-    sha256: str | None = Field(default=None, pattern=r"^[0-9a-f]{64}$")
+    sha256: str | None = Field(
+        default=None,
+        pattern=r"^[0-9a-f]{64}$",
+        description="Expected digest: pack refuses the file if it differs.",
+    )
 
 
 class Training(_Section):
@@ -87,13 +92,9 @@ class Training(_Section):
     command: str | None = Field(default=None, description="Exact command that trains the model.")
     seed: int | None = None
     data: list[DataFile] = Field(default_factory=list)
-    git_commit: str | None = Field(default=None, description="Filled at pack from code_path.")
-    git_dirty: bool | None = None
 
 
 class Environment(_Section):
-    python: str | None = Field(default=None, description="Filled at pack.")
-    platform: str | None = None
     packages: list[str] = Field(
         default_factory=list, description="Extra distributions to pin besides the flavor's own."
     )
@@ -152,6 +153,8 @@ class LeakageFinding(_Section):
 
 
 class LeakageRecord(_Section):
+    """What pack's leakage checks ran and found (``reports/leakage.json``)."""
+
     checked: list[str] = Field(default_factory=list, description="Which checks ran, on what.")
     findings: list[LeakageFinding] = Field(default_factory=list)
 
@@ -160,9 +163,6 @@ class DataContract(_Section):
     label: str | None = Field(default=None, description="Label column in training/eval data.")
     fields: dict[str, FieldSpec] = Field(min_length=1)
     split: Split | None = Field(default=None, description="How training and eval data split.")
-    leakage: LeakageRecord | None = Field(
-        default=None, description="Filled at pack: leakage checks on training.data and findings."
-    )
 
     def features(self) -> list[str]:
         return [name for name, f in self.fields.items() if not f.id]

@@ -1,6 +1,6 @@
-"""``mlhandoff verify``: the checks it runs and the checklist they fill in."""
+"""``mlhandoff verify``: integrity, then the registered checks and the checklist they fill in."""
 
 from mlhandoff.checks import CheckResult, VerifyReport
-from mlhandoff.verify.verify import CHECKS, Check, verify
+from mlhandoff.verify.verify import verify
 
-__all__ = ["CHECKS", "Check", "CheckResult", "VerifyReport", "verify"]
+__all__ = ["CheckResult", "VerifyReport", "verify"]

@@ -18,7 +18,6 @@ are deterministic — a difference is reported, not failed, when the metrics mat
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import shlex
@@ -36,15 +35,10 @@ import mlhandoff
 from mlhandoff._version import __version__
 from mlhandoff.bundle import layout
 from mlhandoff.bundle.bundle import Bundle, open_bundle
+from mlhandoff.bundle.manifest import sha256_file
+from mlhandoff.capabilities.provenance import data_digest
 
-RECORD_SUFFIX = ".repro.json"
 _PIP = ("-m", "pip", "--disable-pip-version-check", "--no-input")
-
-
-def record_path(bundle_root: Path) -> Path:
-    """Where the repro record of a bundle lives: beside it, never inside it."""
-    root = Path(bundle_root).resolve()
-    return root.with_name(root.name + RECORD_SUFFIX)
 
 
 @dataclass
@@ -161,7 +155,7 @@ def repro(
     result.wall_s = round(time.perf_counter() - started, 1)
     result.ok = not result.frictions and all(s.ok for s in result.steps)
     if write_record:
-        record_path(b.root).write_text(
+        layout.repro_record(b.root).write_text(
             json.dumps(result.to_dict(), indent=2) + "\n", encoding="utf-8"
         )
     return result
@@ -288,10 +282,6 @@ def _measure(
     return rows
 
 
-def _sha256(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
-
-
 def _retrain(
     runner: _Runner, bundle: Bundle, venv: Path, work: Path, env: dict[str, str], data_root: Path
 ) -> None:
@@ -306,18 +296,24 @@ def _retrain(
     shutil.copytree(code, run_dir) if code.exists() else run_dir.mkdir()
     if not code.exists():
         runner.friction(f"retrain: missing directory {layout.CODE_DIR}/ (no training code bundled)")
+    digests = {d.path: d.sha256 for d in bundle.record.training.data}
     for entry in spec.training.data:
         source = data_root / entry.path
         if not source.exists():
             runner.friction(f"retrain: missing file {entry.path} (expected under {data_root})")
             continue
-        if entry.sha256 and _sha256(source) != entry.sha256:
+        found = data_digest(data_root, entry.path, "training.data", allow_outside=True)
+        if entry.path in digests and found != digests[entry.path]:
             runner.friction(
                 f"retrain: {entry.path} differs from the data the model was trained on (sha256)"
             )
         target = run_dir / entry.path
         target.parent.mkdir(parents=True, exist_ok=True)
-        target.symlink_to(source.resolve())
+        # A copy, never a link: a script that writes its splits must not reach the originals.
+        if source.is_dir():
+            shutil.copytree(source, target, symlinks=False)
+        else:
+            shutil.copyfile(source, target)
     if any(f.startswith("retrain: missing file") for f in runner.result.frictions):
         return
     args = shlex.split(spec.training.command)
@@ -328,7 +324,7 @@ def _retrain(
     if proc is None or proc.returncode:
         runner.friction("retrain: the training command failed")
         return
-    suffix = Path(spec.model.path).suffix
+    suffix = bundle.model_path.suffix
     made = [
         p
         for p in run_dir.rglob(f"*{suffix}")
@@ -337,9 +333,9 @@ def _retrain(
     if len(made) != 1:
         runner.friction(f"retrain: expected one new *{suffix} model file, found {len(made)}")
         return
-    bundled = bundle.root / spec.model.path
+    bundled = bundle.model_path
     info["model"] = str(made[0].relative_to(run_dir))
-    info["same_hash"] = _sha256(made[0]) == _sha256(bundled)
+    info["same_hash"] = sha256_file(made[0]) == sha256_file(bundled)
     rows = _measure(runner, bundle, venv, work, env, model=made[0])
     info["metrics"] = rows
     info["metrics_match"] = bool(rows) and all(r["ok"] for r in rows)

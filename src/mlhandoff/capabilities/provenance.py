@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import hashlib
 import subprocess
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 
 from mlhandoff.bundle.manifest import sha256_file
-from mlhandoff.errors import InputError
+from mlhandoff.capabilities.files import collect
 
 
 @dataclass(frozen=True)
@@ -34,15 +36,13 @@ def _git(cwd: Path, *args: str) -> str:
     return done.stdout.strip()
 
 
-def data_digest(path: Path) -> str:
-    """sha256 of a data file, or of a directory's files (sorted by relative path)."""
-    if not path.exists():
-        raise InputError(f"{path}: training/eval data file not found (training.data in the spec)")
-    if path.is_file():
-        return sha256_file(path)
-    import hashlib
-
+def data_digest(base: Path, rel: str, field: str, *, allow_outside: bool = False) -> str:
+    """sha256 of a data file, or of a directory's regular files (sorted by relative path)."""
+    found = collect(base, rel, field, max_bytes=sys.maxsize, allow_outside=allow_outside)
+    if not found.root.is_dir():
+        return sha256_file(found.root)
     digest = hashlib.sha256()
-    for file in sorted(p for p in path.rglob("*") if p.is_file()):
-        digest.update(f"{sha256_file(file)}  {file.relative_to(path).as_posix()}\n".encode())
+    for source, name in sorted(found.files, key=lambda f: f[1]):
+        inner = name.split("/", 1)[1]  # relative to the directory itself
+        digest.update(f"{sha256_file(source)}  {inner}\n".encode())
     return digest.hexdigest()

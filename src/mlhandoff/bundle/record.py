@@ -1,0 +1,43 @@
+"""``reports/pack.json``: what ``pack`` resolved and measured about the artifacts.
+
+The frozen ``handoff.yaml`` stays as the user wrote it (defaults filled), so signatures and
+sign-offs over it never change when pack learns something; everything pack computes (where the
+model landed in the bundle, the inferred flavor, git state, data digests) lives here instead.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from mlhandoff.spec.models import FlavorName
+
+
+class _Record(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class ModelRecord(_Record):
+    path: str = Field(description="The model inside the bundle, relative to its root.")
+    flavor: FlavorName
+
+
+class DataDigest(_Record):
+    path: str = Field(description="As written in training.data (relative to the spec).")
+    role: Literal["train", "eval", "test", "other"]
+    sha256: str = Field(pattern=r"^[0-9a-f]{64}$")
+
+
+class TrainingRecord(_Record):
+    code_path: str | None = Field(default=None, description="The code inside the bundle.")
+    git_commit: str | None = None
+    git_dirty: bool | None = None
+    data: list[DataDigest] = Field(default_factory=list)
+
+
+class PackRecord(_Record):
+    record_version: Literal[1] = 1
+    model: ModelRecord
+    training: TrainingRecord = Field(default_factory=TrainingRecord)
+    golden_rows: int = Field(ge=0)

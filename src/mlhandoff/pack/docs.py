@@ -1,0 +1,62 @@
+"""The last pack stage: the handoff README, model card and OpenAPI document, rendered from the
+spec, the pack record and what the steps measured, with the same checklist verify re-runs."""
+
+from __future__ import annotations
+
+import json
+
+from mlhandoff.bundle import layout
+from mlhandoff.bundle.manifest import sha256_file
+from mlhandoff.bundle.record import PackRecord
+from mlhandoff.capability import HandoffView, PackContext, checklist, registered
+from mlhandoff.render import render_model_card, render_readme
+from mlhandoff.render.openapi import openapi_document
+
+#: What the docs step adds, so the checklist at pack sees the files verify will see.
+DOCS = (layout.README, layout.MODEL_CARD, layout.OPENAPI)
+
+
+def write_docs(ctx: PackContext, record: PackRecord) -> None:
+    spec, root = ctx.spec, ctx.root
+    staged = HandoffView.of_directory(spec, root, record)
+    view = HandoffView(spec, root, staged.files | set(DOCS), record, staged.report)
+    artifacts = [
+        {"path": rel, "size": (root / rel).stat().st_size, "sha256": sha256_file(root / rel)}
+        for rel in sorted(staged.files)
+        if not rel.startswith(layout.CODE_DIR + "/")
+    ]
+    (root / layout.DOCS_DIR).mkdir()
+    (root / layout.OPENAPI).write_text(
+        json.dumps(openapi_document(spec), indent=2) + "\n", encoding="utf-8"
+    )
+    golden = ctx.golden_outputs
+    response_example = {
+        "predictions": golden.slice(0, 1).to_pylist() if golden is not None else [],
+        "model": {
+            "name": spec.name,
+            "version": spec.version,
+            "version_tag": spec.model.version_tag,
+        },
+        "request_id": "4f0c8e1a2b3d4c5e6f708192a3b4c5d6",
+    }
+    env = ctx.measured.get("environment", {})
+    acceptance = ctx.measured.get("acceptance")
+    blocks = [cap.readme(view) for cap in registered() if cap.readme is not None]
+    (root / layout.README).write_text(
+        render_readme(
+            spec,
+            record=record,
+            artifacts=artifacts,
+            environment=env,
+            checklist=checklist(view),
+            bundle_name=f"{spec.name}-{spec.version}",
+            response_example=response_example,
+            acceptance=acceptance,
+            blocks=blocks,
+        ),
+        encoding="utf-8",
+    )
+    (root / layout.MODEL_CARD).write_text(
+        render_model_card(spec, record=record, environment=env, acceptance=acceptance),
+        encoding="utf-8",
+    )
