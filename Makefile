@@ -21,6 +21,7 @@ demo: install-demo
 lint: install-test
 	$(BIN)/ruff check src tests bench examples
 	$(BIN)/ruff format --check src tests bench examples
+	$(BIN)/lint-imports
 
 typecheck: install-test
 	$(BIN)/mypy

@@ -24,6 +24,7 @@ Foreign exceptions (yaml, joblib, lightgbm, onnxruntime ...) are translated at t
 from __future__ import annotations
 
 import dataclasses
+import errno
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -81,6 +82,35 @@ class StorageError(HandoffError):
     """The disk or file system refused a write (full, read-only, no permission)."""
 
     code = "storage_failed"
+
+    #: OSError numbers that are the machine's state, not a bug: full, too large, read-only ...
+    ERRNOS = frozenset(
+        {
+            errno.ENOSPC,
+            errno.EDQUOT,
+            errno.EFBIG,
+            errno.EROFS,
+            errno.EACCES,
+            errno.EPERM,
+            errno.EMFILE,
+            errno.ENFILE,
+            errno.EIO,
+        }
+    )
+
+    @classmethod
+    def from_os_error(cls, exc: OSError, what: str = "") -> StorageError | None:
+        """Our error for an operational OSError (None for any other: that one is a bug)."""
+        if exc.errno not in cls.ERRNOS:
+            return None
+        where = exc.filename or "a file"
+        hint = {
+            errno.ENOSPC: "free disk space",
+            errno.EDQUOT: "free disk space (quota)",
+            errno.EFBIG: "the file size limit (ulimit -f) is too small",
+        }.get(exc.errno or 0, "check the path and its permissions")
+        tail = f"; {what}" if what else ""
+        return cls(f"{where}: {exc.strerror} ({hint}){tail}")
 
 
 class EvaluationError(InputError):

@@ -11,7 +11,7 @@ from rich.console import Console
 from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn
 
 from mlhandoff._version import __version__
-from mlhandoff.errors import HandoffError
+from mlhandoff.errors import HandoffError, InputError, StorageError
 
 app = typer.Typer(
     name="mlhandoff",
@@ -61,11 +61,22 @@ def fail(error: HandoffError) -> NoReturn:
 
 
 def run(action: Callable[[], T]) -> T:
-    """Run library code; our errors become one red line and exit code 2, never a traceback."""
+    """Run library code; our errors become one red line and exit code 2, never a traceback.
+
+    So do a full disk, a read-only folder or input nested too deeply to parse: they are the
+    user's to fix, not bugs in mlhandoff.
+    """
     try:
         return action()
     except HandoffError as exc:
         fail(exc)
+    except OSError as exc:
+        error = StorageError.from_os_error(exc)
+        if error is None:
+            raise
+        fail(error)
+    except RecursionError:
+        fail(InputError("the input is nested too deeply to read (a hostile or broken file?)"))
 
 
 @contextmanager

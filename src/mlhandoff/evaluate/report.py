@@ -93,7 +93,7 @@ class AcceptanceReport:
         return ", ".join(f"{n} {v}" for v, n in counts.items() if n) or "nothing to evaluate"
 
     def to_dict(self) -> dict[str, Any]:
-        out = _clean(asdict(self))
+        out = clean_json(asdict(self))
         out["ok"] = self.ok
         return out
 
@@ -113,12 +113,12 @@ def _row(data: dict[str, Any]) -> ResultRow:
     return ResultRow(**row)
 
 
-def _clean(value: Any) -> Any:
+def clean_json(value: Any) -> Any:
     """NaN and infinities become None: JSON has no NaN."""
     if isinstance(value, float) and not math.isfinite(value):
         return None
     if isinstance(value, dict):
-        return {k: _clean(v) for k, v in value.items()}
+        return {k: clean_json(v) for k, v in value.items()}
     if isinstance(value, list):
-        return [_clean(v) for v in value]
+        return [clean_json(v) for v in value]
     return value

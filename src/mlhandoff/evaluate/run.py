@@ -19,6 +19,7 @@ import pyarrow.parquet as pq
 
 from mlhandoff.bundle import layout
 from mlhandoff.bundle.bundle import Bundle, open_bundle
+from mlhandoff.contract.diff import diff_contracts
 from mlhandoff.contract.tables import TableLike, read_table
 from mlhandoff.contract.validate import CompiledContract
 from mlhandoff.errors import EvaluationError, HandoffError, InputError, PredictError
@@ -86,14 +87,11 @@ def _baseline_outputs(
         )
     report = CompiledContract(baseline.spec.data_contract).validate(table, allow_extra=True)
     if not report.ok:
-        from mlhandoff.evaluate.diff import contract_changes
-
-        changes = contract_changes(baseline.spec, spec)
+        breaking = diff_contracts(baseline.spec.data_contract, spec.data_contract).breaking
         shown = "; ".join(f"{v.field}: {v.message}" for v in report.violations[:3])
-        breaking = [c for c in changes if c["breaking"]]
         why = (
             "; breaking contract changes: "
-            + "; ".join(f"{c['field']} {c['detail']}" for c in breaking[:5])
+            + "; ".join(f"{c.field} {c.detail}" for c in breaking[:5])
             if breaking
             else ""
         )

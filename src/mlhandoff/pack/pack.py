@@ -149,22 +149,16 @@ def _read_sample(sample: TableLike | None, spec: HandoffSpec, base: Path) -> pa.
     return table
 
 
-_OUT_OF_ROOM = {errno.ENOSPC, errno.EDQUOT, errno.EFBIG, errno.EROFS, errno.EACCES, errno.EPERM}
-
-
 @contextlib.contextmanager
 def _storage_errors(out: Path) -> Any:
     """A full disk or a read-only folder is the user's to fix, not a bug: say what and where."""
     try:
         yield
     except OSError as exc:
-        if exc.errno not in _OUT_OF_ROOM:
+        error = StorageError.from_os_error(exc, f"nothing was written to {out}")
+        if error is None:
             raise
-        where = exc.filename or out
-        raise StorageError(
-            f"{where}: {exc.strerror}; nothing was written to {out} (free space or write "
-            "permission there, or pass another --out)"
-        ) from exc
+        raise error from exc
 
 
 def _alive(pid: int) -> bool:

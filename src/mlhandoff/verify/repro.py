@@ -31,7 +31,6 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-import mlhandoff
 from mlhandoff._version import __version__
 from mlhandoff.bundle import layout
 from mlhandoff.bundle.bundle import Bundle, open_bundle
@@ -66,7 +65,7 @@ class ReproResult:
 
 def source_tree() -> Path | None:
     """The checkout mlhandoff runs from, if it runs from one (an editable or in-tree install)."""
-    root = Path(mlhandoff.__file__).resolve().parents[2]
+    root = Path(__file__).resolve().parents[3]  # src/mlhandoff/verify/repro.py
     pyproject = root / "pyproject.toml"
     if pyproject.exists() and 'name = "mlhandoff"' in pyproject.read_text(encoding="utf-8"):
         return root
