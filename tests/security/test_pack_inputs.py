@@ -75,7 +75,7 @@ def test_code_outside_the_spec_directory_needs_the_flag(example_dir: Path, tmp_p
     spec = _spec(
         example_dir, tmp_path, lambda d, h: d["training"].update(code_path="../other/notes.txt")
     )
-    with pytest.raises(InputError, match="outside the spec's directory.*--allow-outside"):
+    with pytest.raises(InputError, match=r"outside the spec's directory.*--allow-outside"):
         mlhandoff.pack(spec=spec, out=tmp_path / "dist")
     result = mlhandoff.pack(spec=spec, out=tmp_path / "dist", allow_outside=True)
     assert (result.path / "code" / "notes.txt").read_text().startswith("db password")
