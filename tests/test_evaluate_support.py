@@ -51,6 +51,7 @@ def make_bundle(
     version: str = "1.0.0",
     label: str = "y",
     api: dict[str, Any] | None = None,
+    training: dict[str, Any] | None = None,
 ) -> Path:
     """Pack a python_function bundle; ``data`` (labelled) becomes acceptance.data."""
     work = root / f"{name}-{version}-src"
@@ -73,6 +74,7 @@ def make_bundle(
         "golden": {"rows": 20},
         "api": api or {},
         "acceptance": {"data": "eval.parquet", **(acceptance or {})},
+        "training": training or {},
     }
     (work / "handoff.yaml").write_text(yaml.safe_dump(spec, sort_keys=False))
     inputs = data.select([c for c in data.column_names if c in (fields or FIELDS)])

@@ -391,3 +391,16 @@ def test_fields_listed_under_privacy_are_pii_everywhere(example_dir: Path) -> No
         pa.table({"distance_from_home_km": [-31337.5]}), allow_extra=True
     )
     assert report.violations and all("31337" not in v.message for v in report.violations)
+
+
+def test_bundle_predict_refuses_data_that_breaks_the_contract(bundle: Path) -> None:
+    """The library validates like the server; an explicit opt-out scores anyway."""
+    opened = mlhandoff.open_bundle(bundle)
+    inputs, _ = opened.golden()
+    frame = inputs.to_pandas()
+    frame.loc[0, "amount_eur"] = -5.0  # the contract says min 0
+    with pytest.raises(ContractViolation, match="amount_eur"):
+        opened.predict(frame)
+    assert opened.predict(frame, validate=False).num_rows == len(frame)
+    labelled = frame.iloc[1:].assign(is_fraud=0)  # extra columns (a label) are ignored
+    assert opened.predict(labelled).num_rows == len(frame) - 1

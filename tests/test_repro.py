@@ -84,6 +84,32 @@ def test_friction_is_recorded_not_raised(bundle: Path, tmp_path: Path) -> None:
     assert not list(tmp_path.glob("mlhandoff-repro-*"))  # work files cleaned up
 
 
+def test_a_retrain_that_writes_its_inputs_never_touches_the_originals(tmp_path: Path) -> None:
+    """Training scripts often write their splits back: the dry run works on copies."""
+    src = tmp_path / "writes-inputs-1.0.0-src"  # make_bundle's spec directory
+    (src / "data").mkdir(parents=True)
+    (src / "data" / "train.csv").write_text("x,y\n1,0\n")
+    (src / "train.sh").write_text("echo overwritten > data/train.csv\necho model > model.skops\n")
+    bundle = make_bundle(
+        tmp_path,
+        "writes-inputs",
+        training={
+            "code_path": "train.sh",
+            "command": "sh train.sh",
+            "data": [{"path": "data/train.csv", "role": "train"}],
+        },
+    )
+    opened = mlhandoff.open_bundle(bundle)
+    result = repro_mod.ReproResult(bundle=str(bundle), bundle_digest=opened.digest)
+    runner = repro_mod._Runner(result, lambda _: None)
+    work = tmp_path / "work"
+    work.mkdir()
+    repro_mod._retrain(runner, opened, work / "venv", work, dict(os.environ), src)
+    assert [s.name for s in result.steps] == ["retrain (recorded command)"] and result.steps[0].ok
+    assert (work / "retrain" / "data" / "train.csv").read_text() == "overwritten\n"
+    assert (src / "data" / "train.csv").read_text() == "x,y\n1,0\n"  # the original, untouched
+
+
 @pytest.mark.skipif(
     os.environ.get("MLHANDOFF_FULL_REPRO") != "1",
     reason="full clean-venv repro is slow: set MLHANDOFF_FULL_REPRO=1 (make demo runs it)",

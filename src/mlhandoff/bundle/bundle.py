@@ -25,7 +25,7 @@ from mlhandoff.bundle.manifest import IntegrityReport, Progress, check_integrity
 from mlhandoff.bundle.record import DataDigest, ModelRecord, PackRecord, TrainingRecord
 from mlhandoff.contract.outputs import name_outputs
 from mlhandoff.contract.tables import TableLike, read_table
-from mlhandoff.contract.validate import CompiledContract
+from mlhandoff.contract.validate import CompiledContract, without_batch_rules
 from mlhandoff.errors import BundleError, IntegrityError, SpecError
 from mlhandoff.flavors import load_predictor
 from mlhandoff.flavors.base import LoadOptions, Predictor
@@ -98,9 +98,17 @@ class Bundle:
     def load_options(self) -> LoadOptions:
         return load_options(self.spec, self.record.model, self.root)
 
-    def predict(self, data: TableLike) -> pa.Table:
-        """Outputs named as in the output contract, for a table of inputs."""
-        return self.predict_table(read_table(data))
+    def predict(self, data: TableLike, *, validate: bool = True) -> pa.Table:
+        """Outputs named as in the output contract, for a table of inputs.
+
+        The inputs are checked first by the validator the server uses (per-record rules; extra
+        columns such as a label are ignored): data that breaks the contract raises
+        ContractViolation instead of being scored. ``validate=False`` skips the check.
+        """
+        table = read_table(data)
+        if validate:
+            self._record_contract.validate(table, allow_extra=True).raise_for_violations("input")
+        return self.predict_table(table)
 
     def predict_table(self, table: pa.Table) -> pa.Table:
         """``predict`` for an Arrow table already typed as the data contract says."""
@@ -110,6 +118,10 @@ class Bundle:
     @functools.cached_property
     def _contract(self) -> CompiledContract:
         return CompiledContract(self.spec.data_contract)
+
+    @functools.cached_property
+    def _record_contract(self) -> CompiledContract:
+        return CompiledContract(without_batch_rules(self.spec.data_contract))
 
     @functools.cached_property
     def _outputs(self) -> OutputContract:
