@@ -404,3 +404,34 @@ def test_bundle_predict_refuses_data_that_breaks_the_contract(bundle: Path) -> N
     assert opened.predict(frame, validate=False).num_rows == len(frame)
     labelled = frame.iloc[1:].assign(is_fraud=0)  # extra columns (a label) are ignored
     assert opened.predict(labelled).num_rows == len(frame) - 1
+
+
+def test_the_card_line_passes_only_when_the_card_has_no_todo(
+    bundle: Path, example_dir: Path, tmp_path: Path
+) -> None:
+    """Every field the model card renders is on the checklist: a TODO in one fails the line."""
+    lines = {r.id: r for r in mlhandoff.verify(bundle).results}
+    assert lines["model_card_privacy"].status == "pass"
+    assert "TODO" not in (bundle / "docs" / "MODEL_CARD.md").read_text()
+    for field in ("ethical_considerations", "evaluation_data"):
+        spec = _spec_copy(
+            example_dir, tmp_path, lambda d, f=field: d["model_card"].pop(f), name=f"{field}.yaml"
+        )
+        packed = mlhandoff.pack(spec=spec, out=tmp_path / field).path
+        line = {r.id: r for r in mlhandoff.verify(packed).results}["model_card_privacy"]
+        assert line.status == "missing" and f"model_card.{field}" in line.detail
+        assert "**TODO**" in (packed / "docs" / "MODEL_CARD.md").read_text()
+
+
+def test_an_extra_package_that_is_not_installed_is_refused(
+    example_dir: Path, tmp_path: Path
+) -> None:
+    """A package the lock cannot pin would be missing on a clean machine: say so at pack."""
+    spec = _spec_copy(
+        example_dir,
+        tmp_path,
+        lambda d: d.setdefault("environment", {}).update(packages=["PyYAML", "no-such-dist-xyz"]),
+    )
+    with pytest.raises(InputError, match=r"environment.packages: no-such-dist-xyz not installed"):
+        mlhandoff.pack(spec=spec, out=tmp_path / "dist")
+    _assert_no_partial(tmp_path / "dist")

@@ -196,6 +196,7 @@ model_card:
   mitigations: []
   training_data: "TODO"
   evaluation_data: "TODO"
+  ethical_considerations: "TODO: who could be harmed, and how that is watched"
 
 privacy:
   pii_fields: []

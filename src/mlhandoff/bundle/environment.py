@@ -18,7 +18,8 @@ from packaging.requirements import InvalidRequirement, Requirement
 _NORMALISE = re.compile(r"[-_.]+")
 
 
-def _canonical(name: str) -> str:
+def canonical_name(name: str) -> str:
+    """PEP 503 normalised distribution name."""
     return _NORMALISE.sub("-", name).lower()
 
 
@@ -27,7 +28,7 @@ def _installed() -> dict[str, metadata.Distribution]:
     for dist in metadata.distributions():
         name = dist.metadata["Name"]
         if name:
-            dists.setdefault(_canonical(name), dist)
+            dists.setdefault(canonical_name(name), dist)
     return dists
 
 
@@ -36,7 +37,7 @@ def package_closure(roots: Iterable[str]) -> tuple[dict[str, str], list[str]]:
     installed = _installed()
     pinned: dict[str, str] = {}
     missing: list[str] = []
-    queue = [_canonical(r) for r in roots]
+    queue = [canonical_name(r) for r in roots]
     roots_set = set(queue)
     while queue:
         name = queue.pop()
@@ -54,7 +55,7 @@ def package_closure(roots: Iterable[str]) -> tuple[dict[str, str], list[str]]:
             except InvalidRequirement:
                 continue
             if req.marker is None or req.marker.evaluate({"extra": ""}):
-                queue.append(_canonical(req.name))
+                queue.append(canonical_name(req.name))
     return {_display_name(installed[n]): v for n, v in sorted(pinned.items())}, sorted(missing)
 
 
@@ -89,7 +90,7 @@ def version_mismatches(env: dict[str, Any]) -> list[str]:
     installed = _installed()
     out = []
     for name, locked in env.get("packages", {}).items():
-        dist = installed.get(_canonical(name))
+        dist = installed.get(canonical_name(name))
         here = dist.version if dist else "not installed"
         if here != locked:
             out.append(f"{name} {locked} in the bundle, {here} here")

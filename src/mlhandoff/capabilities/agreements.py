@@ -62,16 +62,22 @@ def rollback_oncall(view: HandoffView) -> Outcome:
 
 
 def model_card_privacy(view: HandoffView) -> Outcome:
+    """Every field the model card renders (a TODO there is a TODO here), privacy and security."""
     spec = view.spec
     card = spec.model_card
+    owner = spec.owners.data_science
     gaps = _todo(
         [
             ("purpose", spec.purpose),
+            ("owners.data_science", owner.name if owner else None),
             ("model_card.intended_use", card.intended_use),
             ("model_card.limitations", card.limitations),
             ("model_card.known_biases", card.known_biases),
             ("model_card.mitigations", card.mitigations),
             ("model_card.training_data", card.training_data),
+            ("model_card.evaluation_data", card.evaluation_data),
+            ("model_card.ethical_considerations", card.ethical_considerations),
+            ("acceptance.criteria", spec.acceptance.criteria),
             ("privacy.notes", spec.privacy.notes),
             ("privacy.retention", spec.privacy.retention),
             ("security.notes", spec.security.notes),

@@ -7,6 +7,7 @@ import json
 
 from mlhandoff.bundle import environment, layout
 from mlhandoff.capability import Capability, PackContext, Step
+from mlhandoff.errors import InputError
 from mlhandoff.flavors import get_flavor
 
 
@@ -17,6 +18,14 @@ def capture(ctx: PackContext) -> None:
         [*flavor.packages(), "mlhandoff", *ctx.spec.environment.packages],
         seed=ctx.spec.training.seed,
     )
+    wanted = {environment.canonical_name(p): p for p in ctx.spec.environment.packages}
+    absent = [wanted[name] for name in env["not_installed"] if name in wanted]
+    if absent:
+        raise InputError(
+            f"environment.packages: {', '.join(absent)} not installed here, so no version can be "
+            f"pinned and a retrain on a clean machine would lack it; install it where you pack "
+            f"(pip install {' '.join(absent)}) or remove it from the spec"
+        )
     (ctx.root / layout.ENVIRONMENT).parent.mkdir(exist_ok=True)
     (ctx.root / layout.ENVIRONMENT).write_text(json.dumps(env, indent=2) + "\n", encoding="utf-8")
     (ctx.root / layout.ENV_REQUIREMENTS).write_text(
