@@ -124,13 +124,57 @@ def pack(
                 "bundle": str(result.path),
                 "bundle_digest": result.bundle_digest,
                 "golden_rows": result.golden_rows,
+                "todos": len(result.todos),
+                "failing_checklist": [r.id for r in result.failing],
             }
         )
         return
     console.print(f"packed [bold]{result.path}[/] ({result.golden_rows} golden rows)")
     console.print(f"bundle digest {result.bundle_digest}")
     console.print(f"handoff README: {result.path / 'docs' / 'README.md'}")
+    if result.todos or result.failing:
+        console.print(
+            f"[yellow]{len(result.todos)} TODO(s) left in {spec}; verify will fail "
+            f"{len(result.failing)} checklist line(s)[/]: "
+            + ", ".join(r.title for r in result.failing)
+        )
+        console.print(f"see them with: [bold]mlhandoff check {spec}[/]")
     console.print(f"next: [bold]mlhandoff verify {result.path}[/]")
+
+
+@app.command()
+def check(
+    spec: Annotated[Path, typer.Argument(help="The handoff spec.")] = Path("handoff.yaml"),
+    as_json: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
+) -> None:
+    """The handoff checklist against a spec before packing: every TODO with its line, and the
+    status each checklist line would have. Exits 1 while anything is left to do.
+
+    Example: [bold]mlhandoff check handoff.yaml[/]
+    """
+    from mlhandoff.pack.check import check_spec
+
+    result = run(lambda: check_spec(spec))
+    if as_json:
+        sys.stdout.write(json.dumps(result.to_dict(), indent=2) + "\n")
+    else:
+        for todo in result.todos:
+            console.print(f"{spec}:{todo.line}: [bold]{todo.path}[/]: {todo.text}", highlight=False)
+        table = Table(title=f"Handoff checklist — {spec} (before pack)", title_justify="left")
+        table.add_column("check")
+        table.add_column("status")
+        table.add_column("detail", overflow="fold")
+        for r in result.checklist:
+            table.add_row(r.title, f"[{_STYLE[r.status]}]{r.status}[/]", r.detail)
+        console.print(table)
+        failing = sum(r.failed for r in result.checklist)
+        console.print(
+            f"{len(result.todos)} TODO(s), {failing} checklist line(s) failing"
+            if not result.ok
+            else "[bold green]nothing left to fill in[/]"
+        )
+    if not result.ok:
+        raise typer.Exit(EXIT_FAILED)
 
 
 @app.command()

@@ -9,6 +9,7 @@ from mlhandoff.bundle import layout
 from mlhandoff.bundle.manifest import sha256_file
 from mlhandoff.bundle.record import PackRecord
 from mlhandoff.capability import HandoffView, PackContext, checklist, registered
+from mlhandoff.checks import CheckResult
 from mlhandoff.render import render_model_card, render_readme
 from mlhandoff.render.openapi import openapi_document
 
@@ -16,7 +17,8 @@ from mlhandoff.render.openapi import openapi_document
 DOCS = (layout.README, layout.MODEL_CARD, layout.OPENAPI)
 
 
-def write_docs(ctx: PackContext, record: PackRecord) -> None:
+def write_docs(ctx: PackContext, record: PackRecord) -> list[CheckResult]:
+    """Write the docs; returns the checklist they show (what verify will re-check)."""
     spec, root = ctx.spec, ctx.root
     staged = HandoffView.of_directory(spec, root, record)
     view = HandoffView(spec, root, staged.files | set(DOCS), record, staged.report)
@@ -42,13 +44,14 @@ def write_docs(ctx: PackContext, record: PackRecord) -> None:
     env = ctx.measured.get("environment", {})
     acceptance = ctx.measured.get("acceptance")
     blocks = [cap.readme(view) for cap in registered() if cap.readme is not None]
+    lines = checklist(view)
     (root / layout.README).write_text(
         render_readme(
             spec,
             record=record,
             artifacts=artifacts,
             environment=env,
-            checklist=checklist(view),
+            checklist=lines,
             bundle_name=f"{spec.name}-{spec.version}",
             response_example=response_example,
             acceptance=acceptance,
@@ -60,3 +63,4 @@ def write_docs(ctx: PackContext, record: PackRecord) -> None:
         render_model_card(spec, record=record, environment=env, acceptance=acceptance),
         encoding="utf-8",
     )
+    return lines

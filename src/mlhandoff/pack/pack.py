@@ -28,12 +28,14 @@ from mlhandoff._version import __version__
 from mlhandoff.bundle import layout
 from mlhandoff.bundle.manifest import build_manifest, write_manifest
 from mlhandoff.capability import PackContext, registered
+from mlhandoff.checks import CheckResult
 from mlhandoff.contract.tables import TableLike, read_table
 from mlhandoff.contract.validate import CompiledContract
 from mlhandoff.errors import BundleExistsError, InputError, StorageError
 from mlhandoff.pack.docs import write_docs
 from mlhandoff.spec.loader import dump_spec, load_spec
 from mlhandoff.spec.models import HandoffSpec
+from mlhandoff.spec.todos import Todo, find_todos_in
 
 #: Reports progress: the stage being run.
 Reporter = Callable[[str], None]
@@ -45,6 +47,14 @@ class PackResult:
     path: Path
     bundle_digest: str
     golden_rows: int
+    #: The checklist as packed (the README's); lines that fail will fail ``verify`` too.
+    checklist: tuple[CheckResult, ...] = ()
+    #: TODOs left in the spec file, with their lines.
+    todos: tuple[Todo, ...] = ()
+
+    @property
+    def failing(self) -> list[CheckResult]:
+        return [r for r in self.checklist if r.failed]
 
 
 def pack(
@@ -66,6 +76,7 @@ def pack(
     refused unless ``allow_outside``.
     """
     stage = on_stage or (lambda _: None)
+    spec_path = None if isinstance(spec, HandoffSpec) else Path(spec)
     if isinstance(spec, HandoffSpec):
         base = Path(base_dir) if base_dir else Path.cwd()
         spec = spec.model_copy(deep=True)
@@ -114,7 +125,7 @@ def pack(
             (tmp / layout.PACK_RECORD).write_text(
                 record.model_dump_json(indent=2) + "\n", encoding="utf-8"
             )
-            write_docs(ctx, record)
+            lines = write_docs(ctx, record)
             stage("hashing files")
             manifest = build_manifest(tmp, _meta(spec), on_bytes)
             write_manifest(tmp, manifest)
@@ -123,7 +134,11 @@ def pack(
             shutil.rmtree(tmp, ignore_errors=True)
             raise
     return PackResult(
-        path=final, bundle_digest=manifest["bundle_digest"], golden_rows=record.golden_rows
+        path=final,
+        bundle_digest=manifest["bundle_digest"],
+        golden_rows=record.golden_rows,
+        checklist=tuple(lines),
+        todos=tuple(find_todos_in(spec_path)) if spec_path else (),
     )
 
 
