@@ -34,6 +34,9 @@ class TrainingRecord(_Record):
     git_commit: str | None = None
     git_dirty: bool | None = None
     data: list[DataDigest] = Field(default_factory=list)
+    data_root: str | None = Field(
+        default=None, description="The directory training.data paths are relative to, at pack."
+    )
 
 
 class PackRecord(_Record):

@@ -45,6 +45,8 @@ def copy_code(ctx: PackContext) -> None:
 
 
 def hash_data(ctx: PackContext) -> None:
+    if ctx.spec.training.data:
+        ctx.training.data_root = str(ctx.base.resolve())
     for i, entry in enumerate(ctx.spec.training.data):
         field = f"training.data[{i}].path"
         digest = data_digest(ctx.base, entry.path, field, allow_outside=ctx.allow_outside)

@@ -6,6 +6,7 @@ from typing import Any
 
 import jinja2
 
+from mlhandoff._version import __version__
 from mlhandoff.bundle.record import PackRecord
 from mlhandoff.checks import CheckResult
 from mlhandoff.render.openapi import ERROR_CODES
@@ -116,6 +117,7 @@ def render_readme(
         error_codes=ERROR_CODES,
         acceptance=acceptance,
         blocks=blocks or [],
+        mlhandoff_version=__version__,
     )
 
 
