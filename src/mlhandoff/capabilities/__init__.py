@@ -4,6 +4,7 @@ lists their lines. A new capability is a module here (or anywhere) plus one line
 from mlhandoff.capabilities import (
     acceptance,
     agreements,
+    bundle_tests,
     environment,
     golden,
     leakage,
@@ -18,6 +19,7 @@ BUILTIN = (
     acceptance.CAPABILITY,
     training.CAPABILITY,  # hashes training.data, refusing paths outside the spec's directory
     environment.CAPABILITY,
+    bundle_tests.CAPABILITY,
     agreements.CAPABILITY,
     leakage.CAPABILITY,  # reads training.data after training checked where it is
 )

@@ -95,6 +95,8 @@ def repro_validated(bundle: Bundle) -> Outcome:
     status: Status = "pass" if record.get("ok") else "fail"
     frictions = record.get("frictions") or []
     detail = f"reproduced in {record.get('wall_s', 0):.0f}s in a fresh venv"
+    if record.get("tests"):
+        detail += f"; bundle tests: {record['tests']}"
     if frictions:
         detail += "; friction: " + "; ".join(frictions[:3])
     return status, detail

@@ -58,6 +58,8 @@ class ReproResult:
     frictions: list[str] = field(default_factory=list)
     metrics: list[dict[str, Any]] = field(default_factory=list)
     retrain: dict[str, Any] | None = None
+    #: The bundle's own tests (``tests/``) run in the fresh venv: pytest's summary line.
+    tests: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -146,6 +148,7 @@ def repro(
         vpy = str(venv / "bin" / "python")
         if _create_venv(runner, python, venv, work) and _install(runner, b, vpy, work, env):
             _measure(runner, b, venv, work, env)
+            _bundle_tests(runner, b, vpy, work, env)
             if retrain:
                 _retrain(runner, b, venv, work, env, Path(data_root or Path.cwd()))
     finally:
@@ -158,6 +161,35 @@ def repro(
             json.dumps(result.to_dict(), indent=2) + "\n", encoding="utf-8"
         )
     return result
+
+
+def _bundle_tests(
+    runner: _Runner, bundle: Bundle, vpy: str, work: Path, env: dict[str, str]
+) -> None:
+    """Run the tests the bundle carries, as its README tells a receiving engineer to."""
+    tests = bundle.root / "tests"
+    if not (tests / "test_handoff.py").exists():
+        return  # bundles packed before they carried tests
+    proc = runner.run(
+        "pip install pytest", [vpy, *_PIP, "install", "-q", "pytest"], cwd=work, env=env
+    )
+    if proc is None or proc.returncode:
+        runner.friction("could not install pytest to run the bundle's tests")
+        return
+    proc = runner.run(
+        "bundle tests (pytest tests/)",
+        [vpy, "-m", "pytest", "-q", "-p", "no:cacheprovider", str(tests)],
+        cwd=work,
+        env={**env, "PYTHONDONTWRITEBYTECODE": "1"},
+        timeout=1800,
+    )
+    if proc is None:
+        runner.friction("the bundle's tests did not finish")
+        return
+    lines = (proc.stdout or "").strip().splitlines()
+    runner.result.tests = lines[-1] if lines else ""
+    if proc.returncode:
+        runner.friction(f"the bundle's tests failed: {runner.result.tests}")
 
 
 def _create_venv(runner: _Runner, python: str, venv: Path, work: Path) -> bool:
