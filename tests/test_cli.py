@@ -100,13 +100,43 @@ def test_inited_spec_packs_after_trusting_types_and_verify_lists_missing(
     assert checks["model_card_privacy"]["status"] == "missing"
 
 
+def test_verify_summary_counts_warnings_apart() -> None:
+    from mlhandoff.checks import CheckResult
+    from mlhandoff.cli.core import _summary
+
+    lines = [
+        CheckResult("a", "A", "pass"),
+        CheckResult("b", "B", "warn"),
+        CheckResult("c", "C", "skipped"),
+    ]
+    assert _summary(lines) == "[bold yellow]no check failed:[/] 1 passed, 1 warning, 1 skipped"
+    failing = [*lines, CheckResult("d", "D", "missing")]
+    assert _summary(failing).startswith("[bold red]1 of 4 checks failed or missing[/]")
+
+
+def test_json_errors_are_json(tmp_path: Path) -> None:
+    result = _run("verify", str(tmp_path / "nope"), "--json")
+    assert result.exit_code == 1  # verify reports a missing bundle as a failed line
+    result = _run("check", str(tmp_path / "missing.yaml"), "--json")
+    assert result.exit_code == 2
+    body = json.loads(result.output)
+    assert body["ok"] is False and body["error"]["code"] == "spec_invalid"
+    assert "spec file not found" in body["error"]["message"]
+
+
 def test_pack_and_verify_the_example(example_dir: Path, tmp_path: Path) -> None:
     packed = _run("pack", str(example_dir / "handoff.yaml"), "--out", str(tmp_path / "dist"))
     assert packed.exit_code == 0, packed.output
     bundle = tmp_path / "dist" / "risky-transactions-1.0.0"
     verified = _run("verify", str(bundle))
     assert verified.exit_code == 0, verified.output
-    assert "all" in verified.output and "checks passed" in verified.output
+    statuses = [
+        c["status"] for c in json.loads(_run("verify", str(bundle), "--json").output)["checks"]
+    ]
+    assert "no check failed:" in verified.output
+    assert f"{statuses.count('pass')} passed" in verified.output  # warnings are not passes
+    if "warn" in statuses:
+        assert f"{statuses.count('warn')} warning" in verified.output
 
     again = _run("pack", str(example_dir / "handoff.yaml"), "--out", str(tmp_path / "dist"))
     assert again.exit_code == 2 and "already exists" in again.output

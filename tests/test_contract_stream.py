@@ -143,9 +143,11 @@ def test_validate_command_exit_codes_table_and_json(tmp_path: Path) -> None:
     result = runner.invoke(app, args)
     assert result.exit_code == 1
     assert "below min 0" in result.output and "100 of 100 rows" in result.output
+    assert "numbered from 0 over the data rows" in result.output
     as_json = runner.invoke(app, [*args, "--json"])
     assert as_json.exit_code == 1
     data = json.loads(as_json.output)  # nothing but JSON on stdout: no progress bar
+    assert data["row_numbering"].startswith("0-based data rows")
     (violation,) = data["violations"]
     assert (violation["field"], violation["count"], violation["rows"]) == ("n", 100, [0, 1])
 

@@ -74,3 +74,28 @@ def test_breaking_contract_change_is_a_no_go(versions, tmp_path: Path) -> None:
     assert any(c["field"] == "z" and c["breaking"] for c in diff.contract)
     assert diff.decision == "no-go"
     assert any("data contract changes in a breaking way" in r and "z" in r for r in diff.reasons)
+
+
+SLOW = """
+import time
+import numpy as np
+
+def predict(frame):
+    time.sleep(0.004)  # same scores, much slower
+    return np.clip(frame["x"].to_numpy() / 100.0, 0, 1)
+"""
+
+
+def test_a_large_slowdown_is_called_out_without_a_latency_rule(tmp_path: Path) -> None:
+    """No max_latency_ratio: still a go, but never a silent one."""
+    acceptance = {
+        "bootstrap": {"resamples": 50},
+        "criteria": [{"metric": "roc_auc", "threshold": 0.6}],
+    }
+    old = make_bundle(tmp_path, "timed", acceptance=acceptance, version="1.0.0")
+    new = make_bundle(tmp_path, "timed", code=SLOW, acceptance=acceptance, version="1.1.0")
+    diff = diff_bundles(old, new)
+    assert diff.latency is not None and diff.latency["p95_ratio"] > 1.5
+    assert diff.decision == "go"
+    (warning,) = [r for r in diff.reasons if r.startswith("WARNING")]
+    assert "max_latency_ratio is not set" in warning

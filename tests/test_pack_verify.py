@@ -217,7 +217,13 @@ def test_pack_in_memory_model_from_python(example_dir: Path, example_model, tmp_
     spec = _spec_copy(example_dir, tmp_path, lambda d: d["model"].pop("flavor"))
     result = mlhandoff.pack(example_model, sample=sample, spec=spec, out=tmp_path / "dist")
     assert (result.path / "model" / "model.skops").exists()
-    assert mlhandoff.verify(result.path).ok
+    report = mlhandoff.verify(result.path)
+    assert report.ok
+    # the recorded command is not shown to make an object handed over in memory: flagged
+    assert mlhandoff.open_bundle(result.path).record.model.from_memory
+    repro = {r.id: r for r in report.results}["repro"]
+    assert repro.status == "warn" and "packed from memory" in repro.detail
+    assert "repro --retrain" in repro.detail
 
 
 def test_pack_refuses_existing_bundle_and_force_replaces(bundle: Path, example_dir: Path) -> None:

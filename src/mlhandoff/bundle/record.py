@@ -21,6 +21,10 @@ class _Record(BaseModel):
 class ModelRecord(_Record):
     path: str = Field(description="The model inside the bundle, relative to its root.")
     flavor: FlavorName
+    from_memory: bool = Field(
+        default=False,
+        description="Saved from an in-memory object (a notebook) rather than copied from a file.",
+    )
 
 
 class DataDigest(_Record):

@@ -37,7 +37,9 @@ def write_model(ctx: PackContext) -> None:
             )
         target = model_dir / flavor.default_filename
         flavor.save(ctx.model_object, target)
-        ctx.model = ModelRecord(path=target.relative_to(ctx.root).as_posix(), flavor=flavor.name)
+        ctx.model = ModelRecord(
+            path=target.relative_to(ctx.root).as_posix(), flavor=flavor.name, from_memory=True
+        )
         return
     found = collect(
         ctx.base,

@@ -73,7 +73,13 @@ def repro_steps(view: HandoffView) -> Outcome:
         gaps.append("a training.data file has no sha256 digest")
     if t.code_path and not any(f.startswith(layout.CODE_DIR + "/") for f in view.files):
         gaps.append("training code is not in the bundle (code/)")
-    return outcome(gaps, f"`{t.command}` with seed {t.seed}, {len(t.data)} data digest(s)")
+    detail = f"`{t.command}` with seed {t.seed}, {len(t.data)} data digest(s)"
+    if not gaps and view.record.model.from_memory:
+        return "warn", (
+            f"{detail}; but the model was packed from memory (a notebook): nothing shows this "
+            "command trains it — `mlhandoff repro --retrain` checks that it does"
+        )
+    return outcome(gaps, detail)
 
 
 def repro_validated(bundle: Bundle) -> Outcome:

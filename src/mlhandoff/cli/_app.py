@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Annotated, NoReturn, TypeVar
@@ -52,15 +54,24 @@ def _main(
     """Turn an ML prototype into a verified production handoff."""
 
 
-def fail(error: HandoffError) -> NoReturn:
-    """Report a bad argument the way library errors are reported, and exit 2."""
-    err.print(
-        f"[bold red]error[/] [dim]({error.code})[/]: {error}", highlight=False, soft_wrap=True
-    )
+def fail(error: HandoffError, as_json: bool = False) -> NoReturn:
+    """Report a bad argument the way library errors are reported, and exit 2.
+
+    With ``--json`` the error is JSON on stdout too (``{"ok": false, "error": {code, message}}``),
+    so a CI job that parses the output gets an answer either way.
+    """
+    if as_json:
+        sys.stdout.write(
+            json.dumps({"ok": False, "error": {"code": error.code, "message": str(error)}}) + "\n"
+        )
+    else:
+        err.print(
+            f"[bold red]error[/] [dim]({error.code})[/]: {error}", highlight=False, soft_wrap=True
+        )
     raise typer.Exit(EXIT_BAD_INPUT)
 
 
-def run(action: Callable[[], T]) -> T:
+def run(action: Callable[[], T], *, as_json: bool = False) -> T:
     """Run library code; our errors become one red line and exit code 2, never a traceback.
 
     So do a full disk, a read-only folder or input nested too deeply to parse: they are the
@@ -69,14 +80,17 @@ def run(action: Callable[[], T]) -> T:
     try:
         return action()
     except HandoffError as exc:
-        fail(exc)
+        fail(exc, as_json)
     except OSError as exc:
         error = StorageError.from_os_error(exc)
         if error is None:
             raise
-        fail(error)
+        fail(error, as_json)
     except RecursionError:
-        fail(InputError("the input is nested too deeply to read (a hostile or broken file?)"))
+        fail(
+            InputError("the input is nested too deeply to read (a hostile or broken file?)"),
+            as_json,
+        )
 
 
 @contextmanager

@@ -80,9 +80,14 @@ def validate(
                 on_total=on_total,
             )
 
-    spec, report = run(action)
+    spec, report = run(action, as_json=as_json)
     if as_json:
-        payload = {"data": str(data), "contract": str(contract), **report.to_dict()}
+        payload = {
+            "data": str(data),
+            "contract": str(contract),
+            "row_numbering": "0-based data rows (a CSV header is not counted)",
+            **report.to_dict(),
+        }
         sys.stdout.write(json.dumps(payload, indent=2) + "\n")
     else:
         _print_validation(report, data, len(spec.data_contract.fields))
@@ -110,6 +115,10 @@ def _row_progress(
 def _print_validation(report: ValidationReport, data: Path, fields: int) -> None:
     if report.violations:
         console.print(_violation_table(report.violations, f"Violations — {data}", "bold red"))
+        console.print(
+            "[dim]rows are numbered from 0 over the data rows (a CSV header line is not "
+            "counted: CSV row n is file line n + 2)[/]"
+        )
     if report.notices:
         console.print(_violation_table(report.notices, "Notices (not failures)", "yellow"))
     for finding in report.leakage:
@@ -135,7 +144,7 @@ def _violation_table(violations: list[Violation], title: str, style: str) -> Tab
     table.add_column("field")
     table.add_column("rule")
     table.add_column("count", justify="right")
-    table.add_column("first rows")
+    table.add_column("first rows (0-based)")
     table.add_column("detail", overflow="fold")
     for v in violations:
         rows = ", ".join(str(r) for r in v.rows)
@@ -159,7 +168,8 @@ def diff(
     result = run(
         lambda: diff_contracts(
             load_contract_source(old).data_contract, load_contract_source(new).data_contract
-        )
+        ),
+        as_json=as_json,
     )
     if as_json:
         sys.stdout.write(json.dumps(result.to_dict(), indent=2) + "\n")

@@ -10,7 +10,7 @@ from typing import Annotated, cast
 import typer
 from rich.table import Table
 
-from mlhandoff.checks import VerifyReport
+from mlhandoff.checks import CheckResult, VerifyReport
 from mlhandoff.cli._app import EXIT_FAILED, app, byte_progress, console, run
 from mlhandoff.flavors.base import Task
 
@@ -116,7 +116,8 @@ def pack(
                 allow_outside=allow_outside,
                 on_stage=on_stage,
                 on_bytes=on_bytes,
-            )
+            ),
+            as_json=as_json,
         )
     if as_json:
         console.print_json(
@@ -154,7 +155,7 @@ def check(
     """
     from mlhandoff.pack.check import check_spec
 
-    result = run(lambda: check_spec(spec))
+    result = run(lambda: check_spec(spec), as_json=as_json)
     if as_json:
         sys.stdout.write(json.dumps(result.to_dict(), indent=2) + "\n")
     else:
@@ -191,7 +192,7 @@ def verify(
     from mlhandoff.verify import verify as run_verify
 
     with byte_progress(not as_json, "hashing") as (on_bytes, _):
-        report = run(lambda: run_verify(bundle, progress=on_bytes))
+        report = run(lambda: run_verify(bundle, progress=on_bytes), as_json=as_json)
     if as_json:
         sys.stdout.write(json.dumps(report.to_dict(), indent=2) + "\n")
     else:
@@ -221,13 +222,26 @@ def _print_report(report: VerifyReport) -> None:
     console.print(table)
     if report.bundle_digest:
         console.print(f"bundle digest {report.bundle_digest}")
-    failed = [r for r in report.results if r.failed]
-    if failed:
-        console.print(
-            f"[bold red]{len(failed)} of {len(report.results)} checks failed or missing[/]"
+    console.print(_summary(report.results))
+
+
+def _summary(results: list[CheckResult]) -> str:
+    """A warning is not a pass: say how many of each there are."""
+    counts = {s: sum(r.status == s for r in results) for s in ("pass", "warn", "skipped")}
+    failed = sum(r.failed for r in results)
+    tail = ", ".join(
+        f"{n} {label}"
+        for n, label in (
+            (counts["pass"], "passed"),
+            (counts["warn"], "warning" + ("s" if counts["warn"] != 1 else "")),
+            (counts["skipped"], "skipped"),
         )
-    else:
-        console.print(f"[bold green]all {len(report.results)} checks passed[/]")
+        if n
+    )
+    if failed:
+        return f"[bold red]{failed} of {len(results)} checks failed or missing[/] ({tail})"
+    style = "yellow" if counts["warn"] else "green"
+    return f"[bold {style}]no check failed:[/] {tail}"
 
 
 @app.command("spec-schema")

@@ -51,7 +51,8 @@ def evaluate(
     report = run(
         lambda: evaluate_bundle(
             bundle, data, baseline=baseline, model=model, latency=latency, resamples=resamples
-        )
+        ),
+        as_json=as_json,
     )
     if junit:
         junit.write_text(junit_xml(report), encoding="utf-8")
@@ -91,7 +92,8 @@ def repro(
             err.print(f"[dim]· {name}[/]", highlight=False)
 
     result = run(
-        lambda: run_repro(bundle, retrain=retrain, data_root=data_root, keep=keep, on_step=step)
+        lambda: run_repro(bundle, retrain=retrain, data_root=data_root, keep=keep, on_step=step),
+        as_json=as_json,
     )
     if as_json:
         sys.stdout.write(json.dumps(result.to_dict(), indent=2) + "\n")
@@ -146,7 +148,9 @@ def diff(
     from mlhandoff.evaluate.console import diff_renderable
     from mlhandoff.evaluate.diff import diff_bundles
 
-    result = run(lambda: diff_bundles(old, new, data, latency=latency, resamples=resamples))
+    result = run(
+        lambda: diff_bundles(old, new, data, latency=latency, resamples=resamples), as_json=as_json
+    )
     if as_json:
         sys.stdout.write(json.dumps(result.to_dict(), indent=2) + "\n")
     else:

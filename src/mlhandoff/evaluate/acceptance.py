@@ -126,7 +126,12 @@ def _criterion(
             text = f"{change:+.1%}" if relative else f"{change:+g}"
             bounds.append(f"gain ≥ {text} vs baseline")
             if b is None:
-                parts.append(("inconclusive", "no baseline to compare with (pass --baseline)"))
+                parts.append(
+                    (
+                        "inconclusive",
+                        "no baseline to compare with (--baseline, or baseline= in Python)",
+                    )
+                )
                 continue
             gain = gains[1] if relative else gains[0]
             bound = Bound(">=", change)

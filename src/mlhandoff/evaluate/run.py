@@ -125,7 +125,7 @@ def evaluate_bundle(
         if not path.exists():
             raise EvaluationError(
                 f"{b.root}: the bundle has no evaluation sample (the spec set no acceptance.data "
-                "when it was packed); pass the labelled data with --data"
+                "when it was packed); pass the labelled data with --data (data= in Python)"
             )
         table, name = pq.read_table(path), f"{b.root.name}/{layout.EVAL_SAMPLE}"
     else:

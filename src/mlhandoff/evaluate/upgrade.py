@@ -13,6 +13,9 @@ from mlhandoff.evaluate.report import AcceptanceReport, ResultRow
 from mlhandoff.spec.metric_names import parse_metric
 from mlhandoff.spec.models import HandoffSpec
 
+#: Without a latency rule, a slowdown past this ratio is still called out (but does not block).
+LATENCY_WARNING_RATIO = 1.5
+
 
 def judge_upgrade(
     spec: HandoffSpec,
@@ -41,6 +44,11 @@ def judge_upgrade(
             blockers.append(
                 f"p95 single-row latency grows {ratio:.2f}x (allowed {rule.max_latency_ratio:g}x)"
             )
+    elif timing is not None and timing["p95_ratio"] > LATENCY_WARNING_RATIO:
+        notes.append(
+            f"WARNING: p95 single-row latency grows {timing['p95_ratio']:.2f}x; nothing limits it "
+            "because acceptance.upgrade.max_latency_ratio is not set (set it to make this a no-go)"
+        )
     if blockers:
         return "no-go", blockers
     notes.insert(0, f"every primary metric {rule.primary.replace('_', ' ')}, guardrails hold")

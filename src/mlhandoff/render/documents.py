@@ -45,6 +45,8 @@ def _nulls(f: FieldSpec) -> str:
 
 def _notes(f: FieldSpec) -> str:
     notes = []
+    if f.length is not None:
+        notes.append(f"{f.length} values per row")
     if f.domain:
         shown = ", ".join(str(v) for v in f.domain[:12])
         notes.append(
