@@ -140,6 +140,8 @@ class Capability:
     checklist: tuple[ChecklistLine, ...] = ()
     #: Markdown for the handoff README (a section of its own), from the same view.
     readme: Callable[[HandoffView], str] | None = None
+    #: Files its steps always write: what ``mlhandoff check`` expects before anything is packed.
+    writes: tuple[str, ...] = ()
 
 
 _REGISTRY: dict[str, Capability] = {}

@@ -35,5 +35,7 @@ def capture(ctx: PackContext) -> None:
 
 
 CAPABILITY = Capability(
-    "environment", steps=(Step("environment", "capturing environment", capture),)
+    "environment",
+    steps=(Step("environment", "capturing environment", capture),),
+    writes=(layout.ENV_REQUIREMENTS, layout.ENVIRONMENT),
 )

@@ -92,6 +92,7 @@ def _compare(
 
 CAPABILITY = Capability(
     "golden",
+    writes=(layout.GOLDEN_INPUTS, layout.GOLDEN_OUTPUTS),
     steps=(Step("golden", "computing golden outputs", golden_outputs),),
     checks=(
         Check("golden_contract", "Golden inputs satisfy the data contract", golden_contract),
