@@ -299,7 +299,7 @@ def _time_split(
 def check_training_data(contract: DataContract, files: list[DataFile], base: Path) -> LeakageRecord:
     """Run every leakage check the spec's training.data allows; what ran goes in ``checked``."""
     record = LeakageRecord()
-    train = _read_role(files, ("train",), base, record)
+    train = _read_role(files, ("train",), base, record, contract)
     if train is None:
         if files:
             record.checked.append("no readable training file (role: train): nothing compared")
@@ -313,7 +313,7 @@ def check_training_data(contract: DataContract, files: list[DataFile], base: Pat
     for entry in files:
         if entry.role not in ("eval", "test"):
             continue
-        evaluation = _read_role([entry], (entry.role,), base, record)
+        evaluation = _read_role([entry], (entry.role,), base, record, contract)
         if evaluation is None:
             continue
         record.findings += split_leakage(
@@ -326,14 +326,18 @@ def check_training_data(contract: DataContract, files: list[DataFile], base: Pat
 
 
 def _read_role(
-    files: list[DataFile], roles: tuple[str, ...], base: Path, record: LeakageRecord
+    files: list[DataFile],
+    roles: tuple[str, ...],
+    base: Path,
+    record: LeakageRecord,
+    contract: DataContract,
 ) -> pa.Table | None:
     tables = []
     for entry in files:
         if entry.role not in roles:
             continue
         try:
-            tables.append(read_table(base / entry.path, name=entry.path))
+            tables.append(read_table(base / entry.path, contract=contract, name=entry.path))
         except InputError as exc:
             record.checked.append(f"{entry.path}: not readable as a table, skipped ({exc})")
     if not tables:
