@@ -32,8 +32,9 @@ import pyarrow.json as pa_json
 import pyarrow.parquet as pq
 
 from mlhandoff.contract.coerce import is_text, typed_text
+from mlhandoff.contract.types import arrow_type
 from mlhandoff.errors import InputError
-from mlhandoff.spec.models import DataContract, FieldSpec
+from mlhandoff.spec.models import DataContract
 
 __all__ = [
     "DEFAULT_CHUNK_ROWS",
@@ -42,7 +43,6 @@ __all__ = [
     "records_table",
     "suffix_kind",
     "type_columns",
-    "typed_fields",
 ]
 
 DEFAULT_CHUNK_ROWS = 262_144
@@ -72,20 +72,20 @@ class Batches:
     total: int | None
     text: bool
     _raw: Iterator[pa.RecordBatch]
-    _fields: dict[str, FieldSpec]
+    _contract: DataContract | None
 
     def __iter__(self) -> Iterator[pa.RecordBatch]:
         for batch in self._read(self._raw):
-            yield type_columns(batch, self._fields)
+            yield type_columns(batch, self._contract, csv=self.text)
 
     def table(self) -> pa.Table:
         """Every batch in one table, typed as a whole (chunks never disagree on a type)."""
         table = pa.Table.from_batches(list(self._read(self._raw)), schema=self.schema)
-        return type_columns(table, self._fields)
+        return type_columns(table, self._contract, csv=self.text)
 
     def empty(self) -> pa.Table:
         """No rows, the columns typed as the batches would be."""
-        return type_columns(self.schema.empty_table(), self._fields)
+        return type_columns(self.schema.empty_table(), self._contract, csv=self.text)
 
     def _read(self, batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
         try:
@@ -117,7 +117,6 @@ def open_batches(
     kind = "parquet" if path.is_dir() else suffix_kind(path)
     if not path.is_dir() and path.stat().st_size == 0:
         raise InputError(f"{path}: file is empty")
-    typed = typed_fields(contract, kind)
     total: int | None
     if kind == "parquet":
         fields = contract.fields if contract and for_validation else {}
@@ -126,38 +125,33 @@ def open_batches(
     elif kind == "csv":
         total, schema, raw = _open_csv(path, chunk_rows, contract, for_validation)
     else:
-        times = [n for n, f in typed.items() if f.type in _TIMES]
+        times = [n for n, f in contract.fields.items() if f.type in _TIMES] if contract else []
         table = _read_json(path, times, kind)
         total, schema, raw = table.num_rows, table.schema, iter(table.to_batches(chunk_rows))
-    return Batches(path, schema, total, kind == "csv", raw, typed)
+    return Batches(path, schema, total, kind == "csv", raw, contract)
 
 
-def typed_fields(contract: DataContract | None, kind: str) -> dict[str, FieldSpec]:
-    """The fields a source of ``kind`` may deliver as text, for :func:`type_columns`: from CSV
-    every field but text ones; from anything else timestamps and dates (JSON has no type for
-    them)."""
+def type_columns(data: Any, contract: DataContract | None, *, csv: bool = False) -> Any:
+    """``data`` (a RecordBatch or Table) with the contract's columns typed as it says where the
+    source had no type for them: text (from CSV every field but text ones; from anything else
+    timestamps and dates, which JSON has no type for) when every value converts (see
+    :func:`~mlhandoff.contract.coerce.typed_text`), and columns of nothing but nulls."""
     if contract is None:
-        return {}
-    return {
-        n: f
-        for n, f in contract.fields.items()
-        if f.type in _TIMES or (kind == "csv" and f.type not in _TEXT)
-    }
-
-
-def type_columns(data: Any, fields: dict[str, FieldSpec]) -> Any:
-    """``data`` (a RecordBatch or Table) with each text column of ``fields`` typed as its field says, where every value
-    converts (see :func:`~mlhandoff.contract.coerce.typed_text`); other columns as they are."""
+        return data
     for i, name in enumerate(data.schema.names):
-        spec = fields.get(name)
-        if spec is None or not is_text(data.schema.field(i).type):
+        spec = contract.fields.get(name)
+        t = data.schema.field(i).type
+        if spec is None:
             continue
-        column = data.column(i)
-        if isinstance(column, pa.ChunkedArray):
-            column = column.combine_chunks()
-        typed = typed_text(column, spec)
-        if typed is not None:
-            data = data.set_column(i, name, typed)
+        if pa.types.is_null(t):
+            data = data.set_column(i, name, pa.nulls(len(data), arrow_type(spec)))
+        elif is_text(t) and (spec.type in _TIMES or (csv and spec.type not in _TEXT)):
+            column = data.column(i)
+            if isinstance(column, pa.ChunkedArray):
+                column = column.combine_chunks()
+            typed = typed_text(column, spec)
+            if typed is not None:
+                data = data.set_column(i, name, typed)
     return data
 
 

@@ -12,7 +12,7 @@ from typing import Any
 
 import pyarrow as pa
 
-from mlhandoff.contract.reader import open_batches, records_table, type_columns, typed_fields
+from mlhandoff.contract.reader import open_batches, records_table, type_columns
 from mlhandoff.errors import InputError
 from mlhandoff.spec.models import DataContract
 
@@ -26,13 +26,13 @@ def read_table(
 
     A file is the concatenation of :func:`~mlhandoff.contract.reader.open_batches`' batches:
     with ``contract``, typed as it says (CSV text, JSON's timestamps and dates), so the table is
-    what ``validate_file`` checks. In memory, text in the contract's timestamp and date fields is
-    typed the same way.
+    what ``validate_file`` checks. In memory, text in the contract's timestamp and date fields and
+    columns of nothing but nulls are typed the same way.
     """
     if isinstance(source, str | Path):
         return open_batches(source, contract).table()
     table = _in_memory(source, name)
-    return type_columns(table, typed_fields(contract, "memory"))
+    return type_columns(table, contract)
 
 
 def _in_memory(source: TableLike, name: str) -> pa.Table:

@@ -9,10 +9,12 @@ global row numbers.
 from __future__ import annotations
 
 from collections.abc import Iterable
+from pathlib import Path
 
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from mlhandoff.contract.reader import open_batches
 from mlhandoff.contract.report import FieldViolation, ReportBuilder, Rule, ValidationReport
 from mlhandoff.contract.rules import FieldCheck, Found
 from mlhandoff.contract.tables import TableLike, read_table
@@ -56,6 +58,19 @@ class CompiledContract:
         session = self.session(allow_extra=allow_extra, parse_text=parse_text)
         session.add(table)
         return session.finish()
+
+    def read(
+        self, source: TableLike, *, allow_extra: bool = False, name: str = "data"
+    ) -> tuple[pa.Table, ValidationReport]:
+        """``source`` read as the contract types it (:func:`read_table`) and its report: for a
+        file the same report ``validate_file`` gives (CSV text the contract could not type is
+        parsed to point at the rows that break it), for data in memory :meth:`validate`'s."""
+        if isinstance(source, str | Path):
+            batches = open_batches(source, self.contract)
+            table = batches.table()
+            return table, self.validate(table, allow_extra=allow_extra, parse_text=batches.text)
+        table = read_table(source, contract=self.contract, name=name)
+        return table, self.validate(table, allow_extra=allow_extra)
 
     def session(
         self,
