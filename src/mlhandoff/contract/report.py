@@ -185,7 +185,10 @@ class ReportBuilder:
                 return list(plain)
             return [v if math.isfinite(v) else str(v) for v in plain]
         taken = hit.values.take(pa.array(rows))
-        plain = taken.to_pylist()
+        try:
+            plain = taken.to_pylist()
+        except (OverflowError, ValueError):  # a time Python cannot hold (year 0): Arrow's text
+            return taken.cast(pa.string()).to_pylist()
         t = taken.type
         if pa.types.is_integer(t) or pa.types.is_string(t) or pa.types.is_boolean(t):
             return plain

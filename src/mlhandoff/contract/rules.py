@@ -28,6 +28,9 @@ _ISO_DATE = r"^\d{4}-\d{2}-\d{2}$"
 _ISO_TIMESTAMP = r"^\d{4}-\d{2}-\d{2}([T ]\d{2}:\d{2}(:\d{2}(\.\d{1,9})?)?)?(Z|[+-]\d{2}:?\d{2})?$"
 _OFFSET = r"(Z|[+-]\d{2}:?\d{2})$"
 _UTC_US = pa.timestamp("us", tz="UTC")
+#: 0001-01-01 and 9999-12-31 in days since 1970-01-01: the years every reader can hold.
+_FIRST_DAY, _LAST_DAY = -719_162, 2_932_896
+_PER_SECOND = {"s": 1, "ms": 1_000, "us": 1_000_000}
 
 
 @dataclass
@@ -76,6 +79,32 @@ def _numbers_of(a: pa.Array) -> tuple[np.ndarray, np.ndarray | None]:
     dtype = np.dtype(a.type.to_pandas_dtype())
     values = np.frombuffer(data, dtype=dtype, count=a.offset + len(a))[a.offset :]
     return values, ~_valid(a)
+
+
+def _year_bounds(t: pa.DataType) -> tuple[int, int] | None:
+    """The first and last instant of the years 1 to 9999 in ``t``'s units (None: ``t`` cannot
+    leave them, as nanoseconds since 1970, or is no time type)."""
+    if pa.types.is_date32(t):
+        return _FIRST_DAY, _LAST_DAY
+    per_day = None
+    if pa.types.is_date64(t):
+        per_day = 86_400_000
+    elif pa.types.is_timestamp(t) and t.unit in _PER_SECOND:
+        per_day = 86_400 * _PER_SECOND[t.unit]
+    if per_day is None:
+        return None
+    return _FIRST_DAY * per_day, (_LAST_DAY + 1) * per_day - 1
+
+
+def _instants(arr: pa.Array, aware: np.ndarray, naive: np.ndarray) -> pa.Array:
+    """ISO text as UTC instants: with an offset as written, naive ones as if written in UTC
+    (for the year check); nulls elsewhere. Raises on an ISO-shaped impossible value."""
+    null = pa.scalar(None, arr.type)
+    instants = pc.cast(pc.if_else(pa.array(aware), arr, null), _UTC_US)
+    if not naive.any():
+        return instants
+    wall = pc.cast(pc.if_else(pa.array(naive), arr, null), pa.timestamp("us")).cast(_UTC_US)
+    return pc.if_else(pa.array(aware), instants, wall)
 
 
 def _is_whole(value: object) -> bool:
@@ -448,6 +477,7 @@ class FieldCheck:
         else:
             self._type_hit(found, arr, f"expected timestamp, got {arr.type}")
             return None
+        type_bad = self._years(typed, found, type_bad)
         self._nulls(arr, found, type_bad)
         if self.spec.timezone and naive is not None and naive.any():
             what = f"naive timestamp (no timezone); the contract requires {self.spec.timezone}"
@@ -468,10 +498,7 @@ class FieldCheck:
         aware = _np_mask(pc.match_substring_regex(arr, pattern=_OFFSET)) & iso
         naive = valid & iso & ~aware
         try:
-            if naive.any():
-                pc.cast(arr.filter(pa.array(naive)), pa.timestamp("us"))
-            kept = pc.if_else(pa.array(aware), arr, pa.scalar(None, arr.type))
-            typed = pc.cast(kept, _UTC_US)
+            typed = _instants(arr, aware, naive)
         except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
             # ISO-shaped but impossible (2024-02-30T...): find those rows one by one (rare path)
             impossible = np.zeros(len(arr), dtype=bool)
@@ -483,8 +510,7 @@ class FieldCheck:
                     impossible[i] = True
             bad = bad | impossible
             aware, naive = aware & ~impossible, naive & ~impossible
-            kept = pc.if_else(pa.array(aware), arr, pa.scalar(None, arr.type))
-            typed = pc.cast(kept, _UTC_US)
+            typed = _instants(arr, aware, naive)
         if bad.any():
             self._hit(found, Rule.TYPE, "not an ISO 8601 timestamp", bad, arr)
         return typed, naive, bad
@@ -511,8 +537,30 @@ class FieldCheck:
         else:
             self._type_hit(found, arr, f"expected date, got {arr.type}")
             return None
+        type_bad = self._years(typed, found, type_bad)
         self._nulls(arr, found, type_bad)
         return typed
+
+    def _years(
+        self, typed: pa.Array, found: Found, type_bad: np.ndarray | None
+    ) -> np.ndarray | None:
+        """Times outside the years 1 to 9999, which Python, pandas and the prediction log cannot
+        hold: a type violation (``type_bad`` grows by those rows)."""
+        bounds = _year_bounds(typed.type)
+        if bounds is None or not len(typed) or typed.null_count == len(typed):
+            return type_bad
+        ints = typed.view(pa.int32() if pa.types.is_date32(typed.type) else pa.int64())
+        seen = pc.min_max(ints)
+        lo, hi = bounds
+        if seen["min"].as_py() >= lo and seen["max"].as_py() <= hi:
+            return type_bad
+        x, missing = _numbers_of(ints)
+        outside = (x < lo) | (x > hi)
+        if missing is not None:
+            outside &= ~missing
+        shown = np.array(typed.filter(pa.array(outside)).cast(pa.string()).to_pylist())
+        self._hit(found, Rule.TYPE, "outside the years 1 to 9999", outside, typed, shown)
+        return outside if type_bad is None else type_bad | outside
 
     # --- arrays (embeddings) -----------------------------------------------------------------
 
