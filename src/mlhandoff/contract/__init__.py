@@ -12,16 +12,18 @@
 from mlhandoff.contract.diff import Change, ContractDiff, diff_contracts
 from mlhandoff.contract.infer import infer_fields
 from mlhandoff.contract.leakage import check_training_data, feature_leakage, split_leakage
-from mlhandoff.contract.report import FieldViolation, ValidationReport
+from mlhandoff.contract.report import RULES, FieldViolation, Rule, ValidationReport
 from mlhandoff.contract.stream import validate_file
 from mlhandoff.contract.tables import read_table
 from mlhandoff.contract.validate import CompiledContract, ValidationSession
 
 __all__ = [
+    "RULES",
     "Change",
     "CompiledContract",
     "ContractDiff",
     "FieldViolation",
+    "Rule",
     "ValidationReport",
     "ValidationSession",
     "check_training_data",

@@ -6,10 +6,9 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from mlhandoff.contract.types import arrow_type
 from mlhandoff.errors import PredictError
 from mlhandoff.spec.models import OutputContract
-
-_ARROW = {"float": pa.float64(), "int": pa.int64(), "bool": pa.bool_(), "string": pa.string()}
 
 
 def name_outputs(raw: dict[str, np.ndarray], contract: OutputContract) -> pa.Table:
@@ -23,7 +22,7 @@ def name_outputs(raw: dict[str, np.ndarray], contract: OutputContract) -> pa.Tab
             )
         values = np.asarray(raw[source])
         try:
-            columns[name] = pa.array(values).cast(_ARROW[spec.type])
+            columns[name] = pa.array(values).cast(arrow_type(spec))
         except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as exc:
             raise PredictError(f"output '{name}' is not {spec.type}: {exc}") from exc
     return pa.table(columns)

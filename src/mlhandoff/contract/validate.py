@@ -9,17 +9,20 @@ global row numbers.
 from __future__ import annotations
 
 from collections.abc import Iterable
+from pathlib import Path
 
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from mlhandoff.contract.report import FieldViolation, ReportBuilder, ValidationReport
+from mlhandoff.contract.reader import open_batches
+from mlhandoff.contract.report import FieldViolation, ReportBuilder, Rule, ValidationReport
 from mlhandoff.contract.rules import FieldCheck, Found
 from mlhandoff.contract.tables import TableLike, read_table
+from mlhandoff.contract.types import arrow_type
 from mlhandoff.errors import Violation
-from mlhandoff.spec.models import DataContract, FieldSpec
+from mlhandoff.spec.models import DataContract
 
-__all__ = ["CompiledContract", "ValidationReport", "ValidationSession"]
+__all__ = ["CompiledContract", "ValidationReport", "ValidationSession", "arrow_type"]
 
 
 class CompiledContract:
@@ -56,6 +59,19 @@ class CompiledContract:
         session.add(table)
         return session.finish()
 
+    def read(
+        self, source: TableLike, *, allow_extra: bool = False, name: str = "data"
+    ) -> tuple[pa.Table, ValidationReport]:
+        """``source`` read as the contract types it (:func:`read_table`) and its report: for a
+        file the same report ``validate_file`` gives (CSV text the contract could not type is
+        parsed to point at the rows that break it), for data in memory :meth:`validate`'s."""
+        if isinstance(source, str | Path):
+            batches = open_batches(source, self.contract)
+            table = batches.table()
+            return table, self.validate(table, allow_extra=allow_extra, parse_text=batches.text)
+        table = read_table(source, contract=self.contract, name=name)
+        return table, self.validate(table, allow_extra=allow_extra)
+
     def session(
         self,
         *,
@@ -85,25 +101,6 @@ class CompiledContract:
         return table
 
 
-def arrow_type(spec: FieldSpec) -> pa.DataType:
-    """The Arrow type a field's values have once validated."""
-    if spec.type == "timestamp":
-        return pa.timestamp("us", tz=spec.timezone)
-    if spec.type == "array":
-        return pa.list_(pa.float64())
-    return _ARROW_TYPES[spec.type]
-
-
-_ARROW_TYPES: dict[str, pa.DataType] = {
-    "int": pa.int64(),
-    "float": pa.float64(),
-    "bool": pa.bool_(),
-    "string": pa.string(),
-    "category": pa.string(),
-    "date": pa.date32(),
-}
-
-
 def without_batch_rules(contract: DataContract) -> DataContract:
     """The contract one request or a small subset is held to: rules about a whole batch (the
     null fraction) mean nothing there, so they are left to batch validation and monitoring."""
@@ -128,7 +125,11 @@ class ValidationSession:
 
     def add(self, data: TableLike) -> None:
         """Validate one chunk; its rows are numbered after those of the chunks before it."""
-        table = data if isinstance(data, pa.Table | pa.RecordBatch) else read_table(data)
+        table = (
+            data
+            if isinstance(data, pa.Table | pa.RecordBatch)
+            else read_table(data, contract=self._c.contract)
+        )
         if isinstance(table, pa.Table) and not self._c._has_ids:
             batches = table.to_batches()
             if len(batches) > 1:  # row groups of a Parquet file: no copy, same report
@@ -167,20 +168,24 @@ class ValidationSession:
         if required:
             self._missing_required = True
             self._builder.schema(
-                _schema_violation("missing_column", required, "seen in the contract, yet missing")
+                _schema_violation(
+                    Rule.MISSING_COLUMN, required, "seen in the contract, yet missing"
+                )
             )
         if optional:
             for name in optional:
                 found.nulls[name] = rows
             self._builder.schema(
-                _schema_violation("missing_column", optional, "nullable, absent, read as all null"),
+                _schema_violation(
+                    Rule.MISSING_COLUMN, optional, "nullable, absent, read as all null"
+                ),
                 notice=True,
             )
         if not self._allow_extra:
             unexpected = [n for n in names if n not in fields and n not in self._extra_ok]
             if unexpected:
                 self._builder.schema(
-                    _schema_violation("unexpected_column", unexpected, "not in the contract")
+                    _schema_violation(Rule.UNEXPECTED_COLUMN, unexpected, "not in the contract")
                 )
 
     def finish(self) -> ValidationReport:
@@ -204,8 +209,8 @@ def _one_array(column: pa.ChunkedArray | pa.Array) -> pa.Array:
     return column.combine_chunks()
 
 
-def _schema_violation(rule: str, names: list[str], what: str) -> Violation:
+def _schema_violation(rule: Rule, names: list[str], what: str) -> Violation:
     shown = ", ".join(names[:5]) + (f" (+{len(names) - 5} more)" if len(names) > 5 else "")
     return FieldViolation(
-        field=names[0], rule=rule, message=f"{what}: {shown}", count=len(names), values=[]
+        field=names[0], rule=rule.value, message=f"{what}: {shown}", count=len(names), values=[]
     )

@@ -129,7 +129,10 @@ def evaluate_bundle(
             )
         table, name = pq.read_table(path), f"{b.root.name}/{layout.EVAL_SAMPLE}"
     else:
-        table, name = read_table(data, name="evaluation data"), _name(data)
+        table, name = (
+            read_table(data, contract=spec.data_contract, name="evaluation data"),
+            _name(data),
+        )
     _check_contract(spec, table, name)
     evalset = _eval_set(spec, table, name)
     predictor = b.predictor() if model is None else _load_other(b, Path(model))
@@ -201,7 +204,7 @@ def pack_evaluation(
     if not a.data:
         return None
     source = base / a.data
-    table = read_table(source, name="acceptance.data")
+    table = read_table(source, contract=spec.data_contract, name="acceptance.data")
     _check_contract(spec, table, f"acceptance.data ({a.data})")
     total = table.num_rows
     if total > a.max_rows:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from mlhandoff.contract.types import json_schema
 from mlhandoff.spec.models import FieldSpec, HandoffSpec, OutputField
 
 #: Every error the server answers with, by HTTP status: (stable code, when).
@@ -30,29 +31,11 @@ ERROR_CODES: dict[int, tuple[str, str]] = {
     504: ("model_timeout", "the model exceeded its time budget (api.timeout_ms)"),
 }
 
-_JSON_TYPES = {
-    "int": {"type": "integer"},
-    "float": {"type": "number"},
-    "bool": {"type": "boolean"},
-    "string": {"type": "string"},
-    "category": {"type": "string"},
-    "timestamp": {"type": "string", "format": "date-time"},
-    "date": {"type": "string", "format": "date"},
-}
-
 
 def field_schema(field: FieldSpec | OutputField) -> dict[str, Any]:
     """JSON Schema of one field, saying what the validator enforces (no more, no less)."""
-    if field.type == "array":
-        item: dict[str, Any] = {"type": "number"}
-        _bounds(item, field)
-        length = getattr(field, "length", None)
-        schema: dict[str, Any] = {"type": "array", "items": item}
-        if length:
-            schema["minItems"] = schema["maxItems"] = length
-    else:
-        schema = dict(_JSON_TYPES[field.type])
-        _bounds(schema, field)
+    schema = json_schema(field)
+    _bounds(schema["items"] if field.type == "array" else schema, field)
     domain = getattr(field, "domain", None)
     if (
         domain
