@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import json
 import os
 import shlex
 import subprocess
 import sys
+import zipfile
 from pathlib import Path
 from typing import Any
 
@@ -52,3 +54,29 @@ def run_python(code: str, *args: str, timeout: float = 120) -> subprocess.Comple
         env=env,
         stdin=subprocess.DEVNULL,
     )
+
+
+def _skops_node(loader: str, module: str, name: str, **extra: Any) -> dict[str, Any]:
+    return {"__class__": name, "__module__": module, "__loader__": loader, **extra}
+
+
+def write_skops_call(path: Path, target: str, *args: str, functions: tuple[str, ...] = ()) -> Path:
+    """A ``.skops`` file whose loading calls ``target(*args)`` (skops' reduce-style node), as
+    ``zoneinfo.ZoneInfo("UTC")`` is saved; ``functions`` adds references to more functions."""
+    module, _, name = target.rpartition(".")
+    items = [
+        _skops_node("JsonNode", "builtins", "str", content=json.dumps(a), is_json=True)
+        for a in args
+    ]
+    items += [_skops_node("FunctionNode", *f.rsplit(".", 1)) for f in functions]
+    schema = _skops_node(
+        "ConstructorFromReduceNode",
+        module,
+        name,
+        content=_skops_node("TupleNode", "builtins", "tuple", content=items),
+        protocol=2,
+        _skops_version="0.16.0",
+    )
+    with zipfile.ZipFile(path, "w") as archive:
+        archive.writestr("schema.json", json.dumps(schema))
+    return path

@@ -15,8 +15,9 @@ What resolves:
     scikit-learn's Cython unpickle helpers (``newObj``, ``__pyx_unpickle_*``), which only
     allocate instances of a class the stream already had to name; scipy.sparse matrix/array
     classes; numpy scalar and dtype classes (``numpy.float64``, ``numpy.dtypes.Float64DType``).
-(c) any ``module.name`` the spec lists under ``security.trusted_types``, except names that are
-    never part of a model (``os.*``, ``subprocess.*``, ``builtins.eval`` ...).
+(c) any ``module.name`` the spec lists under ``security.trusted_types``, except the names
+    :mod:`mlhandoff.flavors.trust` never trusts (they run code, open files or look names up),
+    judged by the name written and by the real name of what it resolves to.
 
 Dotted names (``Outer.attr``) are refused unless explicitly trusted: the stock unpickler walks
 them with ``getattr``, which reaches any module an allowed one imports. ``BUILD`` on a class,
@@ -50,7 +51,7 @@ import numpy as np
 from joblib import numpy_pickle, numpy_pickle_utils
 
 from mlhandoff.errors import HandoffError, ModelLoadError, UnsafeModelError
-from mlhandoff.flavors import _numpy_state
+from mlhandoff.flavors import _numpy_state, trust
 
 #: Globals allowed whatever the spec says: what numpy and the standard library need to rebuild
 #: arrays, scalars, dtypes and random generators, plus inert builtin types.
@@ -99,46 +100,6 @@ ALLOWED_GLOBALS: frozenset[str] = frozenset(
 
 #: Only for joblib streams: the placeholder joblib writes before each array's raw bytes.
 _JOBLIB_GLOBALS = frozenset({"joblib.numpy_pickle.NumpyArrayWrapper"})
-
-#: Modules that are never part of a model: refused even when listed in trusted_types.
-_NEVER_MODULES = (
-    "os",
-    "posix",
-    "nt",
-    "subprocess",
-    "sys",
-    "importlib",
-    "runpy",
-    "shutil",
-    "socket",
-    "pickle",
-    "_pickle",
-    "marshal",
-    "ctypes",
-    "code",
-    "pty",
-    "multiprocessing",
-)
-_NEVER_NAMES = frozenset(
-    f"builtins.{n}"
-    for n in (
-        "eval",
-        "exec",
-        "compile",
-        "getattr",
-        "setattr",
-        "delattr",
-        "__import__",
-        "open",
-        "globals",
-        "locals",
-        "vars",
-        "breakpoint",
-        "input",
-        "exit",
-        "quit",
-    )
-) | frozenset({"types.CodeType", "types.FunctionType", "operator.attrgetter"})
 
 _SKLEARN_EXCLUDED = (
     "sklearn.utils._testing",
@@ -215,9 +176,9 @@ class _Gate:
         self.source = source
         self.explicit = ALLOWED_GLOBALS | _JOBLIB_GLOBALS if joblib else ALLOWED_GLOBALS
 
-    def refuse(self, module: str, name: str, why: str = "it is not on the allowlist") -> NoReturn:
+    def refuse(self, module: str, name: str, why: str, *, trustable: bool = True) -> NoReturn:
         full = f"{module}.{name}"
-        hint = "" if _never(module, name) else "; " + _TRUST_HINT.format(name=full)
+        hint = "; " + _TRUST_HINT.format(name=full) if trustable else ""
         raise UnsafeModelError(f"{self.source} refers to {full!r}, refused: {why}{hint}")
 
     def resolve(self, module: str, name: str, proto: int) -> Any:
@@ -227,19 +188,25 @@ class _Gate:
             elif module in _compat_pickle.IMPORT_MAPPING:
                 module = _compat_pickle.IMPORT_MAPPING[module]
         if not (_DOTTED.fullmatch(module) and _DOTTED.fullmatch(name)):
-            self.refuse(module, name, "not a valid Python name")
+            self.refuse(module, name, "not a valid Python name", trustable=False)
         if module == "numpy.core" or module.startswith("numpy.core."):
             module = "numpy._core" + module[len("numpy.core") :]  # numpy 1.x files
         full = f"{module}.{name}"
-        if _never(module, name):
-            self.refuse(module, name, "this can run arbitrary code and is never trusted")
-        if full in self.trusted or full in self.explicit:
+        if trust.never_trusted(full):
+            self.refuse(module, name, trust.WHY, trustable=False)
+        if full in self.explicit:
             return self._import(module, name)
+        if full in self.trusted:
+            obj = self._import(module, name)
+            if trust.never_trusted_object(obj):
+                why = f"it is {trust.real_name(obj)}: {trust.WHY}"
+                self.refuse(module, name, why, trustable=False)
+            return obj
         if not _IDENTIFIER.fullmatch(name):
             self.refuse(module, name, "dotted attribute lookups are not allowed")
         found = self._by_rule(module, name)
         if found is None:
-            self.refuse(module, name)
+            self.refuse(module, name, "it is not on the allowlist")
         return found
 
     def _by_rule(self, module: str, name: str) -> Any:
@@ -287,11 +254,6 @@ class _Gate:
                 "was the model saved with other library versions than the ones installed?"
             ) from exc
         return obj
-
-
-def _never(module: str, name: str) -> bool:
-    root = module.split(".", 1)[0]
-    return root in _NEVER_MODULES or f"{module}.{name}" in _NEVER_NAMES
 
 
 def _has_test_segment(module: str) -> bool:
