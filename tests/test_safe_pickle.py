@@ -286,6 +286,36 @@ def test_plain_function_needs_trust(tmp_path: Path, frame: pd.DataFrame) -> None
     np.testing.assert_array_equal(loaded.predict_proba(x), pipe.predict_proba(x))
 
 
+@pytest.mark.parametrize("writer", ["pickle-2", "pickle-5", "joblib"])
+def test_arrays_of_every_dtype_layout_round_trip(tmp_path: Path, writer: str) -> None:
+    """Dtype state is checked and applied to a copy: every real layout still loads exactly, and
+    arrays that shared a dtype still share one."""
+    record = np.dtype([("a", "f8"), ("b", "i4"), ("t", "M8[ns]")], align=True)
+    titled = np.dtype(
+        {"names": ["x"], "formats": ["<u2"], "titles": ["X"], "offsets": [4], "itemsize": 8}
+    )
+    arrays = [
+        np.zeros(3, dtype=record),
+        np.ones(2, dtype=record),
+        np.arange(6, dtype="f4").reshape(2, 3),
+        np.zeros(2, dtype=titled),
+        np.array([1, "x", None], dtype=object),
+        np.array([(None, 1.5)], dtype=[("o", "O"), ("f", "f8")]),
+        np.array(["ab", "c"], dtype="U3"),
+        np.zeros(2, dtype=("f2", (2, 2))),
+    ]
+    path = tmp_path / ("model.joblib" if writer == "joblib" else "model.pkl")
+    if writer == "joblib":
+        joblib.dump(arrays, path)
+    else:
+        path.write_bytes(pickle.dumps(arrays, protocol=int(writer[-1])))
+    loaded: Any = safe_pickle.load(path)
+    for got, want in zip(loaded, arrays, strict=True):
+        assert got.dtype == want.dtype and got.dtype.flags == want.dtype.flags
+        assert got.tolist() == want.tolist()
+    assert loaded[0].dtype is loaded[1].dtype
+
+
 # --- broken files ---------------------------------------------------------------------------
 
 

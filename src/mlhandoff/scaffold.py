@@ -130,14 +130,25 @@ def _untrusted_types(model_path: Path, flavor: str) -> list[str]:
 
 
 def _trusted_block(untrusted: list[str]) -> str:
-    if not untrusted:
-        return "  trusted_types: []"
-    lines = [
-        "  # The model file asks to construct these types, which are not trusted by default.",
-        "  # Review each one; uncomment only those you accept. Loading refuses the rest.",
-        "  trusted_types: []",
-    ]
-    lines += [f"  #  - {t}" for t in untrusted]
+    from mlhandoff.flavors.trust import never_trusted
+
+    never = [t for t in untrusted if never_trusted(t)]
+    reviewable = [t for t in untrusted if not never_trusted(t)]
+    lines = []
+    if never:
+        lines += [
+            "  # The model file also needs these, which can run code, open files or look names",
+            "  # up: they are never trusted, and loading refuses this model until it is saved",
+            "  # without them.",
+        ]
+        lines += [f"  #    {t}" for t in never]
+    if reviewable:
+        lines += [
+            "  # The model file asks to construct these types, which are not trusted by default.",
+            "  # Review each one; uncomment only those you accept. Loading refuses the rest.",
+        ]
+    lines.append("  trusted_types: []")
+    lines += [f"  #  - {t}" for t in reviewable]
     return "\n".join(lines)
 
 

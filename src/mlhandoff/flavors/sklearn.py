@@ -17,7 +17,7 @@ import numpy as np
 import pyarrow as pa
 
 from mlhandoff.errors import InputError, ModelLoadError, PredictError, UnsafeModelError
-from mlhandoff.flavors import _safe_pickle
+from mlhandoff.flavors import _safe_pickle, trust
 from mlhandoff.flavors._frame import feature_order, to_frame
 from mlhandoff.flavors.base import LoadOptions
 from mlhandoff.flavors.outputs import check_classes, is_classification, standard_outputs
@@ -85,6 +85,7 @@ def untrusted_types(path: Path) -> list[str]:
 
 def _load_skops(path: Path, trusted: tuple[str, ...]) -> Any:
     needed = untrusted_types(path)
+    _refuse_never_trusted(path, [t for t in needed if trust.never_trusted(t)])
     missing = [t for t in needed if t not in trusted]
     if missing:
         listed = "\n".join(f"    - {t}" for t in missing)
@@ -93,6 +94,13 @@ def _load_skops(path: Path, trusted: tuple[str, ...]) -> Any:
             "Review them, then list the ones you accept under security.trusted_types in "
             f"handoff.yaml:\n  security:\n    trusted_types:\n{listed}"
         )
+    # Every name is trusted now, so importing it is what skops would do next anyway.
+    aliases = [
+        f"{t} (that is {trust.real_name(obj)})"
+        for t in needed
+        if trust.never_trusted_object(obj := _skops_target(t))
+    ]
+    _refuse_never_trusted(path, aliases)
     sio = importlib.import_module("skops.io")
     try:
         return sio.load(path, trusted=needed)
@@ -100,6 +108,23 @@ def _load_skops(path: Path, trusted: tuple[str, ...]) -> Any:
         raise ModelLoadError(
             f"{path} could not be loaded by skops ({type(exc).__name__}: {exc})"
         ) from exc
+
+
+def _refuse_never_trusted(path: Path, names: list[str]) -> None:
+    if names:
+        raise UnsafeModelError(
+            f"{path} needs {', '.join(names)}, refused: {trust.WHY}. A model file that needs "
+            "it cannot be loaded safely; save the model again without it"
+        )
+
+
+def _skops_target(name: str) -> object:
+    """What skops resolves ``module.name`` to (``getattr(import_module(module), name)``)."""
+    module, _, attr = name.rpartition(".")
+    try:
+        return getattr(importlib.import_module(module), attr)
+    except Exception:  # not importable: skops fails on it too, and nothing ran
+        return None
 
 
 def _has_predict(model: object) -> bool:
