@@ -441,3 +441,15 @@ def test_an_extra_package_that_is_not_installed_is_refused(
     with pytest.raises(InputError, match=r"environment.packages: no-such-dist-xyz not installed"):
         mlhandoff.pack(spec=spec, out=tmp_path / "dist")
     _assert_no_partial(tmp_path / "dist")
+
+
+def test_pack_reads_a_json_lines_sample_as_validate_does(example_dir: Path, tmp_path: Path) -> None:
+    """One reader: times written with 'Z' in JSON-lines are UTC timestamps for pack too."""
+    frame = pd.read_parquet(example_dir / "work" / "sample.parquet").head(50)
+    sample = tmp_path / "sample.jsonl"
+    frame.to_json(sample, orient="records", lines=True, date_format="iso", date_unit="s")
+    assert sample.read_text().splitlines()[0].count("Z") >= 1
+    spec = mlhandoff.load_spec(example_dir / "handoff.yaml")
+    assert mlhandoff.CompiledContract(spec.data_contract).read(sample, allow_extra=True)[1].ok
+    result = mlhandoff.pack(spec=example_dir / "handoff.yaml", sample=sample, out=tmp_path / "dist")
+    assert mlhandoff.verify(result.path).results[0].status == "pass"

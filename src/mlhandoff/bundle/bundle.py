@@ -105,7 +105,7 @@ class Bundle:
         columns such as a label are ignored): data that breaks the contract raises
         ContractViolation instead of being scored. ``validate=False`` skips the check.
         """
-        table = read_table(data)
+        table = read_table(data, contract=self.spec.data_contract, name="input")
         if validate:
             self._record_contract.validate(table, allow_extra=True).raise_for_violations("input")
         return self.predict_table(table)

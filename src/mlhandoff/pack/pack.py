@@ -29,7 +29,7 @@ from mlhandoff.bundle import layout
 from mlhandoff.bundle.manifest import build_manifest, write_manifest
 from mlhandoff.capability import PackContext, registered
 from mlhandoff.checks import CheckResult
-from mlhandoff.contract.tables import TableLike, read_table
+from mlhandoff.contract.tables import TableLike
 from mlhandoff.contract.validate import CompiledContract
 from mlhandoff.errors import BundleExistsError, InputError, StorageError
 from mlhandoff.pack.docs import write_docs
@@ -94,9 +94,6 @@ def pack(
 
     stage("reading sample")
     sample_table = _read_sample(sample, spec, base)
-    CompiledContract(spec.data_contract).validate(
-        sample_table, allow_extra=True
-    ).raise_for_violations("sample")
 
     with _storage_errors(out):
         out.mkdir(parents=True, exist_ok=True)
@@ -158,9 +155,12 @@ def _read_sample(sample: TableLike | None, spec: HandoffSpec, base: Path) -> pa.
                 "no sample data: pass --sample (or sample= in Python) or set golden.sample in the spec"
             )
         sample = base / spec.golden.sample
-    table = read_table(sample, name="sample")
+    table, report = CompiledContract(spec.data_contract).read(
+        sample, allow_extra=True, name="sample"
+    )
     if table.num_rows == 0:
         raise InputError("sample has 0 rows; the golden set needs at least one row")
+    report.raise_for_violations("sample")
     return table
 
 
