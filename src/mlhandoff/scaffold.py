@@ -7,6 +7,7 @@ checklist keeps reporting it as missing until it is filled in.
 from __future__ import annotations
 
 import datetime as dt
+import math
 import re
 from pathlib import Path
 from typing import Any
@@ -94,11 +95,11 @@ def scaffold(
 
     text = _TEMPLATE.format(
         date=dt.date.today().isoformat(),
-        name=slug,
-        model_path=_relative(model_path, base),
-        flavor=flavor,
-        task=task,
-        sample=f"\n  sample: {sample_rel}" if sample_rel else "",
+        name=_scalar(slug),
+        model_path=_scalar(_relative(model_path, base)),
+        flavor=_scalar(flavor),
+        task=_scalar(task),
+        sample=f"\n  sample: {_scalar(sample_rel)}" if sample_rel else "",
         data_contract=_indent(
             yaml.safe_dump(contract, sort_keys=False, allow_unicode=True, width=100)
         ),
@@ -141,22 +142,26 @@ def _trusted_block(untrusted: list[str]) -> str:
             "  # up: they are never trusted, and loading refuses this model until it is saved",
             "  # without them.",
         ]
-        lines += [f"  #    {t}" for t in never]
+        lines += [f"  #    {_scalar(t)}" for t in never]
     if reviewable:
         lines += [
             "  # The model file asks to construct these types, which are not trusted by default.",
             "  # Review each one; uncomment only those you accept. Loading refuses the rest.",
         ]
     lines.append("  trusted_types: []")
-    lines += [f"  #  - {t}" for t in reviewable]
+    lines += [f"  #  - {_scalar(t)}" for t in reviewable]
     return "\n".join(lines)
 
 
-def _scalar(value: object) -> str:
-    """One YAML scalar, quoted as needed (a command may hold ':' or '#')."""
-    return (
-        yaml.safe_dump(value, default_flow_style=True, width=10_000).removesuffix("\n...\n").strip()
-    )
+def _scalar(value: str) -> str:
+    """``value`` as one line of YAML that reads back as exactly that string: plain when that is
+    safe, quoted otherwise, never spilling onto a second line (a comment stays a comment)."""
+    text = yaml.safe_dump(value, width=math.inf, allow_unicode=False)
+    text = text.removesuffix("\n...\n").removesuffix("\n")
+    if "\n" in text:
+        text = yaml.safe_dump(value, default_style='"', width=math.inf, allow_unicode=False)
+        text = text.removesuffix("\n")
+    return text
 
 
 def _first_record(table: pa.Table, columns: list[str]) -> dict[str, Any]:
