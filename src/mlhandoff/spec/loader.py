@@ -347,8 +347,7 @@ def _acceptance_checks(spec: HandoffSpec) -> Iterator[tuple[Loc, str]]:
             yield (at, "a criterion needs threshold, min_absolute_change or min_relative_change")
         if ref.fairness:
             yield ((*at, "metric"), f"{ref.name} compares slices: make it a guardrail with 'by'")
-        if c.op and c.greater_is_better is not None and (c.op[0] == ">") != c.greater_is_better:
-            yield ((*at, "op"), f"op '{c.op}' contradicts greater_is_better: {c.greater_is_better}")
+        yield from _direction_check(at, c.op, c.greater_is_better)
     for i, g in enumerate(spec.acceptance.guardrails):
         at = ("acceptance", "guardrails", i)
         try:
@@ -360,11 +359,18 @@ def _acceptance_checks(spec: HandoffSpec) -> Iterator[tuple[Loc, str]]:
             yield ((*at, "by"), f"{ref.name} compares slices: name the slice column in 'by'")
         if g.threshold is None and ref.name not in DEFAULT_THRESHOLDS:
             yield ((*at, "threshold"), "a guardrail needs a threshold")
+        yield from _direction_check(at, g.op, g.greater_is_better)
     if task == "ranking" and spec.acceptance.criteria and not spec.acceptance.query:
         yield (
             ("acceptance", "query"),
             "ranking metrics need the query-group column: set acceptance.query",
         )
+
+
+def _direction_check(at: Loc, op: str | None, better: bool | None) -> Iterator[tuple[Loc, str]]:
+    """Criteria and guardrails share one grammar: an op must agree with greater_is_better."""
+    if op and better is not None and (op[0] == ">") != better:
+        yield ((*at, "op"), f"op '{op}' contradicts greater_is_better: {better}")
 
 
 def _field_rule_checks(at: Loc, f: FieldSpec) -> Iterator[tuple[Loc, str]]:
@@ -437,17 +443,42 @@ def parse_spec(text: str, file: Path | None = None) -> HandoffSpec:
     try:
         spec = HandoffSpec.model_validate(data)
     except ValidationError as exc:
-        raise SpecError(list(_pydantic_issues(exc, file, marks))) from None
+        issues = list(_pydantic_issues(exc, file, marks))
+        issues += _cross_issues_around(data, exc, file, marks)
+        raise SpecError(_by_line(issues)) from None
     issues = [
         _issue(tuple(p for p in loc if p != ""), msg, file, marks)
         for loc, msg in _cross_checks(spec)
     ]
     if issues:
-        raise SpecError(issues)
+        raise SpecError(_by_line(issues))
     # One notion of PII everywhere: a field listed under privacy.pii_fields is a pii field.
     for name in spec.privacy.pii_fields:
         spec.data_contract.fields[name].pii = True
     return spec
+
+
+def _cross_issues_around(
+    data: dict[str, Any], exc: ValidationError, file: Path | None, marks: _Marks
+) -> list[SpecIssue]:
+    """The cross-section problems of the sections that did parse, so a spec's problems come in
+    one report rather than in rounds: the broken sections are set aside (a broken required
+    section leaves nothing to check) and the rest is checked as usual."""
+    broken = {str(e["loc"][0]) for e in exc.errors() if e["loc"]}
+    rest = {k: v for k, v in data.items() if k not in broken}
+    try:
+        partial = HandoffSpec.model_validate(rest)
+    except ValidationError:
+        return []
+    return [
+        _issue(tuple(p for p in loc if p != ""), msg, file, marks)
+        for loc, msg in _cross_checks(partial)
+        if str(loc[0]) not in broken
+    ]
+
+
+def _by_line(issues: list[SpecIssue]) -> list[SpecIssue]:
+    return sorted(issues, key=lambda i: (i.line if i.line is not None else 0, i.column or 0))
 
 
 def load_spec(path: str | Path) -> HandoffSpec:

@@ -250,6 +250,9 @@ class Guardrail(_Section):
     threshold: float | None = Field(
         default=None, description="Required unless the metric has a conventional bound."
     )
+    greater_is_better: bool | None = Field(
+        default=None, description="Direction; defaults to the metric's natural one (as criteria)."
+    )
     min_slice_size: int | None = Field(
         default=None, ge=1, description="Overrides acceptance.min_slice_size."
     )
