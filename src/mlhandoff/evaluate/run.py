@@ -63,6 +63,11 @@ def _predict(predictor: Predictor, table: pa.Table, who: str) -> dict[str, np.nd
         ) from exc
 
 
+def _classes(predictor: Predictor) -> Any:
+    """The labels of a classifier's ``proba`` columns (None: 0..k-1)."""
+    return getattr(predictor, "classes", None)
+
+
 def _check_contract(spec: HandoffSpec, table: pa.Table, name: str) -> None:
     CompiledContract(spec.data_contract).validate(table, allow_extra=True).raise_for_violations(
         name
@@ -137,14 +142,20 @@ def evaluate_bundle(
     evalset = _eval_set(spec, table, name)
     predictor = b.predictor() if model is None else _load_other(b, Path(model))
     raw = _predict(predictor, table, "the model")
-    outputs = model_outputs(raw, evalset, threshold=spec.model.threshold)
+    outputs = model_outputs(
+        raw, evalset, threshold=spec.model.threshold, classes=_classes(predictor)
+    )
     base_out, base_name = None, None
     if baseline is not None:
         other = baseline if isinstance(baseline, Bundle) else open_bundle(baseline)
         base_raw = _baseline_outputs(other, spec, table, name)
         base_name = other.root.name
         base_out = model_outputs(
-            base_raw, evalset, threshold=other.spec.model.threshold, who=f"the baseline {base_name}"
+            base_raw,
+            evalset,
+            threshold=other.spec.model.threshold,
+            who=f"the baseline {base_name}",
+            classes=_classes(other.predictor()),
         )
     elif packed and (stored := _baseline_from_columns(table)) is not None:
         base_name = _recorded_baseline(b)
@@ -214,7 +225,10 @@ def pack_evaluation(
     name = f"{layout.EVAL_SAMPLE} ({table.num_rows} of {total} rows of {a.data})"
     evalset = _eval_set(spec, table, f"acceptance.data ({a.data})")
     outputs = model_outputs(
-        _predict(predictor, table, "the model"), evalset, threshold=spec.model.threshold
+        _predict(predictor, table, "the model"),
+        evalset,
+        threshold=spec.model.threshold,
+        classes=_classes(predictor),
     )
     base_out, base_name = None, None
     if a.baseline:
@@ -222,7 +236,11 @@ def pack_evaluation(
         raw = _baseline_outputs(other, spec, table, f"acceptance.data ({a.data})")
         base_name = other.root.name
         base_out = model_outputs(
-            raw, evalset, threshold=other.spec.model.threshold, who=f"the baseline {base_name}"
+            raw,
+            evalset,
+            threshold=other.spec.model.threshold,
+            who=f"the baseline {base_name}",
+            classes=_classes(other.predictor()),
         )
         for key in STANDARD_OUTPUTS[spec.model.task]:
             if key in raw:
