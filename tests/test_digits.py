@@ -343,15 +343,23 @@ def test_label_type_follows_the_classes() -> None:
 
 
 def _pack_with_top_k(
-    model: Any, flavor: str, fit: pd.DataFrame, held_out: pd.DataFrame, tmp_path: Path
-) -> tuple[float, Any]:
-    """Pack with a top_k_accuracy@2 criterion on ``held_out`` and integer labels in the output
-    contract; the measured value and the bundle."""
+    model: Any,
+    flavor: str,
+    fit: pd.DataFrame,
+    held_out: pd.DataFrame,
+    tmp_path: Path,
+    baseline: Path | None = None,
+) -> tuple[dict[str, Any], Any]:
+    """Pack with a top_k_accuracy@2 criterion on ``held_out`` (against ``baseline`` when given)
+    and integer labels in the output contract; verify must recompute the same numbers from the
+    bundle. The measured row and the bundle."""
     pq.write_table(pa.Table.from_pandas(held_out, preserve_index=False), tmp_path / "eval.parquet")
+    bound = "threshold: 0.1" if baseline is None else "min_absolute_change: -1"
+    compared = "" if baseline is None else f"baseline: {baseline.relative_to(tmp_path)}"
     spec = parse_spec(
         f"""
 name: top-k-{flavor}
-version: "1"
+version: "{1 if baseline is None else 2}"
 model: {{path: model, flavor: {flavor}, task: multiclass_classification, version_tag: v1}}
 data_contract:
   label: digit
@@ -364,8 +372,9 @@ output_contract:
 acceptance:
   data: eval.parquet
   bootstrap: {{resamples: 0}}
+  {compared}
   criteria:
-    - {{metric: top_k_accuracy@2, threshold: 0.1}}
+    - {{metric: top_k_accuracy@2, {bound}}}
 """
     )
     result = mlhandoff.pack(model, spec=spec, sample=fit, out=tmp_path / "dist", base_dir=tmp_path)
@@ -374,7 +383,7 @@ acceptance:
     assert row["verdict"] == "pass", row
     verified = {r.id: r.status for r in mlhandoff.verify(result.path).results}
     assert verified["acceptance_measured"] == "pass", verified
-    return float(row["value"]), mlhandoff.open_bundle(result.path)
+    return row, mlhandoff.open_bundle(result.path)
 
 
 @pytest.mark.parametrize("flavor", ["xgboost", "lightgbm"])
@@ -385,9 +394,9 @@ def test_top_k_accuracy_of_a_booster(
     model = _boosters(x[:200], y[:200])[flavor]
     fit = pd.DataFrame({"pixels": list(x[:200]), "digit": y[:200]})
     held_out = pd.DataFrame({"pixels": list(x[200:]), "digit": y[200:]})
-    value, bundle = _pack_with_top_k(model, flavor, fit, held_out, tmp_path)
+    row, bundle = _pack_with_top_k(model, flavor, fit, held_out, tmp_path)
     expected = top_k_accuracy_score(y[200:], model.predict_proba(x[200:]), k=2)
-    assert value == pytest.approx(expected)
+    assert row["value"] == pytest.approx(expected)
     labels = bundle.predict(held_out[["pixels"]]).column("label")
     assert labels.type == pa.int64()
     np.testing.assert_array_equal(labels.to_numpy(), model.predict(x[200:]))
@@ -407,6 +416,23 @@ def test_top_k_accuracy_with_classes_the_data_lacks(tmp_path: Path) -> None:
     held_x, held_y = x[600:][keep], y[600:][keep]
     fit = pd.DataFrame({"pixels": list(x[:600]), "digit": y[:600]})
     held_out = pd.DataFrame({"pixels": list(held_x), "digit": held_y})
-    value, _ = _pack_with_top_k(model, "sklearn", fit, held_out, tmp_path)
+    row, _ = _pack_with_top_k(model, "sklearn", fit, held_out, tmp_path)
     expected = top_k_accuracy_score(held_y, model.predict_proba(held_x), k=2, labels=model.classes_)
-    assert value == pytest.approx(expected)
+    assert row["value"] == pytest.approx(expected)
+
+
+def test_top_k_accuracy_against_a_baseline_bundle(
+    digits: tuple[np.ndarray, np.ndarray], tmp_path: Path
+) -> None:
+    """The baseline's probabilities are packed with the sample, so verify recomputes the
+    comparison from the bundle alone."""
+    x, y = digits
+    old = xgb.XGBClassifier(n_estimators=2, max_depth=1, n_jobs=1).fit(x[:200], y[:200])
+    new = _boosters(x[:200], y[:200])["xgboost"]
+    fit = pd.DataFrame({"pixels": list(x[:200]), "digit": y[:200]})
+    held_out = pd.DataFrame({"pixels": list(x[200:]), "digit": y[200:]})
+    _, baseline = _pack_with_top_k(old, "xgboost", fit, held_out, tmp_path)
+    row, _ = _pack_with_top_k(new, "xgboost", fit, held_out, tmp_path, baseline.root)
+    top_2 = [top_k_accuracy_score(y[200:], m.predict_proba(x[200:]), k=2) for m in (new, old)]
+    assert row["value"] == pytest.approx(top_2[0])
+    assert row["baseline"]["delta"] == pytest.approx(top_2[0] - top_2[1])
