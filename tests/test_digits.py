@@ -23,6 +23,8 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 import xgboost as xgb
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from onnx import TensorProto, helper
 from skl2onnx import to_onnx
 from sklearn.datasets import load_digits, make_classification
@@ -34,6 +36,7 @@ from threadpoolctl import threadpool_limits
 import mlhandoff
 from mlhandoff.errors import InputError
 from mlhandoff.flavors import LoadOptions, get_flavor, load_predictor
+from mlhandoff.flavors._frame import to_frame
 from mlhandoff.flavors.outputs import label_type
 from mlhandoff.flavors.sklearn import untrusted_types
 from mlhandoff.spec import parse_spec
@@ -436,3 +439,47 @@ def test_top_k_accuracy_against_a_baseline_bundle(
     top_2 = [top_k_accuracy_score(y[200:], m.predict_proba(x[200:]), k=2) for m in (new, old)]
     assert row["value"] == pytest.approx(top_2[0])
     assert row["baseline"]["delta"] == pytest.approx(top_2[0] - top_2[1])
+
+
+# --- array columns as the libraries see them ------------------------------------------------
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    rows=st.lists(
+        st.one_of(
+            st.none(), st.lists(st.one_of(st.none(), st.floats(-1e6, 1e6)), min_size=3, max_size=3)
+        ),
+        min_size=1,
+        max_size=12,
+    ),
+    kind=st.sampled_from(["list", "large_list", "fixed_size_list"]),
+    split=st.integers(0, 12),
+)
+def test_array_column_becomes_element_columns(
+    rows: list[list[float | None] | None], kind: str, split: int
+) -> None:
+    """Whatever the Arrow list type, nulls and chunking: element i of row r, NaN for null."""
+    item = pa.float64()
+    arrow_type = {
+        "list": pa.list_(item),
+        "large_list": pa.large_list(item),
+        "fixed_size_list": pa.list_(item, 3),
+    }[kind]
+    if all(r is None for r in rows) and kind != "fixed_size_list":
+        rows = [*rows, [1.0, 2.0, 3.0]]  # a variable-length list needs one row to say its length
+    cut = min(split, len(rows))
+    column = pa.chunked_array(
+        [pa.array(rows[:cut], arrow_type), pa.array(rows[cut:], arrow_type)], arrow_type
+    )
+    table = pa.table({"before": np.arange(len(rows)), "v": column})
+    frame = to_frame(table, ["v", "before"], "test")
+    assert list(frame.columns) == ["v[0]", "v[1]", "v[2]", "before"]
+    expected = np.array(
+        [[np.nan] * 3 if r is None else [np.nan if e is None else e for e in r] for r in rows]
+    )
+    np.testing.assert_array_equal(frame[["v[0]", "v[1]", "v[2]"]].to_numpy(), expected)
+    np.testing.assert_array_equal(frame["before"], np.arange(len(rows)))
+    reversed_names = to_frame(table, ["v[2]", "before", "v[0]"], "test")
+    np.testing.assert_array_equal(reversed_names["v[2]"], expected[:, 2])
+    assert list(reversed_names.columns) == ["v[2]", "before", "v[0]"]
