@@ -158,7 +158,8 @@ class LightGBMPredictor:
         self.feature_names: tuple[str, ...] | None = None if generic else tuple(names)
         self._categories = _categories(booster, names)
         objective = header.get("objective", "").split(" ")[0]
-        self._classes: np.ndarray | None = None
+        #: Class labels of a classifier, in the order of the ``proba`` columns; else None.
+        self.classes: np.ndarray | None = None
         task = options.task
         if task == "binary_classification" and objective not in _BINARY_OBJECTIVES:
             raise ModelLoadError(
@@ -173,7 +174,7 @@ class LightGBMPredictor:
         if is_classification(task):
             num_class = header.get("num_class", "1")
             k = max(int(num_class), 2) if num_class.isdigit() else 2
-            self._classes = check_classes(
+            self.classes = check_classes(
                 classes if classes is not None else np.arange(k), task, self.flavor
             )
 
@@ -190,7 +191,7 @@ class LightGBMPredictor:
             raise PredictError(
                 f"the lightgbm model failed to predict: {type(exc).__name__}: {exc}"
             ) from exc
-        return standard_outputs(raw, self._options, self._classes, flavor=self.flavor)
+        return standard_outputs(raw, self._options, self.classes, flavor=self.flavor)
 
 
 def _categories(booster: Any, names: list[str]) -> dict[int, list[Any]]:

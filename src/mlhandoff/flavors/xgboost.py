@@ -112,7 +112,8 @@ class XGBoostPredictor:
         learner = config.get("learner", {})
         self._objective = str(learner.get("objective", {}).get("name", ""))
         task = options.task
-        self._classes: np.ndarray | None = None
+        #: Class labels of a classifier, in the order of the ``proba`` columns; else None.
+        self.classes: np.ndarray | None = None
         if is_classification(task):
             kind = "binary" if task == "binary_classification" else "multi"
             known = _PROBABILITY_OBJECTIVES | _MARGIN_OBJECTIVES
@@ -123,7 +124,7 @@ class XGBoostPredictor:
                     f"{'binary:logistic' if kind == 'binary' else 'multi:softprob'}"
                 )
             k = int(learner.get("learner_model_param", {}).get("num_class", "0") or 0)
-            self._classes = check_classes(np.arange(max(k, 2)), task, self.flavor)
+            self.classes = check_classes(np.arange(max(k, 2)), task, self.flavor)
 
     def predict(self, table: pa.Table) -> dict[str, np.ndarray]:
         xgb = _xgb()
@@ -145,7 +146,7 @@ class XGBoostPredictor:
                 f"the xgboost model failed to predict: {type(exc).__name__}: {exc}"
             ) from exc
         task = self._options.task
-        if self._classes is None:
+        if self.classes is None:
             return from_values(raw, task, flavor=self.flavor)
         if margin:
             raw = _softmax(raw) if raw.ndim == 2 else 1.0 / (1.0 + np.exp(-raw))
@@ -153,7 +154,7 @@ class XGBoostPredictor:
             raw,
             task,
             flavor=self.flavor,
-            classes=self._classes,
+            classes=self.classes,
             threshold=self._options.threshold,
         )
 
