@@ -29,6 +29,7 @@ from mlhandoff.contract.validate import CompiledContract, without_batch_rules
 from mlhandoff.errors import BundleError, IntegrityError, SpecError
 from mlhandoff.flavors import load_predictor
 from mlhandoff.flavors.base import LoadOptions, Predictor
+from mlhandoff.flavors.outputs import label_type
 from mlhandoff.spec.loader import load_spec, parse_spec
 from mlhandoff.spec.models import HandoffSpec, OutputContract
 
@@ -113,7 +114,7 @@ class Bundle:
     def predict_table(self, table: pa.Table) -> pa.Table:
         """``predict`` for an Arrow table already typed as the data contract says."""
         normalized = self._contract.normalize(table)
-        return name_outputs(self.predictor().predict(normalized), self._outputs)
+        return name_outputs(self.predictor().predict(normalized), self.outputs)
 
     @functools.cached_property
     def _contract(self) -> CompiledContract:
@@ -124,8 +125,9 @@ class Bundle:
         return CompiledContract(without_batch_rules(self.spec.data_contract))
 
     @functools.cached_property
-    def _outputs(self) -> OutputContract:
-        return self.spec.outputs()
+    def outputs(self) -> OutputContract:
+        """The output contract; a standard ``label`` keeps the type of the model's classes."""
+        return model_outputs(self.spec, self.record.model)
 
     def golden(self) -> tuple[pa.Table, pa.Table]:
         return pq.read_table(self.root / layout.GOLDEN_INPUTS), pq.read_table(
@@ -139,6 +141,12 @@ class Bundle:
         if rel not in self.manifest["files"]:
             return None
         return json.loads((self.root / rel).read_text(encoding="utf-8"))
+
+
+def model_outputs(spec: HandoffSpec, model: ModelRecord) -> OutputContract:
+    """The outputs a packed model answers with (the same at pack, from a bundle, in the server)."""
+    classes = model.classes
+    return spec.outputs(label_type(classes) if classes else None)  # type: ignore[arg-type]
 
 
 def load_options(spec: HandoffSpec, model: ModelRecord, base: Path) -> LoadOptions:

@@ -21,6 +21,9 @@ class _Record(BaseModel):
 class ModelRecord(_Record):
     path: str = Field(description="The model inside the bundle, relative to its root.")
     flavor: FlavorName
+    classes: list[int | bool | str] | None = Field(
+        default=None, description="A classifier's classes, in the model's order."
+    )
     from_memory: bool = Field(
         default=False,
         description="Saved from an in-memory object (a notebook) rather than copied from a file.",

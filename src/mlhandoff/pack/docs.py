@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 
 from mlhandoff.bundle import layout
+from mlhandoff.bundle.bundle import model_outputs
 from mlhandoff.bundle.manifest import sha256_file
 from mlhandoff.bundle.record import PackRecord
 from mlhandoff.capability import HandoffView, PackContext, checklist, registered
@@ -29,7 +30,8 @@ def write_docs(ctx: PackContext, record: PackRecord) -> list[CheckResult]:
     ]
     (root / layout.DOCS_DIR).mkdir()
     (root / layout.OPENAPI).write_text(
-        json.dumps(openapi_document(spec), indent=2) + "\n", encoding="utf-8"
+        json.dumps(openapi_document(spec, model_outputs(spec, record.model)), indent=2) + "\n",
+        encoding="utf-8",
     )
     golden = ctx.golden_outputs
     response_example = {
@@ -56,6 +58,7 @@ def write_docs(ctx: PackContext, record: PackRecord) -> list[CheckResult]:
             response_example=response_example,
             acceptance=acceptance,
             blocks=blocks,
+            outputs=model_outputs(spec, record.model),
         ),
         encoding="utf-8",
     )

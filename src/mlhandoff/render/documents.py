@@ -10,7 +10,7 @@ from mlhandoff._version import __version__
 from mlhandoff.bundle.record import PackRecord
 from mlhandoff.checks import CheckResult
 from mlhandoff.render.openapi import ERROR_CODES
-from mlhandoff.spec.models import FieldSpec, HandoffSpec, is_todo
+from mlhandoff.spec.models import FieldSpec, HandoffSpec, OutputContract, is_todo
 
 _ENV = jinja2.Environment(
     loader=jinja2.PackageLoader("mlhandoff.render", "templates"),
@@ -101,6 +101,7 @@ def render_readme(
     response_example: dict[str, Any] | None = None,
     acceptance: Any = None,
     blocks: list[str] | None = None,
+    outputs: OutputContract | None = None,
 ) -> str:
     """The handoff README: every statement in it is re-checked by ``mlhandoff verify``.
 
@@ -110,7 +111,7 @@ def render_readme(
     return _ENV.get_template("README.md.j2").render(
         spec=spec,
         record=record,
-        outputs=spec.outputs(),
+        outputs=outputs or spec.outputs(),
         artifacts=artifacts,
         env=environment,
         checklist=checklist,

@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 from mlhandoff.contract.types import json_schema
-from mlhandoff.spec.models import FieldSpec, HandoffSpec, OutputField
+from mlhandoff.spec.models import FieldSpec, HandoffSpec, OutputContract, OutputField
 
 #: Every error the server answers with, by HTTP status: (stable code, when).
 ERROR_CODES: dict[int, tuple[str, str]] = {
@@ -76,8 +76,8 @@ def record_schema(spec: HandoffSpec) -> dict[str, Any]:
     }
 
 
-def prediction_schema(spec: HandoffSpec) -> dict[str, Any]:
-    outputs = spec.outputs().fields
+def prediction_schema(spec: HandoffSpec, contract: OutputContract | None = None) -> dict[str, Any]:
+    outputs = (contract or spec.outputs()).fields
     properties = {name: field_schema(f) for name, f in outputs.items()}
     if spec.api.abstain_below is not None:
         properties["abstain"] = {
@@ -187,8 +187,8 @@ _V2_REQUEST = {
 }
 
 
-def openapi_document(spec: HandoffSpec) -> dict[str, Any]:
-    """The whole OpenAPI document for a bundle's spec."""
+def openapi_document(spec: HandoffSpec, outputs: OutputContract | None = None) -> dict[str, Any]:
+    """The whole OpenAPI document; ``outputs`` is the model's output contract (default: the spec's)."""
     examples = spec.api.examples
     request_errors = _errors(400, 401, 403, 409, 413, 415, 422, 429, 500, 503, 504)
     predict_body = {
@@ -337,7 +337,7 @@ def openapi_document(spec: HandoffSpec) -> dict[str, Any]:
         "components": {
             "schemas": {
                 "Record": record_schema(spec),
-                "Prediction": prediction_schema(spec),
+                "Prediction": prediction_schema(spec, outputs),
                 "PredictResponse": {
                     "type": "object",
                     "required": ["predictions", "model", "request_id"],

@@ -416,20 +416,27 @@ class HandoffSpec(_Section):
     def features(self) -> list[str]:
         return list(self.model.features or self.data_contract.features())
 
-    def outputs(self) -> OutputContract:
-        """The output contract, or the task's standard outputs when the spec names none."""
-        return self.output_contract or default_output_contract(self.model.task)
+    def outputs(self, label_type: OutputType | None = None) -> OutputContract:
+        """The output contract, or the task's standard outputs when the spec names none.
+
+        ``label_type`` is the type of the model's classes (a bundle knows it from its pack
+        record): the standard ``label`` output then keeps the type the training labels had.
+        """
+        return self.output_contract or default_output_contract(self.model.task, label_type)
 
 
-def default_output_contract(task: Task) -> OutputContract:
+def default_output_contract(task: Task, label_type: OutputType | None = None) -> OutputContract:
     probability = {"type": "float", "min": 0.0, "max": 1.0}
     by_task: dict[str, dict[str, dict[str, Any]]] = {
         "binary_classification": {
             "score": {**probability, "description": "Probability of the positive class."},
-            "label": {"type": "int", "description": "Predicted class at model.threshold."},
+            "label": {
+                "type": label_type or "int",
+                "description": "Predicted class at model.threshold.",
+            },
         },
         "multiclass_classification": {
-            "label": {"type": "string", "description": "Predicted class."},
+            "label": {"type": label_type or "string", "description": "Predicted class."},
             "confidence": {**probability, "description": "Probability of the predicted class."},
         },
         "regression": {"prediction": {"type": "float", "description": "Predicted value."}},
