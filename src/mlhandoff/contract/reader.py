@@ -31,7 +31,7 @@ import pyarrow.dataset as ds
 import pyarrow.json as pa_json
 import pyarrow.parquet as pq
 
-from mlhandoff.contract.coerce import is_text, typed_text
+from mlhandoff.contract.coerce import TEXT, TIMES, is_text, typed_text
 from mlhandoff.contract.types import arrow_type
 from mlhandoff.errors import InputError
 from mlhandoff.spec.models import DataContract
@@ -54,8 +54,6 @@ _SUFFIXES = {
     ".json": "json",
     ".jsonl": "jsonl",
 }
-_TIMES = ("timestamp", "date")
-_TEXT = ("string", "category")
 
 
 @dataclass
@@ -125,7 +123,7 @@ def open_batches(
     elif kind == "csv":
         total, schema, raw = _open_csv(path, chunk_rows, contract, for_validation)
     else:
-        times = [n for n, f in contract.fields.items() if f.type in _TIMES] if contract else []
+        times = [n for n, f in contract.fields.items() if f.type in TIMES] if contract else []
         table = _read_json(path, times, kind)
         total, schema, raw = table.num_rows, table.schema, iter(table.to_batches(chunk_rows))
     return Batches(path, schema, total, kind == "csv", raw, contract)
@@ -145,7 +143,7 @@ def type_columns(data: Any, contract: DataContract | None, *, csv: bool = False)
             continue
         if pa.types.is_null(t):
             data = data.set_column(i, name, pa.nulls(len(data), arrow_type(spec)))
-        elif is_text(t) and (spec.type in _TIMES or (csv and spec.type not in _TEXT)):
+        elif is_text(t) and (spec.type in TIMES or (csv and spec.type not in TEXT)):
             column = data.column(i)
             if isinstance(column, pa.ChunkedArray):
                 column = column.combine_chunks()
