@@ -135,14 +135,14 @@ def _json_column(name: str, values: list[Any], field: FieldSpec) -> tuple[pa.Arr
     elif kind == "int":  # NaN (a JSON client's missing value) is a null, as in files
         values = [None if isinstance(v, float) and math.isnan(v) else v for v in values]
     array = _array(values, kind, target)
-    bad = (
-        [] if array is not None else [i for i, v in enumerate(values) if not _fits(v, kind, target)]
-    )
+    bad: list[int] = []
     if array is None:
+        bad = [i for i, v in enumerate(values) if not _fits(v, kind, target)]
         wrong = set(bad)
         array = pa.array([None if i in wrong else v for i, v in enumerate(values)], type=target)
     if kind in TIMES:
-        array = typed_text(array, field) or array
+        typed = typed_text(array, field)
+        array = array if typed is None else typed
     if not bad:
         return array, None
     shown = np.empty(len(bad), dtype=object)
