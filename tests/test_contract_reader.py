@@ -215,3 +215,37 @@ def test_every_format_reads_the_same_table_and_report(
     for kind in FORMATS[1:]:
         assert tables[kind].equals(tables["csv"]), kind
         assert reports[kind] == reports["csv"], kind
+
+
+def test_json_lines_without_a_contract_keep_the_offset_arrow_drops(tmp_path: Path) -> None:
+    path = tmp_path / "d.jsonl"
+    path.write_text(
+        '{"t": "2026-01-01T00:00:00Z", "u": "2026-01-01T00:00:00", "n": 1}\n'
+        '{"t": "2026-01-01T02:00:00+01:00", "u": "2026-01-02T00:00:00", "n": 2}\n'
+    )
+    table = read_table(path)
+    assert table.column_names == ["t", "u", "n"]
+    assert table.schema.field("t").type == pa.timestamp("us", tz="UTC")
+    assert table.column("t")[1].as_py() == dt.datetime(2026, 1, 1, 1, tzinfo=UTC)
+    assert table.schema.field("u").type == pa.timestamp("us")  # naive stays naive
+
+
+def test_pack_accepts_the_json_lines_sample_validate_accepts(
+    example_dir: Path, tmp_path: Path
+) -> None:
+    """Regression: `validate x.jsonl` passed where `pack --sample x.jsonl` failed on the
+    `timezone: UTC` field (pack's reader read "…Z" as a naive timestamp)."""
+    import mlhandoff
+
+    sample = pq.read_table(example_dir / "work" / "sample.parquet").slice(0, 200)
+    path = tmp_path / "sample.jsonl"
+    rows = [
+        {n: _json_value(v.replace(microsecond=0) if n == "event_time" else v) for n, v in r.items()}
+        for r in sample.to_pylist()
+    ]  # whole seconds: what Arrow's JSON reader reads as a (naive) timestamp
+    path.write_text("\n".join(json.dumps(r) for r in rows) + "\n")
+    spec = mlhandoff.load_spec(example_dir / "handoff.yaml")
+    assert validate_file(path, spec, label=spec.data_contract.label).ok
+    result = mlhandoff.pack(spec=example_dir / "handoff.yaml", sample=path, out=tmp_path / "dist")
+    golden = pq.read_table(result.path / "data" / "golden_inputs.parquet")
+    assert golden.schema.field("event_time").type.tz == "UTC"

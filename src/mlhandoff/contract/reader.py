@@ -31,10 +31,10 @@ import pyarrow.dataset as ds
 import pyarrow.json as pa_json
 import pyarrow.parquet as pq
 
-from mlhandoff.contract.coerce import is_text, typed_text
+from mlhandoff.contract.coerce import TEXT, TIMES, is_text, typed_text
 from mlhandoff.contract.types import arrow_type
 from mlhandoff.errors import InputError
-from mlhandoff.spec.models import DataContract
+from mlhandoff.spec.models import DataContract, FieldSpec
 
 __all__ = [
     "DEFAULT_CHUNK_ROWS",
@@ -54,8 +54,6 @@ _SUFFIXES = {
     ".json": "json",
     ".jsonl": "jsonl",
 }
-_TIMES = ("timestamp", "date")
-_TEXT = ("string", "category")
 
 
 @dataclass
@@ -125,7 +123,7 @@ def open_batches(
     elif kind == "csv":
         total, schema, raw = _open_csv(path, chunk_rows, contract, for_validation)
     else:
-        times = [n for n, f in contract.fields.items() if f.type in _TIMES] if contract else []
+        times = [n for n, f in contract.fields.items() if f.type in TIMES] if contract else None
         table = _read_json(path, times, kind)
         total, schema, raw = table.num_rows, table.schema, iter(table.to_batches(chunk_rows))
     return Batches(path, schema, total, kind == "csv", raw, contract)
@@ -145,7 +143,7 @@ def type_columns(data: Any, contract: DataContract | None, *, csv: bool = False)
             continue
         if pa.types.is_null(t):
             data = data.set_column(i, name, pa.nulls(len(data), arrow_type(spec)))
-        elif is_text(t) and (spec.type in _TIMES or (csv and spec.type not in _TEXT)):
+        elif is_text(t) and (spec.type in TIMES or (csv and spec.type not in TEXT)):
             column = data.column(i)
             if isinstance(column, pa.ChunkedArray):
                 column = column.combine_chunks()
@@ -235,12 +233,21 @@ def _check_csv_header(path: Path, names: list[str]) -> None:
         )
 
 
-def _read_json(path: Path, times: list[str], kind: str) -> pa.Table:
-    """A JSON array of records, or JSON lines with the contract's time fields kept as text."""
+def _read_json(path: Path, times: list[str] | None, kind: str) -> pa.Table:
+    """A JSON array of records, or JSON lines with the contract's time fields kept as text
+    (without a contract, ``times=None``: the columns Arrow reads as timestamps, typed from
+    their text, since Arrow drops the offset of ``"…Z"``)."""
     try:
         if kind == "json":
             return records_table(json.loads(path.read_text(encoding="utf-8")), str(path))
-        return _json_lines(path, times)
+        if times is not None:
+            return _json_lines(path, times)
+        table = _json_lines(path, [])
+        guessed = [f.name for f in table.schema if pa.types.is_timestamp(f.type)]
+        if not guessed:
+            return table
+        fields = {n: FieldSpec(type="timestamp") for n in guessed}
+        return type_columns(_json_lines(path, guessed), DataContract(fields=fields))
     except (pa.ArrowInvalid, json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise InputError(f"{path}: not valid JSON: {exc}") from exc
 

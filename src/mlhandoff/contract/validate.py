@@ -11,11 +11,13 @@ from __future__ import annotations
 from collections.abc import Iterable
 from pathlib import Path
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from mlhandoff.contract.coerce import JsonData, json_table
 from mlhandoff.contract.reader import open_batches
-from mlhandoff.contract.report import FieldViolation, ReportBuilder, Rule, ValidationReport
+from mlhandoff.contract.report import FieldViolation, Hit, ReportBuilder, Rule, ValidationReport
 from mlhandoff.contract.rules import FieldCheck, Found
 from mlhandoff.contract.tables import TableLike, read_table
 from mlhandoff.contract.types import arrow_type
@@ -71,6 +73,18 @@ class CompiledContract:
             return table, self.validate(table, allow_extra=allow_extra, parse_text=batches.text)
         table = read_table(source, contract=self.contract, name=name)
         return table, self.validate(table, allow_extra=allow_extra)
+
+    def validate_json(
+        self, data: JsonData, *, allow_extra: bool = False
+    ) -> tuple[pa.Table, ValidationReport]:
+        """A request's records (or columns) of JSON values typed as the contract says, and the
+        report of every violation of every record, each with the record's index: a value of
+        the wrong JSON type is a ``type`` violation of its own record, and every other rule
+        still runs on every record (missing and extra fields, ranges, domains ...)."""
+        table, type_hits = json_table(data, self.contract)
+        session = self.session(allow_extra=allow_extra)
+        session._add(table, type_hits)
+        return table, session.finish()
 
     def session(
         self,
@@ -138,7 +152,7 @@ class ValidationSession:
                 return
         self._add(table)
 
-    def _add(self, table: pa.Table | pa.RecordBatch) -> None:
+    def _add(self, table: pa.Table | pa.RecordBatch, type_hits: Iterable[Hit] = ()) -> None:
         names = table.schema.names
         index = {name: i for i, name in enumerate(names)}
         rows = table.num_rows
@@ -151,6 +165,8 @@ class ValidationSession:
             else:
                 jobs.append((check, _one_array(table.column(i))))
         found = self._run(jobs)
+        for hit in type_hits:
+            _replace_nulls(found, hit)
         self._schema(names, missing, rows, found)
         self._builder.add(found.hits, rows, found.nulls)
 
@@ -197,6 +213,38 @@ class ValidationSession:
             notices=notices,
             failing_rows=rows if self._missing_required else failing,
         )
+
+
+def _replace_nulls(found: Found, type_hit: Hit) -> None:
+    """Add a type hit found before validation, whose values were replaced by nulls: those rows
+    break the type rule, not the null rules; one type hit per field, rows in order."""
+    name, rows = type_hit.field, type_hit.rows
+    if name in found.nulls:
+        found.nulls[name] -= len(rows)
+    for hit in [h for h in found.hits if h.field == name]:
+        if hit.rule == Rule.NOT_NULL:
+            keep = ~np.isin(hit.rows, rows)
+            hit.rows = hit.rows[keep]
+            hit.shown = None if hit.shown is None else hit.shown[keep]
+            if not len(hit.rows):
+                found.hits.remove(hit)
+        elif hit.rule == Rule.TYPE:  # the validator's own (text that is no time): one hit
+            found.hits.remove(hit)
+            type_hit = _merged(type_hit, hit)
+    found.hits.append(type_hit)
+
+
+def _merged(first: Hit, second: Hit) -> Hit:
+    """Two hits of one rule as one, rows in order, each with its value."""
+    shown = np.empty(len(first.rows) + len(second.rows), dtype=object)
+    shown[: len(first.rows)] = list(first.shown) if first.shown is not None else []
+    others = second.shown if second.shown is not None else second.values.take(second.rows)
+    for j, value in enumerate(list(others)):
+        shown[len(first.rows) + j] = value.as_py() if isinstance(value, pa.Scalar) else value
+    rows = np.concatenate([first.rows, second.rows])
+    order = np.argsort(rows, kind="stable")
+    what = f"{first.what}; {second.what}"
+    return Hit(first.field, first.rule, what, rows[order], first.values, first.notice, shown[order])
 
 
 def _one_array(column: pa.ChunkedArray | pa.Array) -> pa.Array:
