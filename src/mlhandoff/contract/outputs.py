@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any
+
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -46,3 +49,40 @@ def output_violations(outputs: pa.Table, contract: OutputContract) -> list[str]:
             if above:
                 problems.append(f"{name}: {above} value(s) above {spec.max:g}")
     return problems
+
+
+class PredictionRows:
+    """Outputs → one JSON-ready dict per record, as the API answers them: below
+    ``api.abstain_below`` confidence (the confidence output, else the score's distance from the
+    middle) the label is null and ``abstain`` true. The server and the rendered docs share it,
+    so the README's example response is what the server sends."""
+
+    def __init__(
+        self,
+        contract: OutputContract,
+        abstain_below: float | None,
+        on_abstain: Callable[[], None] | None = None,
+    ) -> None:
+        roles = {out.source or name: name for name, out in contract.fields.items()}
+        self._label = roles.get("label")
+        self._score = roles.get("score")
+        self._confidence = roles.get("confidence")
+        self._threshold = abstain_below
+        self._on_abstain = on_abstain or (lambda: None)
+
+    def __call__(self, outputs: pa.Table) -> list[dict[str, Any]]:
+        rows = outputs.to_pylist()
+        if self._threshold is None or self._label is None:
+            return rows
+        for row in rows:
+            if self._confidence is not None:
+                confidence = row[self._confidence]
+            elif self._score is not None:
+                confidence = max(row[self._score], 1 - row[self._score])
+            else:
+                continue
+            row["abstain"] = bool(confidence < self._threshold)
+            if row["abstain"]:
+                row[self._label] = None
+                self._on_abstain()
+        return rows
