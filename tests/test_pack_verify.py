@@ -119,7 +119,7 @@ def test_rendered_docs_state_the_spec(bundle: Path) -> None:
     ):
         assert expected in readme, expected
     assert "TODO" not in readme
-    assert "| 422 | `contract_violation` |" in readme and "Example response" in readme
+    assert "| 422 | `contract_violation` |" in readme and "Its response (the packed model" in readme
     openapi = json.loads((bundle / "docs" / "openapi.json").read_text())
     assert openapi["paths"]["/predict"]["post"]["requestBody"]["content"]["application/json"][
         "examples"
