@@ -4,6 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
+import orjson
+from starlette.responses import Response
+
 from mlhandoff.errors import Violation
 from mlhandoff.render.openapi import ERROR_CODES
 
@@ -45,3 +48,27 @@ class ApiError(Exception):
                 for v in self.violations
             ]
         return {"error": error}
+
+    def response(self, request_id: str, headers: dict[str, str] | None = None) -> Response:
+        return Response(
+            orjson.dumps(self.body(request_id)),
+            status_code=self.status,
+            media_type="application/json",
+            headers={**(headers or {}), **self.headers},
+        )
+
+
+def without_pii_values(violations: list[Violation], pii: set[str]) -> list[Violation]:
+    """Violations of PII fields keep field, rule and count, never values."""
+    return [
+        v
+        if v.field not in pii
+        else Violation(
+            v.field,
+            v.rule,
+            f"{v.count} value(s) break rule '{v.rule}' (values of PII fields are not shown)",
+            v.count,
+            v.rows,
+        )
+        for v in violations
+    ]
