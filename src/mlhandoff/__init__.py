@@ -15,6 +15,7 @@ from mlhandoff.errors import (
     BundleError,
     BundleExistsError,
     ContractViolation,
+    EvaluationError,
     HandoffError,
     InputError,
     IntegrityError,
@@ -22,7 +23,9 @@ from mlhandoff.errors import (
     ModelLoadError,
     PredictError,
     SpecError,
+    SpecIssue,
     UnsafeModelError,
+    Violation,
 )
 from mlhandoff.spec import HandoffSpec, load_spec, parse_spec
 from mlhandoff.verify import verify
@@ -34,6 +37,7 @@ __all__ = [
     "CheckResult",
     "CompiledContract",
     "ContractViolation",
+    "EvaluationError",
     "HandoffError",
     "HandoffSpec",
     "InputError",
@@ -43,9 +47,11 @@ __all__ = [
     "PackResult",
     "PredictError",
     "SpecError",
+    "SpecIssue",
     "UnsafeModelError",
     "ValidationReport",
     "VerifyReport",
+    "Violation",
     "__version__",
     "load_spec",
     "open_bundle",

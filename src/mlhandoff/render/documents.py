@@ -7,7 +7,7 @@ from typing import Any
 import jinja2
 
 from mlhandoff.checks import CheckResult
-from mlhandoff.render.openapi import ERROR_CODES
+from mlhandoff.http_codes import ERROR_CODES
 from mlhandoff.spec.models import FieldSpec, HandoffSpec, is_todo
 
 _ENV = jinja2.Environment(

@@ -8,7 +8,7 @@ import orjson
 from starlette.responses import Response
 
 from mlhandoff.errors import Violation
-from mlhandoff.render.openapi import ERROR_CODES
+from mlhandoff.http_codes import ERROR_CODES, MORE_CODES
 
 
 class ApiError(Exception):
@@ -26,6 +26,8 @@ class ApiError(Exception):
         super().__init__(message)
         self.status = status
         self.code = code or ERROR_CODES[status][0]
+        if code is not None and MORE_CODES.get(code) != status:
+            raise ValueError(f"'{code}' is not an error code of status {status} (http_codes.py)")
         self.message = message
         self.violations = violations or []
         self.headers = headers or {}

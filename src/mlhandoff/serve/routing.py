@@ -20,19 +20,12 @@ from typing import Protocol
 import pyarrow as pa
 
 from mlhandoff.bundle.bundle import Bundle
+from mlhandoff.errors import ModelCrashed, ModelExpired, ModelFailed
 from mlhandoff.serve.config import ServeConfig
 from mlhandoff.serve.errors import ApiError
 from mlhandoff.serve.fallback import CircuitBreaker
 from mlhandoff.serve.metrics import ServerMetrics
-from mlhandoff.serve.runners import (
-    ModelCrashed,
-    ModelExpired,
-    ModelFailed,
-    ProcessRunner,
-    Runner,
-    RunOptions,
-    ThreadRunner,
-)
+from mlhandoff.serve.runners import ProcessRunner, Runner, RunOptions, ThreadRunner
 
 log = logging.getLogger("mlhandoff.serve")
 

@@ -25,7 +25,13 @@ from typing import Protocol
 
 import pyarrow as pa
 
-from mlhandoff.errors import ModelLoadError, PredictError
+from mlhandoff.errors import (
+    ModelCrashed,
+    ModelExpired,
+    ModelFailed,
+    ModelLoadError,
+    PredictError,
+)
 from mlhandoff.serve import model_process
 from mlhandoff.serve.batching import Job, QueueSource, run_batches, split
 
@@ -39,27 +45,6 @@ SERVE_CONFIG_ENV = "MLHANDOFF_SERVE_CONFIG"
 
 #: How long a model process may take to verify, load and warm the model before it counts as stuck.
 LOAD_TIMEOUT_S = 600.0
-
-
-class ModelCrashed(PredictError):
-    """The model process died or was killed during a call; it is being restarted."""
-
-    code = "model_crashed"
-
-
-class ModelExpired(PredictError):
-    """The time budget ran out before the model was free; the job was not computed."""
-
-    code = "model_expired"
-
-
-class ModelFailed(PredictError):
-    """The model raised; carries its type and stack (never its message: it may hold PII)."""
-
-    def __init__(self, type: str, stack: str) -> None:
-        super().__init__(f"the model raised {type}")
-        self.type_name = type
-        self.stack = stack
 
 
 @dataclass
