@@ -159,8 +159,9 @@ def measure_raw(bundle: Path, calls: int = 1000) -> tuple[Callable[[], float], d
 
     import mlhandoff
     from mlhandoff.contract.outputs import name_outputs
-    from mlhandoff.serve.app import ModelService, ServeConfig
-    from mlhandoff.serve.payload import records_from_predict, to_table
+    from mlhandoff.serve import ModelService, ServeConfig
+    from mlhandoff.serve.payload import to_table
+    from mlhandoff.serve.protocols import PredictProtocol
 
     path = bundle / "model" / "model.skops"
     model = sio.load(path, trusted=sio.get_untrusted_types(file=path))
@@ -171,7 +172,9 @@ def measure_raw(bundle: Path, calls: int = 1000) -> tuple[Callable[[], float], d
     predictor = opened.predictor()
     outputs = opened.spec.outputs()
     tables = [golden.slice(i, 1) for i in range(golden.num_rows)]
-    contract = ModelService(ServeConfig(bundle=bundle)).contract  # the server's own validator
+    service = ModelService(ServeConfig(bundle=bundle))
+    contract = service.contract  # the server's own validator
+    protocol = PredictProtocol(service.rows, service.model_info())
     records = golden_records(bundle)
     bodies = [json.dumps(r).encode() for r in records]
     import orjson
@@ -200,7 +203,7 @@ def measure_raw(bundle: Path, calls: int = 1000) -> tuple[Callable[[], float], d
 
     def parse_validate(i: int) -> object:
         table = to_table(
-            records_from_predict(orjson.loads(bodies[i % n])), opened.spec.data_contract, 1000
+            protocol.parse(orjson.loads(bodies[i % n])), opened.spec.data_contract, 1000
         )
         contract.validate(table)
         return contract.normalize(table)
@@ -926,7 +929,7 @@ def report(results: dict[str, Any]) -> str:
 
 
 def rss_kib(pid: int) -> int:
-    """Resident memory of ``pid`` and every process below it (the server and its model worker)."""
+    """Resident memory of ``pid`` and every process below it (the server and its model process)."""
     total = 0
     for member in [pid, *descendants(pid)]:
         with contextlib.suppress(OSError):

@@ -405,7 +405,7 @@ def test_prediction_log_drops_and_counts_when_full(tmp_path: Path) -> None:
 def test_access_log_lines_are_json_with_the_request_id(scorer_bundle, capsys) -> None:
     import logging
 
-    from mlhandoff.serve.server import JsonFormatter
+    from mlhandoff.serve.logs import JsonFormatter
 
     handler = logging.StreamHandler()
     handler.setFormatter(JsonFormatter())

@@ -15,6 +15,7 @@ from mlhandoff.errors import (
     BundleError,
     BundleExistsError,
     ContractViolation,
+    EvaluationError,
     HandoffError,
     InputError,
     IntegrityError,
@@ -22,7 +23,9 @@ from mlhandoff.errors import (
     ModelLoadError,
     PredictError,
     SpecError,
+    SpecIssue,
     UnsafeModelError,
+    Violation,
 )
 from mlhandoff.pack import PackResult, pack
 from mlhandoff.spec import HandoffSpec, load_spec, parse_spec
@@ -35,6 +38,7 @@ __all__ = [
     "CheckResult",
     "CompiledContract",
     "ContractViolation",
+    "EvaluationError",
     "HandoffError",
     "HandoffSpec",
     "InputError",
@@ -44,9 +48,11 @@ __all__ = [
     "PackResult",
     "PredictError",
     "SpecError",
+    "SpecIssue",
     "UnsafeModelError",
     "ValidationReport",
     "VerifyReport",
+    "Violation",
     "__version__",
     "load_spec",
     "open_bundle",

@@ -25,7 +25,7 @@ def serve(
         int,
         typer.Option(
             min=1,
-            help="Server processes, each with its own model worker (they share idempotency "
+            help="Server processes, each with its own model process (they share idempotency "
             "and rate-limit state through --redis).",
         ),
     ] = 1,
@@ -72,7 +72,7 @@ def serve(
     model_process: Annotated[
         bool,
         typer.Option(
-            help="Run the model in a worker process (its own core and GIL; restarted if it "
+            help="Run the model in a model process (its own core and GIL; restarted if it "
             "crashes or hangs) or, with --no-model-process, in a thread of the server."
         ),
     ] = True,
@@ -80,7 +80,7 @@ def serve(
         float | None,
         typer.Option(
             min=0.1,
-            help="Kill and restart the model worker when one call runs this long "
+            help="Kill and restart the model process when one call runs this long "
             "(default: 10x api.timeout_ms, at least 5 s).",
         ),
     ] = None,
@@ -88,13 +88,13 @@ def serve(
 ) -> None:
     """Serve a bundle over HTTP: verifies it, loads and warms the model, enforces its contracts.
 
-    The model runs in a worker process that batches the requests queued while it was busy and
+    The model runs in a model process that batches the requests queued while it was busy and
     is restarted if it crashes or hangs (--no-model-process: in a thread of the server).
 
     Endpoints: POST /predict, POST /invocations (MLflow), /v2/... (Open Inference Protocol),
     GET /healthz, /readyz, /metrics, /openapi.json, /docs.
     """
-    from mlhandoff.serve.app import ServeConfig, create_app
+    from mlhandoff.serve import ServeConfig, create_app
     from mlhandoff.serve.server import run as run_server
     from mlhandoff.serve.state import check_redis
 
@@ -125,7 +125,7 @@ def serve(
     run(lambda: create_app(config))  # verify the bundle and the options before binding
     if redis:
         run(lambda: check_redis(redis))
-    where = "a worker process" if model_process else "a thread of the server"
+    where = "a model process" if model_process else "a thread of the server"
     console.print(
         f"serving {bundle} on http://{host}:{port} ({workers} server process(es), the model in "
         f"{where}); docs at /docs",

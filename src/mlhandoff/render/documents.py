@@ -9,7 +9,7 @@ import jinja2
 from mlhandoff._version import __version__
 from mlhandoff.bundle.record import PackRecord
 from mlhandoff.checks import CheckResult
-from mlhandoff.render.openapi import ERROR_CODES
+from mlhandoff.http_codes import ERROR_CODES
 from mlhandoff.spec.models import FieldSpec, HandoffSpec, OutputContract, is_todo
 
 _ENV = jinja2.Environment(

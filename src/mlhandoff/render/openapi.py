@@ -9,27 +9,8 @@ from __future__ import annotations
 from typing import Any
 
 from mlhandoff.contract.types import json_schema
+from mlhandoff.http_codes import ERROR_CODES, all_codes
 from mlhandoff.spec.models import FieldSpec, HandoffSpec, OutputContract, OutputField
-
-#: Every error the server answers with, by HTTP status: (stable code, when).
-ERROR_CODES: dict[int, tuple[str, str]] = {
-    400: ("malformed_request", "the body is not valid JSON or not in a supported shape"),
-    401: ("unauthorized", "a bearer token is configured and the request has none"),
-    403: ("forbidden", "the bearer token is wrong"),
-    404: ("not_found", "no such route or model name"),
-    405: ("method_not_allowed", "the route exists but not for this HTTP method"),
-    409: ("idempotency_conflict", "the Idempotency-Key was used before with another body"),
-    413: ("payload_too_large", "the body or the batch is larger than allowed"),
-    415: ("unsupported_media_type", "the Content-Type is not application/json"),
-    422: ("contract_violation", "records break the data contract; every violation is listed"),
-    429: ("rate_limited", "too many requests; retry after the Retry-After header's seconds"),
-    500: (
-        "model_error",
-        "the model failed (or `internal_error`: the server did); the body carries the request id, never a traceback",
-    ),
-    503: ("not_ready", "the model is still loading or warming up, or its worker is restarting"),
-    504: ("model_timeout", "the model exceeded its time budget (api.timeout_ms)"),
-}
 
 
 def field_schema(field: FieldSpec | OutputField) -> dict[str, Any]:
@@ -98,10 +79,7 @@ def _error_schema() -> dict[str, Any]:
                 "type": "object",
                 "required": ["code", "message", "request_id"],
                 "properties": {
-                    "code": {
-                        "type": "string",
-                        "enum": sorted({c for c, _ in ERROR_CODES.values()} | {"internal_error"}),
-                    },
+                    "code": {"type": "string", "enum": all_codes()},
                     "message": {"type": "string"},
                     "request_id": {"type": "string"},
                     "violations": {

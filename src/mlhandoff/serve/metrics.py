@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
+import pyarrow as pa
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+
+from mlhandoff.spec.models import OutputField
 
 _LATENCY_BUCKETS = (
     0.001,
@@ -76,9 +81,10 @@ class ServerMetrics:
             "Prediction-log records dropped (buffer full).",
             registry=r,
         )
-        self.worker_restarts = Counter(
+        # The metric keeps its first name ("worker") so that dashboards and alerts keep working.
+        self.model_restarts = Counter(
             "mlhandoff_model_worker_restarts",
-            "Model worker processes restarted after a crash or a hang, by model.",
+            "Model processes restarted after a crash or a hang, by model.",
             ["model"],
             registry=r,
         )
@@ -89,3 +95,14 @@ class ServerMetrics:
             registry=r,
         )
         self.ready = Gauge("mlhandoff_ready", "1 when the model is loaded and warmed.", registry=r)
+
+    def observe_outputs(self, outputs: pa.Table, fields: Mapping[str, OutputField]) -> None:
+        """Float outputs into the prediction-value histogram (answers of up to 64 rows)."""
+        if outputs.num_rows > 64:
+            return
+        for name, out in fields.items():
+            if out.type == "float":
+                histogram = self.prediction.labels(name)
+                for value in outputs.column(name).to_pylist():
+                    if value is not None:
+                        histogram.observe(value)

@@ -1,4 +1,4 @@
-"""The model outside the server: batching where the model runs, worker crashes and hangs,
+"""The model outside the server: batching where the model runs, model-process crashes and hangs,
 jobs past their deadline, and the in-thread mode (``--no-model-process``)."""
 
 from __future__ import annotations
@@ -41,7 +41,7 @@ def _metric(server, name: str) -> float:
 def _wait_restarted(server, timeout_s: float = 20) -> None:
     deadline = time.monotonic() + timeout_s
     while _metric(server, "mlhandoff_model_worker_restarts_total") < 1:
-        assert time.monotonic() < deadline, "the worker was never replaced"
+        assert time.monotonic() < deadline, "the model process was never replaced"
         time.sleep(0.1)
 
 
@@ -147,7 +147,7 @@ def test_max_wait_gathers_jobs_that_arrive_shortly_after() -> None:
     assert replies.batches == [[0, 1]]
 
 
-# --- the worker process, on a real server ----------------------------------------------------
+# --- the model process, on a real server -----------------------------------------------------
 
 CRASHER = """
 import os
@@ -161,14 +161,14 @@ def predict(frame):
 """
 
 
-def test_a_crashing_model_answers_500_and_its_worker_is_restarted(tmp_path: Path) -> None:
+def test_a_crashing_model_answers_500_and_its_process_is_restarted(tmp_path: Path) -> None:
     bundle = pyfunc_bundle(tmp_path, "crasher", CRASHER)
     with live_server(bundle) as server:
         crashed = _post(server.url, 13.0)
         assert crashed.status_code == 500
         assert crashed.json()["error"]["code"] == "model_error"
         statuses = _wait_ready(server)
-        assert statuses[0] == "restarting"  # the replica said so while the worker restarted
+        assert statuses[0] == "restarting"  # the replica said so while the model process restarted
         assert _post(server.url, 5.0).json()["predictions"][0]["score"] == 0.05
         assert _metric(server, "mlhandoff_model_worker_restarts_total") == 1
 
@@ -215,7 +215,7 @@ def test_requests_that_timed_out_while_queued_are_never_computed(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     calls = tmp_path / "calls.txt"
-    monkeypatch.setenv("MLH_TEST_CALLS", str(calls))  # the worker inherits the environment
+    monkeypatch.setenv("MLH_TEST_CALLS", str(calls))  # the model process inherits the environment
     bundle = pyfunc_bundle(tmp_path, "slowlog", SLOW_LOGGER, api={"timeout_ms": 200})
     with live_server(bundle) as server:
         codes: list[int] = []
@@ -301,7 +301,7 @@ def _gone(pid: int) -> bool:
 
 
 @pytest.mark.skipif(not Path("/proc").exists(), reason="reads the process tree from /proc")
-def test_the_worker_exits_when_the_server_is_killed(tmp_path: Path) -> None:
+def test_the_model_process_exits_when_the_server_is_killed(tmp_path: Path) -> None:
     import signal
 
     bundle = pyfunc_bundle(tmp_path, "orphan", SCORER)
@@ -318,13 +318,13 @@ def test_the_worker_exits_when_the_server_is_killed(tmp_path: Path) -> None:
                 ).json()["predictions"][0]["score"]
                 == 0.05
             )
-        [worker] = _children(server.pid)
+        [child] = _children(server.pid)
         server.send_signal(signal.SIGKILL)  # no shutdown hook runs
         server.wait(10)
         deadline = time.monotonic() + 10
-        while not _gone(worker) and time.monotonic() < deadline:
+        while not _gone(child) and time.monotonic() < deadline:
             time.sleep(0.05)
-        assert _gone(worker), "the model worker outlived its server"
+        assert _gone(child), "the model process outlived its server"
     finally:
         server.kill()
         server.wait(10)
@@ -341,7 +341,7 @@ def predict(frame):
 """
 
 
-def test_the_worker_does_not_inherit_the_servers_secrets(
+def test_the_model_process_does_not_inherit_the_servers_secrets(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("MLH_TEST_TOKEN", "s3cret")
@@ -372,9 +372,9 @@ def test_while_a_crashed_primary_restarts_the_fallback_answers(tmp_path: Path) -
         assert _post(server.url, 5.0).json()["predictions"][0]["score"] == 0.05
 
 
-def test_a_large_batch_crosses_the_worker_socket_in_pieces(tmp_path: Path) -> None:
+def test_a_large_batch_crosses_the_model_process_socket_in_pieces(tmp_path: Path) -> None:
     """50,000 rows: the job frame (about 1 MB of Arrow IPC) and its answer arrive in many reads,
-    and the worker reassembles them; every row gets its own answer, in order."""
+    and the model process reassembles them; every row gets its own answer, in order."""
     api = {"max_batch_size": 50_000, "max_body_bytes": 8_000_000, "timeout_ms": 10_000}
     bundle = pyfunc_bundle(tmp_path, "big", SCORER, api=api)
     xs = [float(i % 100) for i in range(50_000)]
@@ -387,15 +387,37 @@ def test_a_large_batch_crosses_the_worker_socket_in_pieces(tmp_path: Path) -> No
         assert scores == pytest.approx([x / 100 for x in xs])
 
 
-def test_worker_reads_frames_split_across_writes_and_stops_at_eof() -> None:
+def test_the_model_process_imports_no_http_app() -> None:
+    """It loads the model, not the server (it once imported the ASGI app for a log formatter:
+    worker -> server -> app -> runners -> worker)."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys; from mlhandoff.serve.model_process import main; "
+        "print(sorted(m for m in sys.modules if m.startswith(('starlette', 'uvicorn', "
+        "'prometheus_client', 'mlhandoff.serve.'))))"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=True
+    )
+    loaded = json.loads(done.stdout.replace("'", '"'))
+    assert loaded == [
+        "mlhandoff.serve.batching",
+        "mlhandoff.serve.logs",
+        "mlhandoff.serve.model_process",
+    ]
+
+
+def test_model_process_reads_frames_split_across_writes_and_stops_at_eof() -> None:
     import socket
 
-    from mlhandoff.serve import worker
+    from mlhandoff.serve import model_process
 
-    server_end, worker_end = socket.socketpair()
-    jobs = worker._SocketJobs(worker_end)
-    first = worker.job_frame(7, 123.5, pa.table({"x": [1.0, 2.0]}))
-    second = worker.job_frame(8, 124.5, pa.table({"x": [3.0]}))
+    server_end, child_end = socket.socketpair()
+    jobs = model_process._SocketJobs(child_end)
+    first = model_process.job_frame(7, 123.5, pa.table({"x": [1.0, 2.0]}))
+    second = model_process.job_frame(8, 124.5, pa.table({"x": [3.0]}))
 
     data = first + second
     parsed_first, checked_gap = threading.Event(), threading.Event()
@@ -420,18 +442,18 @@ def test_worker_reads_frames_split_across_writes_and_stops_at_eof() -> None:
     later = jobs.take(None)
     assert later is not None and later.id == 8 and later.table.num_rows == 1
     assert jobs.take(None) is None  # the server closed its end
-    worker_end.close()
+    child_end.close()
 
 
-def test_a_hung_worker_with_undelivered_jobs_is_still_replaced(tmp_path: Path) -> None:
-    """Megabytes queued for a worker that no longer reads must not stall its replacement."""
+def test_a_hung_model_process_with_undelivered_jobs_is_still_replaced(tmp_path: Path) -> None:
+    """Megabytes queued for a model process that no longer reads must not stall its replacement."""
     api = {"max_batch_size": 50_000, "max_body_bytes": 8_000_000, "timeout_ms": 300}
     bundle = pyfunc_bundle(tmp_path, "stuck", HANGER, api=api)
     big = {"instances": [{"x": 1.0, "c": "a", "secret": f"s{i}"} for i in range(50_000)]}
     with live_server(bundle, model_kill_after_s=1.0) as server:
-        assert _post(server.url, 88.0).status_code == 504  # the worker hangs from here on
+        assert _post(server.url, 88.0).status_code == 504  # the model process hangs from here on
         stuck = server.client.post("/predict", content=json.dumps(big), headers=JSON)
-        assert stuck.status_code == 504  # about 1 MB now waits in the socket for the worker
+        assert stuck.status_code == 504  # about 1 MB now waits in the socket for the model process
         _wait_restarted(server)
         _wait_ready(server)
         assert _post(server.url, 5.0).json()["predictions"][0]["score"] == 0.05

@@ -1,24 +1,25 @@
-"""The model worker: a child process that loads one bundle and answers predict jobs.
+"""The model process: a child process that loads one bundle and answers predict jobs.
 
 The server runs the model here rather than in its own process, so that the event loop (HTTP,
 JSON, validation) and the model (scikit-learn and pandas are mostly Python, holding the GIL)
 run on two cores instead of taking turns on one. A crash or a hang of the model kills this
-process, not the server, which restarts it. Micro-batching happens here too (``batching.run_batches``):
-the worker knows the moment it becomes free.
+process, not the server, which restarts it. Micro-batching happens here too
+(``batching.run_batches``): the model process knows the moment it becomes free. ("Workers" are
+something else: the server processes of ``--workers N``, each with its own model process.)
 
 Protocol, over a Unix socket pair inherited as a file descriptor: frames of a 4-byte big-endian
 length, one kind byte, then the payload.
 
-    server → worker  P  job id (u64), deadline (f64, time.monotonic()), Arrow IPC of the table
-    worker → server  R  ready (loaded and warmed)
-                     L  JSON {"type", "message"}: the bundle failed to load
-                     O  JSON length (u32), JSON {"ids", "rows"}, Arrow IPC of the batch's outputs
-                     E  JSON {"ids", "type", "stack"}: the model raised (never its message)
-                     X  JSON {"ids"}: deadline passed before the model was free; not computed
+    server → model process  P  job id (u64), deadline (f64, time.monotonic()), Arrow IPC
+    model process → server  R  ready (loaded and warmed)
+                            L  JSON {"type", "message"}: the bundle failed to load
+                            O  JSON length (u32), JSON {"ids", "rows"}, Arrow IPC of the outputs
+                            E  JSON {"ids", "type", "stack"}: the model raised (never its message)
+                            X  JSON {"ids"}: deadline passed before the model was free
 
-Started by ``runners.ProcessRunner`` as ``python -c "from mlhandoff.serve.worker import main;
-raise SystemExit(main())" --fd N --bundle DIR ...`` (``-c``, not ``-m``: the package imports
-this module first, and runpy would then run a second copy).
+Started by ``runners.ProcessRunner`` as ``python -c "from mlhandoff.serve.model_process import
+main; raise SystemExit(main())" --fd N --bundle DIR ...``. It imports neither the HTTP app nor
+the runners: its logging comes from ``serve.logs``.
 """
 
 from __future__ import annotations
@@ -45,6 +46,7 @@ import pyarrow as pa
 
 from mlhandoff.errors import ModelLoadError, PredictError
 from mlhandoff.serve.batching import Job, run_batches
+from mlhandoff.serve.logs import configure_logging
 
 PREDICT, READY, LOAD_FAILED, OUTPUT, FAILED, EXPIRED = b"P", b"R", b"L", b"O", b"E", b"X"
 HEADER = struct.Struct(">IB")
@@ -52,7 +54,7 @@ JOB = struct.Struct(">Qd")
 _JSON_LEN = struct.Struct(">I")
 _PR_SET_PDEATHSIG = 1  # from <sys/prctl.h>
 
-log = logging.getLogger("mlhandoff.worker")
+log = logging.getLogger("mlhandoff.model_process")
 
 
 def checked_predict(bundle_path: Path, threads: int | None) -> Callable[[pa.Table], pa.Table]:
@@ -155,7 +157,7 @@ def json_frame(kind: bytes, data: dict[str, object]) -> bytes:
     return frame(kind, json.dumps(data).encode())
 
 
-# --- the worker process ----------------------------------------------------------------------
+# --- the model process -----------------------------------------------------------------------
 
 
 class _SocketReplies:
@@ -239,8 +241,9 @@ class _SocketJobs:
 
 def _follow_the_server(parent: int) -> None:
     """Live and die with the server: Ctrl-C or a service manager's SIGTERM reach the whole
-    process group, but the server stops the worker itself once its requests are answered; and
-    on Linux the kernel kills the worker if the server dies (even mid-call, even hung)."""
+    process group, but the server stops its model process itself once its requests are
+    answered; and on Linux the kernel kills the model process if the server dies (even mid-call,
+    even hung)."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
     if sys.platform.startswith("linux"):
@@ -251,7 +254,7 @@ def _follow_the_server(parent: int) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="mlhandoff-worker")
+    parser = argparse.ArgumentParser(prog="mlhandoff-model-process")
     parser.add_argument("--fd", type=int, required=True)
     parser.add_argument("--bundle", type=Path, required=True)
     parser.add_argument("--threads", type=int, default=0)
@@ -260,8 +263,6 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--log-level", default="info")
     parser.add_argument("--parent", type=int, default=0, help="the server's pid")
     args = parser.parse_args(sys.argv[1:] if argv is None else argv)
-
-    from mlhandoff.serve.server import configure_logging
 
     configure_logging(args.log_level)
     _follow_the_server(args.parent)
