@@ -160,7 +160,6 @@ def measure_raw(bundle: Path, calls: int = 1000) -> tuple[Callable[[], float], d
     import mlhandoff
     from mlhandoff.contract.outputs import name_outputs
     from mlhandoff.serve import ModelService, ServeConfig
-    from mlhandoff.serve.payload import to_table
     from mlhandoff.serve.protocols import PredictProtocol
 
     path = bundle / "model" / "model.skops"
@@ -170,7 +169,7 @@ def measure_raw(bundle: Path, calls: int = 1000) -> tuple[Callable[[], float], d
     frames = [frame.iloc[[i]] for i in range(len(frame))]
     opened = mlhandoff.open_bundle(bundle)
     predictor = opened.predictor()
-    outputs = opened.spec.outputs()
+    outputs = opened.outputs
     tables = [golden.slice(i, 1) for i in range(golden.num_rows)]
     service = ModelService(ServeConfig(bundle=bundle))
     contract = service.contract  # the server's own validator
@@ -202,10 +201,7 @@ def measure_raw(bundle: Path, calls: int = 1000) -> tuple[Callable[[], float], d
         layered = timed(lambda i: name_outputs(predictor.predict(tables[i % n]), outputs))
 
     def parse_validate(i: int) -> object:
-        table = to_table(
-            protocol.parse(orjson.loads(bodies[i % n])), opened.spec.data_contract, 1000
-        )
-        contract.validate(table)
+        table, _ = contract.validate_json(protocol.parse(orjson.loads(bodies[i % n])))
         return contract.normalize(table)
 
     validate = timed(parse_validate)
@@ -883,7 +879,7 @@ def report(results: dict[str, Any]) -> str:
         f"{raw_baseline(raw):.3f} ms",
         f"peers' native threads: {results.get('peer_threads')}",
         f"mlhandoff in-process layers, one row: predictor (arrow->pandas->predict_proba->outputs) "
-        f"p50 {raw['mlhandoff_predictor_p50_ms']:.3f} ms; JSON parse + to_table + validate + "
+        f"p50 {raw['mlhandoff_predictor_p50_ms']:.3f} ms; JSON parse + validate_json + "
         f"normalize p50 {raw['parse_validate_p50_ms']:.3f} ms",
         "",
         "| server | concurrency | req/s | p50 ms | p90 ms | p99 ms | max ms | errors "

@@ -44,8 +44,8 @@ def create_app(config: ServeConfig) -> Starlette:
     spec = service.spec
     predict_protocol = PredictProtocol(service.rows, service.model_info())
     mlflow_protocol = MlflowProtocol(service.rows)
-    v2_protocol = V2Protocol(spec)
-    openapi_body = orjson.dumps(openapi_document(spec))
+    v2_protocol = V2Protocol(spec, service.bundle.outputs, service.bundle.record.model.flavor)
+    openapi_body = orjson.dumps(openapi_document(spec, service.bundle.outputs))
 
     async def predict(request: Request) -> Response:
         return await service.handle(request, predict_protocol)

@@ -69,7 +69,7 @@ def checked_predict(bundle_path: Path, threads: int | None) -> Callable[[pa.Tabl
     bundle = open_bundle(bundle_path)
     bundle.predictor()
     limit_threads(threads)
-    outputs = bundle.spec.outputs()
+    outputs = bundle.outputs
 
     def predict(table: pa.Table) -> pa.Table:
         named = bundle.predict_table(table)  # normalised once per batch, as the model expects

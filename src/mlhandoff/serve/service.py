@@ -18,12 +18,14 @@ import logging
 import os
 import time
 import uuid
+from typing import Any
 
 import orjson
 from starlette.requests import Request
 from starlette.responses import Response
 
 from mlhandoff.bundle.bundle import open_bundle
+from mlhandoff.contract.outputs import PredictionRows
 from mlhandoff.contract.validate import CompiledContract, without_batch_rules
 from mlhandoff.errors import InputError
 from mlhandoff.serve.config import ServeConfig
@@ -31,8 +33,6 @@ from mlhandoff.serve.errors import ApiError, without_pii_values
 from mlhandoff.serve.guards import BearerAuth, BodyReader, ClientRateLimit, parse_json
 from mlhandoff.serve.idempotency import Claim, Idempotency
 from mlhandoff.serve.metrics import ServerMetrics
-from mlhandoff.serve.outputs import PredictionRows
-from mlhandoff.serve.payload import to_table
 from mlhandoff.serve.predlog import PredictionLog
 from mlhandoff.serve.protocols import ScoringProtocol
 from mlhandoff.serve.routing import ModelRouter, Router
@@ -60,7 +60,10 @@ class ModelService:
         self.metrics.model_info.labels(
             spec.name, spec.version, spec.model.version_tag, self.bundle.digest
         ).set(1)
-        self.contract = CompiledContract(without_batch_rules(spec.data_contract))
+        # every violation of every record (bounded): each with its record's index in the batch
+        self.contract = CompiledContract(
+            without_batch_rules(spec.data_contract), max_examples=MAX_EXAMPLES
+        )
         self.pii = {n for n, f in spec.data_contract.fields.items() if f.pii} | set(
             spec.privacy.pii_fields
         )
@@ -76,9 +79,11 @@ class ModelService:
         self.body = BodyReader(api.max_body_bytes)
         self.idempotency = Idempotency(self.store, enabled=api.idempotency)
         self.router: Router = ModelRouter(self.bundle, fallback, self.metrics, config)
-        self.rows = PredictionRows(spec, self.metrics.abstains.inc)
+        self.rows = PredictionRows(
+            self.bundle.outputs, api.abstain_below, self.metrics.abstains.inc
+        )
         self.predlog: PredictionLog | None = None
-        self._output_fields = spec.outputs().fields
+        self._output_fields = self.bundle.outputs.fields
 
     def model_info(self) -> dict[str, str]:
         return {
@@ -137,9 +142,14 @@ class ModelService:
                 )
             held = claim
             self.router.check_ready()
-            table = to_table(protocol.parse(body), self.spec.data_contract, api.max_batch_size)
-            rows = table.num_rows
-            report = self.contract.validate(table)
+            data = protocol.parse(body)
+            rows = _count(data)
+            if rows > api.max_batch_size:
+                raise ApiError(
+                    413,
+                    f"the batch has {rows} records; api.max_batch_size allows {api.max_batch_size}",
+                )
+            table, report = self.contract.validate_json(data)
             if not report.ok:
                 raise ApiError(422, "records break the data contract", violations=report.violations)
             routed = await self.router.predict(table, request_id)
@@ -191,3 +201,14 @@ class ModelService:
                     "note": note,
                 },
             )
+
+
+#: Record indices listed per violation in a 422 body (counts are always totals).
+MAX_EXAMPLES = 20
+
+
+def _count(data: Any) -> int:
+    """Records in a parsed body: a list of records, or columns of equal length."""
+    if isinstance(data, list):
+        return len(data)
+    return len(next(iter(data.values()), []))

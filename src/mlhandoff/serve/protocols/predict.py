@@ -6,7 +6,7 @@ from typing import Any
 
 import pyarrow as pa
 
-from mlhandoff.serve.outputs import PredictionRows
+from mlhandoff.contract.outputs import PredictionRows
 from mlhandoff.serve.payload import Records, malformed, record_list
 
 

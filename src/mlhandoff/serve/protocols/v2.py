@@ -7,36 +7,17 @@ from typing import Any
 
 import pyarrow as pa
 
+from mlhandoff.contract.types import v2_datatype_of, v2_tensor
 from mlhandoff.serve.errors import ApiError
 from mlhandoff.serve.payload import Columns, columnar, malformed
-from mlhandoff.spec.models import HandoffSpec
-
-#: Arrow types of outputs → v2 datatypes (anything else is sent as BYTES).
-_ARROW_TYPES = {
-    "double": "FP64",
-    "float": "FP32",
-    "int64": "INT64",
-    "int32": "INT32",
-    "bool": "BOOL",
-    "string": "BYTES",
-}
-#: Contract types → v2 datatypes, for the metadata.
-_FIELD_TYPES = {
-    "int": "INT64",
-    "float": "FP64",
-    "bool": "BOOL",
-    "string": "BYTES",
-    "category": "BYTES",
-    "timestamp": "BYTES",
-    "date": "BYTES",
-}
+from mlhandoff.spec.models import HandoffSpec, OutputContract
 
 
 class V2Protocol:
     route = "/v2/models/{name}/infer"
 
-    def __init__(self, spec: HandoffSpec) -> None:
-        self._spec = spec
+    def __init__(self, spec: HandoffSpec, outputs: OutputContract, flavor: str) -> None:
+        self._spec, self._outputs, self._flavor = spec, outputs, flavor
 
     def unknown_model(self, name: str, *, infer: bool) -> ApiError | None:
         """404 for a model name this server does not serve."""
@@ -73,7 +54,7 @@ class V2Protocol:
             {
                 "name": n,
                 "shape": [outputs.num_rows],
-                "datatype": _ARROW_TYPES.get(str(outputs.column(n).type), "BYTES"),
+                "datatype": v2_datatype_of(outputs.column(n).type),
                 "data": outputs.column(n).to_pylist(),
             }
             for n in outputs.column_names
@@ -90,13 +71,7 @@ class V2Protocol:
         return {
             "name": spec.name,
             "versions": [spec.version],
-            "platform": f"mlhandoff-{spec.model.flavor}",
-            "inputs": [
-                {"name": n, "datatype": _FIELD_TYPES[f.type], "shape": [-1]}
-                for n, f in spec.data_contract.fields.items()
-            ],
-            "outputs": [
-                {"name": n, "datatype": _FIELD_TYPES[f.type], "shape": [-1]}
-                for n, f in spec.outputs().fields.items()
-            ],
+            "platform": f"mlhandoff-{self._flavor}",
+            "inputs": [v2_tensor(n, f) for n, f in spec.data_contract.fields.items()],
+            "outputs": [v2_tensor(n, f) for n, f in self._outputs.fields.items()],
         }
