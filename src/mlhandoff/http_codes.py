@@ -14,12 +14,14 @@ ERROR_CODES: dict[int, tuple[str, str]] = {
     401: ("unauthorized", "a bearer token is configured and the request has none"),
     403: ("forbidden", "the bearer token is wrong"),
     404: ("not_found", "no such route or model name"),
+    408: ("body_timeout", "the body did not arrive in full within the server's body-read time"),
     405: ("method_not_allowed", "the route exists but not for this HTTP method"),
     409: ("idempotency_conflict", "the Idempotency-Key was used before with another body"),
     413: ("payload_too_large", "the body or the batch is larger than allowed"),
     415: ("unsupported_media_type", "the Content-Type is not application/json"),
     422: ("contract_violation", "records break the data contract; every violation is listed"),
     429: ("rate_limited", "too many requests; retry after the Retry-After header's seconds"),
+    431: ("headers_too_large", "more request headers, or more header bytes, than the server takes"),
     500: (
         "model_error",
         "the model failed (or `internal_error`: the server did); the body carries the request id, never a traceback",
@@ -32,7 +34,7 @@ ERROR_CODES: dict[int, tuple[str, str]] = {
 }
 
 #: Codes that share a status with the status's own code above (whose "when" names them).
-MORE_CODES: dict[str, int] = {"internal_error": 500}
+MORE_CODES: dict[str, int] = {"internal_error": 500, "idempotency_key_too_long": 400}
 
 
 def all_codes() -> list[str]:

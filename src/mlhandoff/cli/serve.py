@@ -84,6 +84,13 @@ def serve(
             "(default: 10x api.timeout_ms, at least 5 s).",
         ),
     ] = None,
+    body_timeout_s: Annotated[
+        float,
+        typer.Option(
+            min=0.1,
+            help="A request body must arrive in full within this many seconds (else 408).",
+        ),
+    ] = 10.0,
     log_level: Annotated[str, typer.Option(help="debug, info, warning or error.")] = "info",
 ) -> None:
     """Serve a bundle over HTTP: verifies it, loads and warms the model, enforces its contracts.
@@ -119,6 +126,7 @@ def serve(
         model_threads=model_threads or None,
         model_process=model_process,
         model_kill_after_s=model_kill_after_s,
+        body_timeout_s=body_timeout_s,
         token_env=token_env,
         log_level=log_level,
     )

@@ -30,6 +30,8 @@ class ServeConfig:
     #: Kill and restart a model process whose call runs this long (default: 10x the time
     #: budget, >= 5 s).
     model_kill_after_s: float | None = None
+    #: A request body must arrive in full within this many seconds (else 408).
+    body_timeout_s: float = 10.0
     breaker_failures: int = 5
     breaker_cooldown_s: float = 30.0
     #: For server processes (``--workers``): the environment variable the token is read from

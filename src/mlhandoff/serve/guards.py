@@ -4,6 +4,7 @@ guard, has its own module.) Each raises an ``ApiError`` that becomes the answer.
 
 from __future__ import annotations
 
+import asyncio
 import hmac
 from typing import Any
 
@@ -58,13 +59,42 @@ class ClientRateLimit:
             )
 
 
-class BodyReader:
-    """The body as bytes: ``application/json`` only, at most ``api.max_body_bytes``."""
+#: Request headers the server takes: a client cannot make it hold megabytes of headers.
+MAX_HEADERS = 100
+MAX_HEADER_BYTES = 32 * 1024
 
-    def __init__(self, max_bytes: int) -> None:
+
+def check_headers(request: Request) -> None:
+    """431 for more than MAX_HEADERS headers or MAX_HEADER_BYTES of them."""
+    raw = request.scope["headers"]
+    size = sum(len(k) + len(v) for k, v in raw)
+    if len(raw) > MAX_HEADERS or size > MAX_HEADER_BYTES:
+        raise ApiError(
+            431,
+            f"{len(raw)} headers, {size} bytes: the server takes at most {MAX_HEADERS} headers "
+            f"and {MAX_HEADER_BYTES} bytes of them",
+        )
+
+
+class BodyReader:
+    """The body as bytes: ``application/json`` only, at most ``api.max_body_bytes``, in full
+    within ``timeout_s`` (a body sent a byte a second, or shorter than its Content-Length,
+    gets 408 instead of holding a connection and its buffer forever)."""
+
+    def __init__(self, max_bytes: int, timeout_s: float = 10.0) -> None:
         self._limit = max_bytes
+        self._timeout_s = timeout_s
 
     async def read(self, request: Request) -> bytes:
+        try:
+            async with asyncio.timeout(self._timeout_s):
+                return await self._read(request)
+        except TimeoutError:
+            raise ApiError(
+                408, f"the body did not arrive in full within {self._timeout_s:g} s"
+            ) from None
+
+    async def _read(self, request: Request) -> bytes:
         content_type = request.headers.get("content-type", "")
         if content_type.split(";")[0].strip().lower() != "application/json":
             raise ApiError(

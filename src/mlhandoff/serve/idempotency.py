@@ -16,6 +16,8 @@ from mlhandoff.serve.errors import ApiError
 from mlhandoff.serve.state import StateStore
 
 IDEMPOTENCY_TTL_S = 24 * 3600.0
+#: The longest Idempotency-Key taken: keys are stored for a day, so their size is bounded.
+MAX_KEY_LENGTH = 200
 
 
 @dataclass(frozen=True)
@@ -37,6 +39,12 @@ class Idempotency:
         key = request.headers.get("idempotency-key") if self._enabled else None
         if not key:
             return None
+        if len(key) > MAX_KEY_LENGTH:
+            raise ApiError(
+                400,
+                f"the Idempotency-Key is {len(key)} characters; at most {MAX_KEY_LENGTH} are taken",
+                code="idempotency_key_too_long",
+            )
         digest = hashlib.sha256(route.encode() + b"\0" + raw).hexdigest()
         pending = digest.encode() + b"\n"
         if await self._store.set_if_absent(_name(key), pending, IDEMPOTENCY_TTL_S):

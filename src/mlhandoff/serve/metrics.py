@@ -78,7 +78,7 @@ class ServerMetrics:
         )
         self.log_dropped = Counter(
             "mlhandoff_prediction_log_dropped",
-            "Prediction-log records dropped (buffer full).",
+            "Prediction-log records dropped (buffer full, or the write failed: disk full).",
             registry=r,
         )
         # The metric keeps its first name ("worker") so that dashboards and alerts keep working.

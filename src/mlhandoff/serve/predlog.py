@@ -122,8 +122,16 @@ class PredictionLog:
         try:
             table = pa.concat_tables([self._rows(i) for i in items], promote_options="permissive")
             self._write(table)
-        except Exception:  # the log must never take the server down
-            log.exception("prediction log: could not write %d record(s)", len(items))
+        except Exception as exc:  # the log must never take the server down
+            if isinstance(exc, OSError):  # a full disk: the machine's state, not a bug
+                log.error("prediction log: could not write %d record(s): %s", len(items), exc)
+            else:
+                log.exception("prediction log: could not write %d record(s)", len(items))
+            for _ in items:  # counted like a full buffer: the alert on drops sees both
+                self.dropped += 1
+                self._on_drop()
+            with contextlib.suppress(Exception):
+                self._close_file()  # the next flush starts a fresh file
 
     def _rows(self, item: _Item) -> pa.Table:
         n = item.inputs.num_rows

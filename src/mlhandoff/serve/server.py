@@ -37,6 +37,10 @@ def app_from_env() -> Starlette:
     return create_app(ServeConfig(token=token, **data))
 
 
+#: Seconds an idle keep-alive connection is held open.
+KEEP_ALIVE_S = 5
+
+
 def run(
     config: ServeConfig, *, host: str, port: int, workers: int = 1, log_level: str = "info"
 ) -> None:
@@ -50,6 +54,7 @@ def run(
         "access_log": False,  # our own structured access log carries the request id
         "server_header": False,
         "timeout_graceful_shutdown": 10,
+        "timeout_keep_alive": KEEP_ALIVE_S,  # an idle connection is closed after this
     }
     if workers > 1:
         config.log_level = log_level

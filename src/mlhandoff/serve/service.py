@@ -21,7 +21,7 @@ import uuid
 from typing import Any
 
 import orjson
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
 
 from mlhandoff.bundle.bundle import open_bundle
@@ -30,7 +30,13 @@ from mlhandoff.contract.validate import CompiledContract, without_batch_rules
 from mlhandoff.errors import InputError
 from mlhandoff.serve.config import ServeConfig
 from mlhandoff.serve.errors import ApiError, without_pii_values
-from mlhandoff.serve.guards import BearerAuth, BodyReader, ClientRateLimit, parse_json
+from mlhandoff.serve.guards import (
+    BearerAuth,
+    BodyReader,
+    ClientRateLimit,
+    check_headers,
+    parse_json,
+)
 from mlhandoff.serve.idempotency import Claim, Idempotency
 from mlhandoff.serve.metrics import ServerMetrics
 from mlhandoff.serve.predlog import PredictionLog
@@ -76,7 +82,7 @@ class ModelService:
         self.rate_limit = ClientRateLimit(
             self.store, api.rate_limit_rps, by_token=bool(config.token)
         )
-        self.body = BodyReader(api.max_body_bytes)
+        self.body = BodyReader(api.max_body_bytes, config.body_timeout_s)
         self.idempotency = Idempotency(self.store, enabled=api.idempotency)
         self.router: Router = ModelRouter(self.bundle, fallback, self.metrics, config)
         self.rows = PredictionRows(
@@ -128,6 +134,7 @@ class ModelService:
         status, rows, note = 200, 0, ""
         held: Claim | None = None  # an idempotency key this request holds until it answers
         try:
+            check_headers(request)
             self.auth.check(request)
             await self.rate_limit.check(request)
             raw = await self.body.read(request)
@@ -175,6 +182,11 @@ class ModelService:
                 )
             exc.violations = without_pii_values(exc.violations, self.pii)
             return exc.response(request_id, headers)
+        except ClientDisconnect:
+            # The client left while sending: nobody reads an answer, and it is not a server
+            # error (a 500 here would let any client trip the 5xx alert and rollback rules).
+            status, note = CLIENT_CLOSED, "client disconnected"
+            return Response(status_code=CLIENT_CLOSED)
         except Exception:
             status = 500
             log.exception("internal error", extra={"request_id": request_id})
@@ -202,6 +214,9 @@ class ModelService:
                 },
             )
 
+
+#: The status logged and counted for a client that disconnected mid-request (nginx's 499).
+CLIENT_CLOSED = 499
 
 #: Record indices listed per violation in a 422 body (counts are always totals).
 MAX_EXAMPLES = 20
