@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 
 import pyarrow as pa
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
@@ -133,3 +133,17 @@ class Scrape:
         if not found:
             raise KeyError(f"no sample {name}{labels or ''}")
         return float(sum(found))
+
+
+def sample_values(text: str, names: Iterable[str]) -> dict[str, float]:
+    """Totals of the named samples in a Prometheus exposition (summed over labels), parsed by
+    prometheus_client's own parser: what tests and benches read from ``/metrics``."""
+    from prometheus_client.parser import text_string_to_metric_families
+
+    wanted = set(names)
+    totals = dict.fromkeys(wanted, 0.0)
+    for family in text_string_to_metric_families(text):
+        for sample in family.samples:
+            if sample.name in wanted:
+                totals[sample.name] += sample.value
+    return totals
