@@ -88,3 +88,60 @@ def test_v2_metadata_of_a_model_with_an_array_field(tmp_path: Path) -> None:
         assert answer.status_code == 200, answer.text
         short = server.client.post("/predict", json={"x": 50.0, "v": [0.1, 0.2]})
         assert short.status_code == 422
+
+
+def test_clients_that_send_no_content_type_or_nan_literals(bundle: Path) -> None:
+    """What MLflow's and Triton's Python clients send, unchanged."""
+    import json as std_json
+
+    with live_server(bundle) as server:
+        frame = {
+            "dataframe_split": {"columns": ["x", "c", "secret"], "data": [[5.0, "a", float("nan")]]}
+        }
+        body = std_json.dumps(frame)  # Python's default: a bare NaN for the missing value
+        assert "NaN" in body
+        got = server.client.post(
+            "/invocations", content=body, headers={"Content-Type": "application/json"}
+        )
+        assert got.status_code == 200, got.text  # NaN is the contract's null (secret is nullable)
+        broken = body.replace("5.0", "NaN")  # x is not nullable: the contract says so
+        got = server.client.post(
+            "/invocations", content=broken, headers={"Content-Type": "application/json"}
+        )
+        assert got.status_code == 422 and got.json()["error"]["violations"][0]["rule"] == "not_null"
+        infinite = body.replace("5.0", "Infinity")
+        got = server.client.post(
+            "/invocations", content=infinite, headers={"Content-Type": "application/json"}
+        )
+        assert got.status_code == 400 and "Infinity" in got.json()["error"]["message"]
+
+        v2 = {
+            "inputs": [
+                {"name": "x", "shape": [1], "datatype": "FP64", "data": [5.0]},
+                {"name": "c", "shape": [1], "datatype": "BYTES", "data": ["a"]},
+            ]
+        }
+        raw = std_json.dumps(v2).encode()
+        request = server.client.build_request(
+            "POST", "/v2/models/every-violation/infer", content=raw
+        )
+        assert "content-type" not in request.headers
+        assert server.client.send(request).status_code == 200  # Triton's client sends none
+        wrong = server.client.post(
+            "/v2/models/every-violation/infer", content=raw, headers={"Content-Type": "text/plain"}
+        )
+        assert wrong.status_code == 415
+        # /predict stays strict JSON
+        got = server.client.post(
+            "/predict",
+            content=b'{"x": NaN, "c": "a"}',
+            headers={"Content-Type": "application/json"},
+        )
+        assert got.status_code == 400
+
+
+def test_a_405_names_the_allowed_methods(bundle: Path) -> None:
+    with live_server(bundle) as server:
+        got = server.client.get("/predict")
+        assert got.status_code == 405 and got.json()["error"]["code"] == "method_not_allowed"
+        assert "POST" in got.headers["Allow"]

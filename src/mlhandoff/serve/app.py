@@ -97,7 +97,10 @@ def create_app(config: ServeConfig) -> Starlette:
             if status == 405
             else "bad request",
         )
-        return _json(error.body(request.headers.get(spec.api.request_id_header, "-")), status)
+        response = _json(error.body(request.headers.get(spec.api.request_id_header, "-")), status)
+        if isinstance(exc, HTTPException) and exc.headers:  # a 405 names the allowed methods
+            response.headers.update(exc.headers)
+        return response
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import hmac
+import json
 from typing import Any
 
 import orjson
@@ -85,18 +86,19 @@ class BodyReader:
         self._limit = max_bytes
         self._timeout_s = timeout_s
 
-    async def read(self, request: Request) -> bytes:
+    async def read(self, request: Request, *, type_optional: bool = False) -> bytes:
         try:
             async with asyncio.timeout(self._timeout_s):
-                return await self._read(request)
+                return await self._read(request, type_optional)
         except TimeoutError:
             raise ApiError(
                 408, f"the body did not arrive in full within {self._timeout_s:g} s"
             ) from None
 
-    async def _read(self, request: Request) -> bytes:
+    async def _read(self, request: Request, type_optional: bool) -> bytes:
         content_type = request.headers.get("content-type", "")
-        if content_type.split(";")[0].strip().lower() != "application/json":
+        missing_ok = type_optional and "content-type" not in request.headers
+        if not missing_ok and content_type.split(";")[0].strip().lower() != "application/json":
             raise ApiError(
                 415, f"Content-Type must be application/json, got '{content_type or 'none'}'"
             )
@@ -113,10 +115,28 @@ class BodyReader:
         return b"".join(chunks)
 
 
-def parse_json(raw: bytes) -> Any:
+def parse_json(raw: bytes, *, nan_is_null: bool = False) -> Any:
+    """The body's JSON; with ``nan_is_null`` a bare ``NaN`` (as Python clients write a missing
+    value) reads as null. ``Infinity`` is refused: no contract value is infinite."""
     if not raw:
         raise ApiError(400, "the body is empty; send a JSON object")
     try:
         return orjson.loads(raw)
     except orjson.JSONDecodeError as exc:
+        if nan_is_null and (b"NaN" in raw or b"Infinity" in raw):
+            return _python_json(raw)
+        raise ApiError(400, f"the body is not valid JSON: {exc}") from None
+
+
+def _python_json(raw: bytes) -> Any:
+    """Python's json module reads NaN and Infinity (orjson, rightly, does not); the body is
+    already bounded in size."""
+
+    def constant(name: str) -> None:
+        if name != "NaN":
+            raise ApiError(400, f"the body holds {name}: no contract value is infinite (send null)")
+
+    try:
+        return json.loads(raw, parse_constant=constant)
+    except (json.JSONDecodeError, UnicodeDecodeError, RecursionError) as exc:
         raise ApiError(400, f"the body is not valid JSON: {exc}") from None

@@ -137,8 +137,8 @@ class ModelService:
             check_headers(request)
             self.auth.check(request)
             await self.rate_limit.check(request)
-            raw = await self.body.read(request)
-            body = parse_json(raw)
+            raw = await self.body.read(request, type_optional=protocol.content_type_optional)
+            body = parse_json(raw, nan_is_null=protocol.accepts_nan)
             claim = await self.idempotency.claim(request, protocol.route, raw)
             if claim is not None and claim.replay is not None:
                 note = "idempotent-replay"

@@ -18,6 +18,12 @@ from mlhandoff.serve.protocols.v2 import V2Protocol
 class ScoringProtocol(Protocol):
     #: The route as labelled in metrics and the access log (also part of the idempotency digest).
     route: str
+    #: Clients of this protocol may send no Content-Type (Triton's Python client sends none);
+    #: a wrong one is still 415.
+    content_type_optional: bool
+    #: Python clients (MLflow's, Triton's) write a missing value as a bare NaN (json.dumps's
+    #: default): read it as the contract's null.
+    accepts_nan: bool
 
     def parse(self, body: Any) -> Columns | Records:
         """The body's records or columns, or a 400 ``ApiError`` naming what is wrong."""

@@ -16,6 +16,8 @@ from mlhandoff.serve.payload import Columns, Records, columnar, malformed, recor
 
 class MlflowProtocol:
     route = "/invocations"
+    content_type_optional = True
+    accepts_nan = True
 
     def __init__(self, rows: PredictionRows) -> None:
         self._rows = rows

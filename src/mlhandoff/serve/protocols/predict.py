@@ -12,6 +12,8 @@ from mlhandoff.serve.payload import Records, malformed, record_list
 
 class PredictProtocol:
     route = "/predict"
+    content_type_optional = False
+    accepts_nan = False
 
     def __init__(self, rows: PredictionRows, model: dict[str, Any]) -> None:
         self._rows = rows

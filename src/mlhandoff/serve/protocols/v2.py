@@ -15,6 +15,8 @@ from mlhandoff.spec.models import HandoffSpec, OutputContract
 
 class V2Protocol:
     route = "/v2/models/{name}/infer"
+    content_type_optional = True
+    accepts_nan = True
 
     def __init__(self, spec: HandoffSpec, outputs: OutputContract, flavor: str) -> None:
         self._spec, self._outputs, self._flavor = spec, outputs, flavor
