@@ -19,8 +19,10 @@ from serving import (
     free_port,
     live_server,
     pyfunc_bundle,
+    scrape,
     serve_process,
     wait_ready_at,
+    wait_until,
 )
 
 JSON = {"content-type": "application/json"}
@@ -34,15 +36,14 @@ def _post(url: str, x: float, timeout: float = 20) -> httpx.Response:
 
 
 def _metric(server, name: str) -> float:
-    lines = server.client.get("/metrics").text.splitlines()
-    return sum(float(line.split()[-1]) for line in lines if line.startswith(name))
+    return scrape(server.client).value(name)
 
 
-def _wait_restarted(server, timeout_s: float = 20) -> None:
-    deadline = time.monotonic() + timeout_s
-    while _metric(server, "mlhandoff_model_worker_restarts_total") < 1:
-        assert time.monotonic() < deadline, "the model process was never replaced"
-        time.sleep(0.1)
+def _wait_restarted(server) -> None:
+    wait_until(
+        lambda: _metric(server, "mlhandoff_model_worker_restarts_total") >= 1,
+        "the model process to be replaced",
+    )
 
 
 def _wait_ready(server, timeout_s: float = 30) -> list[str]:
@@ -136,14 +137,16 @@ def test_max_wait_gathers_jobs_that_arrive_shortly_after() -> None:
     jobs.put(Job(0, later, pa.table({"x": [1]})))
 
     def feed() -> None:
-        time.sleep(0.05)
-        jobs.put(Job(1, later, pa.table({"x": [2]})))
-        time.sleep(0.5)
-        jobs.put(None)
+        try:  # each job arrives after the batcher took the one before
+            wait_until(jobs.empty, "the batcher to take job 0")
+            jobs.put(Job(1, later, pa.table({"x": [2]})))
+            wait_until(jobs.empty, "the batcher to take job 1")
+        finally:
+            jobs.put(None)
 
     threading.Thread(target=feed).start()
     replies = _Recorder()
-    run_batches(source, _double, replies, max_wait_s=0.3)
+    run_batches(source, _double, replies, max_wait_s=10)
     assert replies.batches == [[0, 1]]
 
 
@@ -228,18 +231,21 @@ def test_requests_that_timed_out_while_queued_are_never_computed(
 
         first = threading.Thread(target=send, args=(1.0,))
         first.start()
-        time.sleep(0.1)  # the first is in the model when the others arrive
+        wait_until(calls.exists, "the first request to reach the model")
         others = [threading.Thread(target=send, args=(x,)) for x in (2.0, 3.0, 4.0)]
         for t in others:
             t.start()
         for t in [first, *others]:
             t.join()
         assert codes == [504] * 4
-        time.sleep(1.7)  # the first call finishes; the queued three are dropped, not run
-        assert calls.read_text().split() == ["1"]
+        # jobs are taken in order: once a later request is answered, the three were handled
+        wait_until(lambda: _post(server.url, 5.5).status_code == 200, "a later answer")
+        assert calls.read_text().split() == ["1"]  # dropped, not run
 
 
 MODES = """
+import os
+import pathlib
 import time
 import numpy as np
 
@@ -248,6 +254,7 @@ def predict(frame):
     if (x == 66).any():
         raise RuntimeError("boom")
     if (x == 77).any():
+        pathlib.Path(os.environ["MLH_TEST_BUSY"]).touch()
         time.sleep(0.6)
     if (x == 88).any():
         time.sleep(1.5)
@@ -257,8 +264,10 @@ def predict(frame):
 
 @pytest.mark.parametrize("model_process", [True, False], ids=["process", "thread"])
 def test_one_bad_request_does_not_fail_its_batch_neighbours_in_both_modes(
-    tmp_path: Path, model_process
+    tmp_path: Path, model_process, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    busy = tmp_path / "busy"
+    monkeypatch.setenv("MLH_TEST_BUSY", str(busy))
     bundle = pyfunc_bundle(tmp_path, "modes", MODES, api={"timeout_ms": 1000})
     with live_server(bundle, model_process=model_process) as server:
         results: dict[float, int] = {}
@@ -268,7 +277,7 @@ def test_one_bad_request_does_not_fail_its_batch_neighbours_in_both_modes(
 
         slow = threading.Thread(target=send, args=(77.0,))
         slow.start()
-        time.sleep(0.15)  # the model is busy: the next five queue and share its next call
+        wait_until(busy.exists, "the model to be busy")  # the next five queue meanwhile
         batch = [threading.Thread(target=send, args=(x,)) for x in (66.0, 1.0, 2.0, 3.0, 4.0)]
         for t in batch:
             t.start()
@@ -276,7 +285,7 @@ def test_one_bad_request_does_not_fail_its_batch_neighbours_in_both_modes(
             t.join()
         assert results == {77.0: 200, 66.0: 500, 1.0: 200, 2.0: 200, 3.0: 200, 4.0: 200}
         assert _post(server.url, 88.0).status_code == 504
-        time.sleep(1.6)
+        wait_until(lambda: _post(server.url, 5.0).status_code == 200, "the slow call to end")
         assert _post(server.url, 5.0).json()["predictions"][0]["score"] == 0.05
 
 
@@ -411,7 +420,10 @@ def test_the_model_process_imports_no_http_app() -> None:
 
 
 def test_model_process_reads_frames_split_across_writes_and_stops_at_eof() -> None:
+    import array
+    import fcntl
     import socket
+    import termios
 
     from mlhandoff.serve import model_process
 
@@ -423,10 +435,15 @@ def test_model_process_reads_frames_split_across_writes_and_stops_at_eof() -> No
     data = first + second
     parsed_first, checked_gap = threading.Event(), threading.Event()
 
+    def unread() -> int:  # bytes waiting in the model process's end of the socket
+        count = array.array("i", [0])
+        fcntl.ioctl(child_end.fileno(), termios.FIONREAD, count)
+        return count[0]
+
     def feed() -> None:
-        for piece in (data[:3], data[3:40], data[40:-5]):
+        for piece in (data[:3], data[3:40], data[40:-5]):  # each read on its own
             server_end.sendall(piece)
-            time.sleep(0.05)
+            wait_until(lambda: unread() == 0, "the piece to be read")
         parsed_first.wait(10)
         checked_gap.wait(10)
         server_end.sendall(data[-5:])

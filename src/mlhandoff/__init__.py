@@ -24,6 +24,7 @@ from mlhandoff.errors import (
     PredictError,
     SpecError,
     SpecIssue,
+    StorageError,
     UnsafeModelError,
     Violation,
 )
@@ -49,6 +50,7 @@ __all__ = [
     "PredictError",
     "SpecError",
     "SpecIssue",
+    "StorageError",
     "UnsafeModelError",
     "ValidationReport",
     "VerifyReport",

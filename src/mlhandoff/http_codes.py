@@ -10,7 +10,11 @@ from __future__ import annotations
 
 #: Every error the server answers with, by HTTP status: (the status's code, when).
 ERROR_CODES: dict[int, tuple[str, str]] = {
-    400: ("malformed_request", "the body is not valid JSON or not in a supported shape"),
+    400: (
+        "malformed_request",
+        "the body is not valid JSON or not in a supported shape (or `idempotency_key_too_long`: "
+        "an Idempotency-Key over 200 characters)",
+    ),
     401: ("unauthorized", "a bearer token is configured and the request has none"),
     403: ("forbidden", "the bearer token is wrong"),
     404: ("not_found", "no such route or model name"),

@@ -1,4 +1,5 @@
-"""Prometheus metrics of one server, in their own registry (several apps can share a process)."""
+"""Prometheus metrics of one server, in their own registry (several apps can share a process);
+``Scrape`` reads a ``/metrics`` answer back (loadtests, benches, tests)."""
 
 from __future__ import annotations
 
@@ -6,6 +7,7 @@ from collections.abc import Mapping
 
 import pyarrow as pa
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from prometheus_client.parser import text_string_to_metric_families
 
 from mlhandoff.spec.models import OutputField
 
@@ -106,3 +108,28 @@ class ServerMetrics:
                 for value in outputs.column(name).to_pylist():
                     if value is not None:
                         histogram.observe(value)
+
+
+class Scrape:
+    """A ``/metrics`` answer read back as samples, the way Prometheus stores them: a metric
+    that was registered but never observed has ``# HELP`` lines and no samples to match."""
+
+    def __init__(self, text: str) -> None:
+        self.samples = [
+            sample for family in text_string_to_metric_families(text) for sample in family.samples
+        ]
+
+    def names(self) -> set[str]:
+        return {sample.name for sample in self.samples}
+
+    def value(self, name: str, /, **labels: str) -> float:
+        """The sum of the samples called ``name`` whose labels include ``labels``; KeyError
+        when there is none."""
+        found = [
+            sample.value
+            for sample in self.samples
+            if sample.name == name and labels.items() <= sample.labels.items()
+        ]
+        if not found:
+            raise KeyError(f"no sample {name}{labels or ''}")
+        return float(sum(found))
