@@ -86,6 +86,10 @@ def test_in_memory_model_packs_verifies_and_predicts(
         assert by_id[check].status == "pass", (check, by_id[check])
     bundle = mlhandoff.open_bundle(result.path)
     assert bundle.record.model.flavor == flavor
+    # Tree boosters compile (proven at pack, again at verify); the linear models do not.
+    trees = flavor in ("lightgbm", "xgboost")
+    assert bundle.compiled is trees, result.notices
+    assert by_id["compiled_equivalent"].status == ("pass" if trees else "skipped")
     scores = bundle.predict(frame[["a", "b"]]).column("score").to_numpy()
     np.testing.assert_allclose(scores, reference(frame), rtol=1e-5, atol=1e-6)
     lock = json.loads((result.path / "env" / "environment.json").read_text())["packages"]

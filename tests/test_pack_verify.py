@@ -6,6 +6,7 @@ import pickle
 import shutil
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -150,7 +151,16 @@ def test_verify_passes_on_a_fresh_bundle(bundle: Path) -> None:
 def test_open_bundle_predicts_like_the_model(bundle: Path, example_model) -> None:
     opened = mlhandoff.open_bundle(bundle)
     inputs, expected = opened.golden()
-    assert opened.predict(inputs).equals(expected)
+    assert opened.predict(inputs, compiled=False).equals(expected)
+    # The compiled form (what serves by default) within the golden tolerance, same labels.
+    compiled = opened.predict(inputs)
+    assert compiled.column("label").equals(expected.column("label"))
+    np.testing.assert_allclose(
+        compiled.column("score").to_numpy(),
+        expected.column("score").to_numpy(),
+        rtol=opened.spec.golden.rtol,
+        atol=opened.spec.golden.atol,
+    )
 
 
 def test_every_file_tampered_is_named(bundle: Path, tmp_path: Path) -> None:

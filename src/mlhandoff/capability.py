@@ -25,7 +25,7 @@ from typing import Any
 import pyarrow as pa
 
 from mlhandoff.bundle.bundle import Bundle
-from mlhandoff.bundle.record import ModelRecord, PackRecord, TrainingRecord
+from mlhandoff.bundle.record import CompiledRecord, ModelRecord, PackRecord, TrainingRecord
 from mlhandoff.checks import CheckResult, Status
 from mlhandoff.errors import BundleError
 from mlhandoff.flavors.base import Predictor
@@ -55,7 +55,12 @@ class PackContext:
     training: TrainingRecord = field(default_factory=TrainingRecord)
     predictor: Predictor | None = None
     golden_outputs: pa.Table | None = None
+    compiled: CompiledRecord | None = None
     measured: dict[str, Any] = field(default_factory=dict)
+    #: Distributions the bundle's environment must pin beyond the flavor's (e.g. treelite).
+    packages: list[str] = field(default_factory=list)
+    #: One-line notices for the person packing (what pack chose and why); not errors.
+    notices: list[str] = field(default_factory=list)
 
     def require_predictor(self) -> Predictor:
         if self.predictor is None:
@@ -66,7 +71,9 @@ class PackContext:
         if self.model is None:
             raise BundleError("no pack step wrote the model")
         golden = self.golden_outputs.num_rows if self.golden_outputs is not None else 0
-        return PackRecord(model=self.model, training=self.training, golden_rows=golden)
+        return PackRecord(
+            model=self.model, training=self.training, golden_rows=golden, compiled=self.compiled
+        )
 
 
 @dataclass(frozen=True)

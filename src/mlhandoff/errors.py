@@ -8,6 +8,8 @@
     │   └── EvaluationError       evaluation data or predictions cannot be scored (label, NaN ...)
     ├── StorageError              the disk refused a write (full, read-only): free space, retry
     ├── ContractViolation         data does not satisfy the data contract: fix the data
+    ├── CompileError              serving.compile is required, but the model has no proven
+    │                             compiled form: change the model or set compile: auto
     ├── BundleError               the bundle cannot be used as it is
     │   ├── IntegrityError        a file's hash does not match MANIFEST.json: do not trust it
     │   └── BundleExistsError     pack would overwrite an existing bundle
@@ -138,6 +140,10 @@ class ContractViolation(HandoffError):
         shown = "; ".join(f"{v.field}: {v.message}" for v in violations[:5])
         more = f" (+{len(violations) - 5} more)" if len(violations) > 5 else ""
         super().__init__(f"{what} breaks the data contract: {shown}{more}")
+
+
+class CompileError(HandoffError):
+    code = "compile_refused"
 
 
 class BundleError(HandoffError):

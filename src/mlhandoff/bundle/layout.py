@@ -4,6 +4,8 @@ from pathlib import Path
 
 SPEC = "handoff.yaml"
 MODEL_DIR = "model"
+#: The compiled form of the model (when pack proved it equivalent), beside the model itself.
+COMPILED_DIR = "model/compiled"
 CODE_DIR = "code"
 ENV_REQUIREMENTS = "env/requirements.txt"
 ENVIRONMENT = "env/environment.json"
@@ -13,6 +15,7 @@ EVAL_SAMPLE = "data/eval_sample.parquet"
 PACK_RECORD = "reports/pack.json"
 ACCEPTANCE_REPORT = "reports/acceptance.json"
 LEAKAGE_REPORT = "reports/leakage.json"
+COMPILE_REPORT = "reports/compile.json"
 DOCS_DIR = "docs"
 README = "docs/README.md"
 MODEL_CARD = "docs/MODEL_CARD.md"

@@ -5,6 +5,7 @@ from mlhandoff.capabilities import (
     acceptance,
     agreements,
     bundle_tests,
+    compile,
     environment,
     golden,
     leakage,
@@ -17,6 +18,7 @@ BUILTIN = (
     model.CAPABILITY,  # writes and loads the model: later steps use it
     golden.CAPABILITY,
     acceptance.CAPABILITY,
+    compile.CAPABILITY,  # proves the compiled form on the golden set and the eval sample
     training.CAPABILITY,  # hashes training.data, refusing paths outside the spec's directory
     environment.CAPABILITY,
     bundle_tests.CAPABILITY,

@@ -151,11 +151,14 @@ def pack(
                 "golden_rows": result.golden_rows,
                 "todos": len(result.todos),
                 "failing_checklist": [r.id for r in result.failing],
+                "notices": list(result.notices),
             }
         )
         return
     console.print(f"packed [bold]{result.path}[/] ({result.golden_rows} golden rows)")
     console.print(f"bundle digest {result.bundle_digest}")
+    for notice in result.notices:
+        console.print(f"note: {notice}", markup=False, highlight=False)
     console.print(f"handoff README: {result.path / 'docs' / 'README.md'}")
     if result.todos or result.failing:
         console.print(

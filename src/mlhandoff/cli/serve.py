@@ -76,6 +76,14 @@ def serve(
             "crashes or hangs) or, with --no-model-process, in a thread of the server."
         ),
     ] = True,
+    compile_: Annotated[
+        bool,
+        typer.Option(
+            "--compile/--no-compile",
+            help="Serve the bundle's compiled model when it has one (pack proved it answers "
+            "like the model; see reports/compile.json) or, with --no-compile, the model itself.",
+        ),
+    ] = True,
     model_kill_after_s: Annotated[
         float | None,
         typer.Option(
@@ -125,6 +133,7 @@ def serve(
         batch_max_wait_ms=batch_max_wait_ms,
         model_threads=model_threads or None,
         model_process=model_process,
+        compiled=compile_,
         model_kill_after_s=model_kill_after_s,
         body_timeout_s=body_timeout_s,
         token_env=token_env,

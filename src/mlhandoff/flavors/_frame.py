@@ -123,6 +123,12 @@ def element_names(name: str, width: int) -> list[str]:
     return [f"{name}[{i}]" for i in range(width)]
 
 
+def split_element(name: str) -> tuple[str, int] | None:
+    """``("pixels", 3)`` for ``pixels[3]``; None for a name that is not an element."""
+    match = _ELEMENT.fullmatch(name)
+    return (match[1], int(match[2])) if match else None
+
+
 def field_names(model_names: Sequence[str], features: Sequence[str]) -> tuple[str, ...]:
     """The contract fields a model's feature names read: ``pixels[3]`` reads the array field
     ``pixels`` when the contract has no field called ``pixels[3]``."""

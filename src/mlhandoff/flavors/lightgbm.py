@@ -156,7 +156,8 @@ class LightGBMPredictor:
         generic = all(_GENERIC_NAME.fullmatch(n) for n in names)
         #: Feature names recorded at training, or None when it was trained on a bare array.
         self.feature_names: tuple[str, ...] | None = None if generic else tuple(names)
-        self._categories = _categories(booster, names)
+        #: Feature position -> the categories its text values are coded by (pandas categoricals).
+        self.categories = _categories(booster, names)
         objective = header.get("objective", "").split(" ")[0]
         #: Class labels of a classifier, in the order of the ``proba`` columns; else None.
         self.classes: np.ndarray | None = None
@@ -178,10 +179,15 @@ class LightGBMPredictor:
                 classes if classes is not None else np.arange(k), task, self.flavor
             )
 
+    @property
+    def booster(self) -> Any:
+        """The ``lightgbm.Booster`` (what ``mlhandoff.flavors.compile`` translates)."""
+        return self._booster
+
     def predict(self, table: pa.Table) -> dict[str, np.ndarray]:
         columns = feature_order(table, self._options.features, self.feature_names)
         frame = to_frame(table, columns, self.flavor)
-        for position, categories in self._categories.items():
+        for position, categories in self.categories.items():
             column = frame.columns[position] if position < len(frame.columns) else None
             if column is not None and not isinstance(frame[column].dtype, pd.CategoricalDtype):
                 frame[column] = pd.Categorical(frame[column], categories=categories)

@@ -161,6 +161,11 @@ class SklearnPredictor:
                 raise ModelLoadError(f"the {type(model).__name__} model records no classes_")
             self.classes = check_classes(classes, options.task, self.flavor)
 
+    @property
+    def model(self) -> Any:
+        """The fitted estimator or pipeline (what ``mlhandoff.flavors.compile`` translates)."""
+        return self._model
+
     def predict(self, table: pa.Table) -> dict[str, np.ndarray]:
         columns = feature_order(table, self._options.features, self._columns)
         frame = to_frame(table, columns, self.flavor)  # array fields: one column per element

@@ -40,7 +40,7 @@ def write_docs(ctx: PackContext, record: PackRecord) -> list[CheckResult]:
     responses = _example_responses(ctx, record)
     env = ctx.measured.get("environment", {})
     acceptance = ctx.measured.get("acceptance")
-    blocks = [cap.readme(view) for cap in registered() if cap.readme is not None]
+    blocks = [b for cap in registered() if cap.readme is not None and (b := cap.readme(view))]
     lines = checklist(view)
     (root / layout.README).write_text(
         render_readme(

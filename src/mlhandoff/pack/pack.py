@@ -51,6 +51,8 @@ class PackResult:
     checklist: tuple[CheckResult, ...] = ()
     #: TODOs left in the spec file, with their lines.
     todos: tuple[Todo, ...] = ()
+    #: One-line notices from the steps (e.g. whether the model compiled, and why not).
+    notices: tuple[str, ...] = ()
 
     @property
     def failing(self) -> list[CheckResult]:
@@ -136,6 +138,7 @@ def pack(
         golden_rows=record.golden_rows,
         checklist=tuple(lines),
         todos=tuple(find_todos_in(spec_path)) if spec_path else (),
+        notices=tuple(ctx.notices),
     )
 
 

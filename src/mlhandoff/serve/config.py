@@ -27,6 +27,8 @@ class ServeConfig:
     model_threads: int | None = 1
     #: Run the model in a model process (True) or in a thread of the server (False).
     model_process: bool = True
+    #: Serve the bundle's compiled model when it has one (False: the model itself).
+    compiled: bool = True
     #: Kill and restart a model process whose call runs this long (default: 10x the time
     #: budget, >= 5 s).
     model_kill_after_s: float | None = None

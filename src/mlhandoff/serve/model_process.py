@@ -57,22 +57,25 @@ _PR_SET_PDEATHSIG = 1  # from <sys/prctl.h>
 log = logging.getLogger("mlhandoff.model_process")
 
 
-def checked_predict(bundle_path: Path, threads: int | None) -> Callable[[pa.Table], pa.Table]:
+def checked_predict(
+    bundle_path: Path, threads: int | None, *, compiled: bool = True
+) -> Callable[[pa.Table], pa.Table]:
     """The bundle's model as table → named outputs, holding outputs to the output contract.
 
     Opens (and so verifies) the bundle itself: the process that deserialises the model is the
     one that checked the hashes. Call it in the thread that will predict: the native thread
-    limit is per thread, and applies only to libraries loaded by then."""
+    limit is per thread, and applies only to libraries loaded by then. ``compiled``: the
+    bundle's compiled model when it has one (pack proved it answers like the model)."""
     from mlhandoff.bundle.bundle import open_bundle
     from mlhandoff.contract.outputs import output_violations
 
     bundle = open_bundle(bundle_path)
-    bundle.predictor()
+    bundle.predictor(compiled)
     limit_threads(threads)
     outputs = bundle.outputs
 
     def predict(table: pa.Table) -> pa.Table:
-        named = bundle.predict_table(table)  # normalised once per batch, as the model expects
+        named = bundle.predict_table(table, compiled=compiled)  # normalised once per batch
         problems = output_violations(named, outputs)
         if problems:  # a NaN or out-of-range score is a model failure, not an answer
             raise PredictError("outputs break the output contract: " + "; ".join(problems))
@@ -262,13 +265,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--max-wait-ms", type=float, default=0.0)
     parser.add_argument("--log-level", default="info")
     parser.add_argument("--parent", type=int, default=0, help="the server's pid")
+    parser.add_argument("--no-compile", action="store_true", help="serve the model itself")
     args = parser.parse_args(sys.argv[1:] if argv is None else argv)
 
     configure_logging(args.log_level)
     _follow_the_server(args.parent)
     sock = socket.socket(fileno=args.fd)
     try:
-        predict = checked_predict(args.bundle, args.threads or None)
+        predict = checked_predict(args.bundle, args.threads or None, compiled=not args.no_compile)
     except Exception as exc:
         log.error("model failed to load: %s: %s", type(exc).__name__, exc)
         sock.sendall(json_frame(LOAD_FAILED, {"type": type(exc).__name__, "message": str(exc)}))

@@ -66,6 +66,7 @@ class ServedModel:
             max_wait_s=config.batch_max_wait_ms / 1000,
             on_batch=metrics.batch_rows.observe,
             on_restart=metrics.model_restarts.labels(self.label).inc,
+            compiled=config.compiled,
         )
         if config.model_process:
             kill_after = config.model_kill_after_s or max(5.0, 10 * spec.api.timeout_ms / 1000)

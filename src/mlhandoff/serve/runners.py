@@ -57,6 +57,8 @@ class RunOptions:
     on_batch: OnBatch = lambda rows: None
     #: Called each time a crashed or hung model process is replaced.
     on_restart: Callable[[], None] = lambda: None
+    #: Serve the bundle's compiled model when it has one (False: the model itself).
+    compiled: bool = True
 
 
 class Runner(Protocol):
@@ -94,7 +96,9 @@ class ThreadRunner:
         assert self._loop is not None
         error: ModelLoadError | None = None
         try:
-            predict = model_process.checked_predict(self._bundle, self._options.threads)
+            predict = model_process.checked_predict(
+                self._bundle, self._options.threads, compiled=self._options.compiled
+            )
         except Exception as exc:
             error = ModelLoadError(f"{type(exc).__name__}: {exc}")
         try:
@@ -202,6 +206,7 @@ class ProcessRunner:
                     *("--threads", str(options.threads or 0), "--max-rows", str(options.max_rows)),
                     *("--max-wait-ms", str(options.max_wait_s * 1000)),
                     *("--log-level", self._log_level, "--parent", str(os.getpid())),
+                    *(() if options.compiled else ("--no-compile",)),
                 ],
                 pass_fds=(child.fileno(),),
                 stdin=subprocess.DEVNULL,

@@ -216,6 +216,14 @@ class Api(_Section):
     )
 
 
+class Serving(_Section):
+    compile: Literal["auto", "required", "off"] = Field(
+        default="auto",
+        description="auto: serve a compiled predictor when pack proves it answers like the "
+        "model; required: pack fails unless it does; off: always serve the model itself.",
+    )
+
+
 class Criterion(_Section):
     """An acceptance criterion: an absolute bound and/or a required gain over the baseline.
 
@@ -403,6 +411,7 @@ class HandoffSpec(_Section):
     output_contract: OutputContract | None = None
     golden: Golden = Field(default_factory=Golden)
     api: Api = Field(default_factory=Api)
+    serving: Serving = Field(default_factory=Serving)
     acceptance: Acceptance = Field(default_factory=Acceptance)
     monitoring: Monitoring = Field(default_factory=Monitoring)
     rollout: Rollout = Field(default_factory=Rollout)
