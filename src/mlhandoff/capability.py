@@ -54,6 +54,8 @@ class PackContext:
     model: ModelRecord | None = None
     training: TrainingRecord = field(default_factory=TrainingRecord)
     predictor: Predictor | None = None
+    #: The form the server will run when it is not ``predictor`` (a compiled model).
+    serving_predictor: Predictor | None = None
     golden_outputs: pa.Table | None = None
     compiled: CompiledRecord | None = None
     measured: dict[str, Any] = field(default_factory=dict)

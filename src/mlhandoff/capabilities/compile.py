@@ -79,6 +79,7 @@ def compile_model(ctx: PackContext) -> None:
     if agreements:
         report |= _summary(spec, agreements)
     if status == "compiled":
+        ctx.serving_predictor = compiled  # what the README's example answers come from
         version = treelite_version()
         ctx.compiled = CompiledRecord(
             path=layout.COMPILED_DIR, compiler="treelite", version=version

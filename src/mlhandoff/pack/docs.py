@@ -77,7 +77,8 @@ def _example_responses(ctx: PackContext, record: PackRecord) -> list[dict[str, A
         if not contract.validate(table).ok:
             answers.append(None)
             continue
-        raw = ctx.require_predictor().predict(contract.normalize(table))
+        predictor = ctx.serving_predictor or ctx.require_predictor()  # what the server runs
+        raw = predictor.predict(contract.normalize(table))
         answers.append(
             {
                 "predictions": rows(name_outputs(raw, outputs)),
