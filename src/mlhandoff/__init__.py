@@ -14,6 +14,7 @@ from mlhandoff.contract import CompiledContract, ValidationReport, read_table
 from mlhandoff.errors import (
     BundleError,
     BundleExistsError,
+    CompileError,
     ContractViolation,
     EvaluationError,
     HandoffError,
@@ -37,6 +38,7 @@ __all__ = [
     "BundleError",
     "BundleExistsError",
     "CheckResult",
+    "CompileError",
     "CompiledContract",
     "ContractViolation",
     "EvaluationError",
