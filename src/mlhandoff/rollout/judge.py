@@ -28,6 +28,8 @@ from pathlib import Path
 from typing import Any, Literal
 
 import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from mlhandoff.bundle.bundle import Bundle
 from mlhandoff.errors import InputError
@@ -143,13 +145,12 @@ def judge_rollout(
     table = log.table
     candidate = spec.version
     baseline = _baseline_version(spec, table, candidate, baseline_version)
-    versions = table.column(VERSION).to_numpy(zero_copy_only=False)
-    table = table.filter(np.isin(versions, [candidate, baseline]))
+    table = table.filter(pc.is_in(table.column(VERSION), value_set=pa.array([candidate, baseline])))
     if labels is not None and join_key is not None:
         if not spec.data_contract.label:
             raise InputError("labels need data_contract.label in the spec: the label's column")
         table = join_labels(table, labels, join_key, spec.data_contract.label)
-    is_candidate = table.column(VERSION).to_numpy(zero_copy_only=False) == candidate
+    is_candidate = pc.equal(table.column(VERSION), candidate).to_numpy(zero_copy_only=False)
     seconds = table.column("logged_at").cast("int64").to_numpy() / 1e6
     cache: dict[str, Observations | str] = {}
 
@@ -220,9 +221,10 @@ def judge_observations(
 
 
 def _baseline_version(spec: HandoffSpec, table: Any, candidate: str, given: str | None) -> str:
-    counts: dict[str, int] = {}
-    for version in table.column(VERSION).to_numpy(zero_copy_only=False):
-        counts[version] = counts.get(version, 0) + 1
+    tally = pc.value_counts(table.column(VERSION))
+    counts = dict(
+        zip(tally.field("values").to_pylist(), tally.field("counts").to_pylist(), strict=True)
+    )
     found = ", ".join(f"{v} ({n:,} rows)" for v, n in sorted(counts.items()))
     if candidate not in counts:
         raise InputError(
