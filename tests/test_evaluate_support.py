@@ -52,6 +52,7 @@ def make_bundle(
     label: str = "y",
     api: dict[str, Any] | None = None,
     training: dict[str, Any] | None = None,
+    sections: dict[str, Any] | None = None,
 ) -> Path:
     """Pack a python_function bundle; ``data`` (labelled) becomes acceptance.data."""
     work = root / f"{name}-{version}-src"
@@ -75,6 +76,7 @@ def make_bundle(
         "api": api or {},
         "acceptance": {"data": "eval.parquet", **(acceptance or {})},
         "training": training or {},
+        **(sections or {}),
     }
     (work / "handoff.yaml").write_text(yaml.safe_dump(spec, sort_keys=False))
     inputs = data.select([c for c in data.column_names if c in (fields or FIELDS)])

@@ -10,6 +10,7 @@ from mlhandoff.capabilities import (
     golden,
     leakage,
     model,
+    rollout,
     training,
 )
 from mlhandoff.capability import register
@@ -24,6 +25,7 @@ BUILTIN = (
     bundle_tests.CAPABILITY,
     agreements.CAPABILITY,
     leakage.CAPABILITY,  # reads training.data after training checked where it is
+    rollout.CAPABILITY,
 )
 for _capability in BUILTIN:
     register(_capability)

@@ -1,7 +1,7 @@
 """The ``mlhandoff`` command line: a thin layer over the library.
 
-Exit codes: 0 success; 1 a check failed (verify, validate, evaluate); 2 bad input (spec, files,
-arguments); 3 an internal error (a bug). Commands are registered by the modules imported below, one per stage.
+Exit codes: 0 success; 1 a check failed (verify, validate, evaluate; rollout judge: roll back);
+2 bad input (spec, files, arguments); 3 an internal error (a bug); 4 rollout judge: continue. Commands are registered by the modules imported below, one per stage.
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ import sys
 from typing import Any
 
 import mlhandoff.cli.evaluate  # noqa: F401  (registers commands)
-from mlhandoff.cli import contract, core, serve  # noqa: F401  (registers commands)
+from mlhandoff.cli import contract, core, rollout, serve  # noqa: F401  (registers commands)
 from mlhandoff.cli._app import app, err
 
 __all__ = ["app", "main"]

@@ -9,10 +9,20 @@ captured environment, leakage findings) is not part of the spec: the bundle keep
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    field_validator,
+    model_validator,
+)
 
+from mlhandoff.spec.durations import Duration, parse_duration
+from mlhandoff.spec.rollout_rules import parse_rollout_metric
 from mlhandoff.spec.tasks import Task
 
 SPEC_VERSION = 1
@@ -338,20 +348,246 @@ class Monitoring(_Section):
 
 
 class RolloutStep(_Section):
-    traffic_percent: float = Field(gt=0, le=100)
-    duration: Text
+    traffic_percent: float = Field(gt=0, le=100, description="Share of traffic the candidate gets.")
+    duration: Duration = Field(
+        description="Shortest time at this share before the judge may graduate the step (3d)."
+    )
+    min_samples: int | None = Field(
+        default=None, ge=1, description="Fewest requests per arm before the step may graduate."
+    )
+
+
+def _no_free_text(example: str) -> Callable[[Any], Any]:
+    """Free-text rules (the first spec format) are refused with the new form to write."""
+
+    def check(value: Any) -> Any:
+        if isinstance(value, str):
+            raise ValueError(f"free text is no longer read here; write a rule, e.g. {example}")
+        return value
+
+    return check
+
+
+class GraduationRule(_Section):
+    """A metric the canary judge compares between the candidate and the baseline.
+
+    ``goal: not_worse`` passes when the candidate is proven no worse than the tolerance allows
+    (both ways for a metric without a direction: a band); ``goal: better`` needs a proven lift.
+    """
+
+    metric: Text = Field(
+        description="error_rate, latency_p95, positive_rate, recall, precision, accuracy, mae, "
+        "mean(output.<name>) or mean(input.<name>)."
+    )
+    goal: Literal["not_worse", "better"] = Field(
+        default="not_worse", description="not_worse: within tolerance; better: a proven lift."
+    )
+    greater_is_better: bool | None = Field(
+        default=None,
+        description="Direction of a metric that has none of its own (mean(...)); unset: a band.",
+    )
+    tolerance: float | None = Field(
+        default=None, ge=0, description="Largest change the worse way that passes (metric units)."
+    )
+    relative_tolerance: float | None = Field(
+        default=None,
+        ge=0,
+        description="The same as a share of the baseline's value; latency takes only this "
+        "(0.5: the p95 ratio may reach 1.5).",
+    )
+    mde: float | None = Field(
+        default=None,
+        gt=0,
+        description="Smallest lift worth detecting (goal better), in metric units; the plan "
+        "sizes samples for it (default: the tolerance).",
+    )
+    expected: float | None = Field(
+        default=None, description="The baseline's expected value, for the plan (rates: 0.012)."
+    )
+    sd: float | None = Field(
+        default=None,
+        gt=0,
+        description="Spread per request, for the plan: sd of the values (mean(...), mae), of "
+        "log latency (latency_p<NN>).",
+    )
+    critical: bool = Field(default=False, description="Failing it rolls back, whatever the score.")
+    weight: float = Field(default=1.0, gt=0, description="Share of the canary score.")
+    description: str | None = None
+
+    @field_validator("metric")
+    @classmethod
+    def _known_metric(cls, name: str) -> str:
+        parse_rollout_metric(name)
+        return name
+
+    @model_validator(mode="after")
+    def _complete(self) -> GraduationRule:
+        metric = parse_rollout_metric(self.metric)
+        own = metric.greater_is_better
+        if own is not None and self.greater_is_better not in (None, own):
+            raise ValueError(
+                f"{metric.name}: {'higher' if own else 'lower'} is better; "
+                f"greater_is_better: {str(self.greater_is_better).lower()} contradicts it"
+            )
+        if metric.kind == "quantile" and self.tolerance is not None:
+            raise ValueError(
+                f"{metric.name} is judged as a ratio: use relative_tolerance (0.5: at most 1.5x)"
+            )
+        if self.goal == "better":
+            if self.direction() is None:
+                raise ValueError(
+                    f"goal better needs a direction: {metric.name} has none, set greater_is_better"
+                )
+            if self.mde is None:
+                raise ValueError(
+                    "a 'better' rule names mde: the smallest lift worth detecting, in metric units"
+                )
+        elif self.tolerance is None and self.relative_tolerance is None:
+            raise ValueError(
+                "a not_worse rule needs tolerance (metric units) or relative_tolerance (a share "
+                "of the baseline): how much worse still passes"
+            )
+        return self
+
+    def direction(self) -> bool | None:
+        """True: higher is better; False: lower is better; None: a change either way counts."""
+        own = parse_rollout_metric(self.metric).greater_is_better
+        return own if own is not None else self.greater_is_better
+
+    def describe(self) -> str:
+        """The rule in words: ``latency_p95 at most 1.5x the baseline's (critical)``."""
+        metric = parse_rollout_metric(self.metric)
+        if self.goal == "better":
+            text = f"{self.metric} {'higher' if self.direction() else 'lower'} than the baseline's"
+        elif metric.kind == "quantile":
+            text = f"{self.metric} at most {1 + (self.relative_tolerance or 0):g}x the baseline's"
+        else:
+            parts = []
+            if self.tolerance is not None:
+                parts.append(f"{self.tolerance:g}")
+            if self.relative_tolerance is not None:
+                parts.append(f"{self.relative_tolerance:.0%}")
+            way = {True: "below", False: "above", None: "either side of"}[self.direction()]
+            text = f"{self.metric} no more than {' and '.join(parts)} {way} the baseline's"
+        return text + (" (critical)" if self.critical else "")
 
 
 class Rollout(_Section):
     strategy: Literal["canary", "shadow", "blue_green", "all_at_once"] = "canary"
+    sticky_key: str | None = Field(
+        default=None,
+        description="Data-contract field whose hash sends a subject to one version every time.",
+    )
     steps: list[RolloutStep] = Field(default_factory=list)
-    graduate_when: list[str] = Field(default_factory=list)
+    graduate_when: list[
+        Annotated[
+            GraduationRule,
+            BeforeValidator(
+                _no_free_text("{metric: error_rate, tolerance: 0.002, critical: true}")
+            ),
+        ]
+    ] = Field(default_factory=list, description="Every rule must pass for a step to graduate.")
+    alpha: float = Field(
+        default=0.05,
+        gt=0,
+        lt=0.5,
+        description="Largest false-graduation rate, however often the judge looks.",
+    )
+    power: float = Field(default=0.8, gt=0.5, lt=1, description="For the plan's sample sizes.")
+    pass_score: float = Field(
+        default=95,
+        ge=0,
+        le=100,
+        description="Canary score (weighted % of rules not failing) needed to graduate.",
+    )
+    marginal_score: float = Field(
+        default=75, ge=0, le=100, description="Below this canary score the judge rolls back."
+    )
+
+    @model_validator(mode="after")
+    def _ordered(self) -> Rollout:
+        shares = [s.traffic_percent for s in self.steps]
+        if shares != sorted(shares):
+            raise ValueError(f"steps' traffic_percent must not decrease (got {shares})")
+        if self.marginal_score > self.pass_score:
+            raise ValueError(
+                f"marginal_score ({self.marginal_score:g}) exceeds pass_score ({self.pass_score:g})"
+            )
+        return self
+
+
+class Trigger(_Section):
+    """A condition that rolls the candidate back at once: live (alert rules, Argo analysis) and
+    in the judge. The same shape as a monitoring alert: a value over a window, for a while."""
+
+    model_config = ConfigDict(
+        validate_by_name=True, validate_by_alias=True, serialize_by_alias=True
+    )
+
+    name: Text
+    metric: Text = Field(description="A rollout metric (as in rollout.graduate_when).")
+    op: Comparison | None = Field(
+        default=None, description="How the value compares with threshold to fire; default: worse."
+    )
+    threshold: float = Field(description="The candidate's value, or its ratio to the baseline.")
+    versus: Literal["baseline"] | None = Field(
+        default=None, description="baseline: threshold is the candidate/baseline ratio."
+    )
+    window: Duration = Field(default="10m", description="The value is computed over this window.")
+    for_: Duration = Field(
+        default="0s", alias="for", description="The condition must hold this long to fire."
+    )
+    min_samples: int = Field(
+        default=100, ge=1, description="Windows with fewer candidate requests do not count."
+    )
+    description: str | None = None
+
+    @field_validator("metric")
+    @classmethod
+    def _known_metric(cls, name: str) -> str:
+        parse_rollout_metric(name)
+        return name
+
+    @model_validator(mode="after")
+    def _complete(self) -> Trigger:
+        metric = parse_rollout_metric(self.metric)
+        if self.op is None and metric.greater_is_better is None:
+            raise ValueError(f"{metric.name} has no worse direction: set op ('>' or '<')")
+        if self.versus == "baseline" and self.threshold <= 0:
+            raise ValueError("a ratio to the baseline is positive")
+        return self
+
+    def comparison(self) -> str:
+        """The op, or the worse direction of the metric."""
+        if self.op is not None:
+            return self.op
+        return "<" if parse_rollout_metric(self.metric).greater_is_better else ">"
+
+    def describe(self) -> str:
+        """``error_rate > 0.01 over 10m for 10m``; ratios read ``positive_rate / baseline > 2``."""
+        value = f"{self.metric} / baseline" if self.versus else self.metric
+        held = f" for {self.for_}" if parse_duration(self.for_).total_seconds() else ""
+        return f"{value} {self.comparison()} {self.threshold:g} over {self.window}{held}"
 
 
 class Rollback(_Section):
     plan: str | None = None
-    triggers: list[str] = Field(default_factory=list)
-    previous_version: str | None = None
+    triggers: list[
+        Annotated[
+            Trigger,
+            BeforeValidator(
+                _no_free_text(
+                    "{name: errors, metric: error_rate, op: '>', threshold: 0.01, window: 10m, "
+                    "for: 10m}"
+                )
+            ),
+        ]
+    ] = Field(default_factory=list, description="Any one firing rolls the candidate back.")
+    previous_version: str | None = Field(
+        default=None,
+        description="The baseline's version (or <name>-<version>): its rows in the prediction "
+        "log and its series in the metrics carry it.",
+    )
 
 
 class ModelCard(_Section):
