@@ -134,7 +134,7 @@ def test_verify_passes_on_a_fresh_bundle(bundle: Path) -> None:
     report = mlhandoff.verify(bundle)
     assert report.ok, [r for r in report.results if r.failed]
     ids = [r.id for r in report.results]
-    assert ids[:4] == ["integrity", "spec", "golden_contract", "golden_replay"]
+    assert ids[:5] == ["integrity", "spec", "signature", "golden_contract", "golden_replay"]
     assert {
         "artifacts",
         "repro",

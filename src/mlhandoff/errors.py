@@ -10,6 +10,7 @@
     ├── ContractViolation         data does not satisfy the data contract: fix the data
     ├── BundleError               the bundle cannot be used as it is
     │   ├── IntegrityError        a file's hash does not match MANIFEST.json: do not trust it
+    │   ├── SignatureError        a signature or sign-off is missing, unreadable or does not match
     │   └── BundleExistsError     pack would overwrite an existing bundle
     ├── ModelLoadError            the model file cannot be deserialised
     │   ├── UnsafeModelError      the artifact reaches for code outside the allowlist
@@ -144,6 +145,10 @@ class BundleError(HandoffError):
 
 class IntegrityError(BundleError):
     code = "bundle_integrity"
+
+
+class SignatureError(BundleError):
+    code = "signature_invalid"
 
 
 class BundleExistsError(BundleError):

@@ -23,6 +23,7 @@ from mlhandoff.bundle import layout
 from mlhandoff.bundle.environment import version_mismatches
 from mlhandoff.bundle.manifest import IntegrityReport, Progress, check_integrity, read_manifest
 from mlhandoff.bundle.record import DataDigest, ModelRecord, PackRecord, TrainingRecord
+from mlhandoff.bundle.signing import TrustAnchors, verify_bundle_signature
 from mlhandoff.contract.outputs import name_outputs
 from mlhandoff.contract.tables import TableLike, read_table
 from mlhandoff.contract.validate import CompiledContract, without_batch_rules
@@ -53,6 +54,8 @@ class Bundle:
     legacy_reports: dict[str, Any] = field(default_factory=dict, repr=False)
     _token: object = field(default=None, repr=False)
     _predictor: Predictor | None = field(default=None, repr=False)
+    #: The keys the opener trusts (``--public-key``, ``--keyring``); the trust checks read them.
+    anchors: TrustAnchors = field(default_factory=TrustAnchors)
 
     def __post_init__(self) -> None:
         if self._token is not _OPENED:
@@ -167,17 +170,24 @@ def open_bundle(
     progress: Progress | None = None,
     *,
     checked: tuple[dict[str, Any], IntegrityReport] | None = None,
+    anchors: TrustAnchors | None = None,
+    require_signature: bool = False,
 ) -> Bundle:
     """Verify every hash, then read the frozen spec and the pack record.
 
     Raises IntegrityError on any mismatch and BundleError when the spec or record is invalid
     or names a path outside the bundle. ``checked`` is what :func:`read_bundle` just returned
     for this path (so verify, which reports integrity itself, does not hash twice).
+    ``require_signature`` (serve ``--public-key``): ``signatures/model.sig`` must verify with
+    ``anchors.public_keys`` before anything, the spec included, is parsed (SignatureError).
     """
     root = Path(path)
+    anchors = anchors or TrustAnchors()
     manifest, integrity = checked if checked is not None else read_bundle(root, progress)
     if not integrity.ok:
         raise IntegrityError(f"{root}: bundle does not match MANIFEST.json: {integrity.describe()}")
+    if require_signature:
+        verify_bundle_signature(root, manifest, anchors.public_keys, "the given public keys")
     if manifest["format_version"] == 1:
         spec, record, legacy = _read_format_1(root)
     else:
@@ -185,7 +195,7 @@ def open_bundle(
     for name, rel in (("model", record.model.path), ("training code", record.training.code_path)):
         if rel is not None and not (root / rel).resolve().is_relative_to(root.resolve()):
             raise BundleError(f"{root}: the {name} path '{rel}' points outside the bundle")
-    return Bundle(root, manifest, spec, record, integrity, legacy, _OPENED)
+    return Bundle(root, manifest, spec, record, integrity, legacy, _OPENED, anchors=anchors)
 
 
 def _read_spec(root: Path) -> HandoffSpec:

@@ -5,6 +5,10 @@ from pathlib import Path
 SPEC = "handoff.yaml"
 MODEL_DIR = "model"
 CODE_DIR = "code"
+#: Public keys the spec's security.keyring named, copied at pack (sign-offs are checked with them).
+KEYS_DIR = "keys"
+SIGNATURE = "signatures/model.sig"
+SIGNOFFS_DIR = "signatures/signoffs"
 ENV_REQUIREMENTS = "env/requirements.txt"
 ENVIRONMENT = "env/environment.json"
 GOLDEN_INPUTS = "data/golden_inputs.parquet"

@@ -10,10 +10,12 @@ from mlhandoff.capabilities import (
     leakage,
     model,
     training,
+    trust,
 )
 from mlhandoff.capability import register
 
 BUILTIN = (
+    trust.CAPABILITY,  # its checks run first: a signature is checked before any model loads
     model.CAPABILITY,  # writes and loads the model: later steps use it
     golden.CAPABILITY,
     acceptance.CAPABILITY,

@@ -184,15 +184,29 @@ def verify(
     as_json: Annotated[
         bool, typer.Option("--json", help="Print the checklist as JSON (for CI).")
     ] = False,
+    public_key: Annotated[
+        list[Path] | None,
+        typer.Option("--public-key", help="Public key the bundle's signature must verify with."),
+    ] = None,
+    keyring: Annotated[
+        Path | None,
+        typer.Option(help="Directory of public keys (*.pub) trusted to sign off."),
+    ] = None,
 ) -> None:
-    """Check a bundle: integrity of every file, golden set vs data contract, golden replay, checklist.
+    """Check a bundle: integrity of every file, signature, golden set vs data contract, golden
+    replay, sign-offs, checklist.
 
     Exits 1 when any line fails or is missing.
     """
     from mlhandoff.verify import verify as run_verify
 
     with byte_progress(not as_json, "hashing") as (on_bytes, _):
-        report = run(lambda: run_verify(bundle, progress=on_bytes), as_json=as_json)
+        report = run(
+            lambda: run_verify(
+                bundle, progress=on_bytes, public_keys=public_key or (), keyring=keyring
+            ),
+            as_json=as_json,
+        )
     if as_json:
         sys.stdout.write(json.dumps(report.to_dict(), indent=2) + "\n")
     else:

@@ -360,12 +360,29 @@ class Privacy(_Section):
     notes: str | None = None
 
 
+Role = Literal["pm", "ds", "eng"]
+#: The sign-off roles, in the order the checklist names them.
+ROLES: tuple[Role, ...] = ("pm", "ds", "eng")
+
+
 class Security(_Section):
     trusted_types: list[str] = Field(
         default_factory=list,
         description="Types the model file may construct beyond the built-in allowlist (reviewed).",
     )
     notes: str | None = None
+    require_signature: bool = Field(
+        default=False,
+        description="verify fails unless signatures/model.sig verifies with a key you give it.",
+    )
+    keyring: str | None = Field(
+        default=None,
+        description="Directory of public keys (*.pub) allowed to sign off; copied into keys/.",
+    )
+    signoff_roles: list[Role] = Field(
+        default_factory=lambda: list(ROLES),
+        description="Roles whose signed sign-off verify requires (mlhandoff signoff).",
+    )
 
 
 class FailureMode(_Section):
@@ -380,7 +397,7 @@ class Runbook(_Section):
 
 
 class SignOff(_Section):
-    role: Literal["pm", "ds", "eng"]
+    role: Role
     name: Text
     date: dt.date
 

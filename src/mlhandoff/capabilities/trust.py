@@ -1,0 +1,88 @@
+"""Trust: who made the bundle and who approved it, checked by signature.
+
+Pack copies the public keys of ``security.keyring`` into ``keys/``. Verify checks
+``signatures/model.sig`` (OpenSSF model signing, :mod:`mlhandoff.bundle.signing`) with the keys
+the verifier gives (``--public-key``, ``--keyring``), else with the bundle's own ``keys/``, and
+says which: a key the bundle carries only vouches for a bundle whose signature someone checked
+with a key of their own.
+"""
+
+from __future__ import annotations
+
+import shutil
+
+from mlhandoff.bundle import layout
+from mlhandoff.bundle.bundle import Bundle
+from mlhandoff.bundle.signing import PublicKey, load_keyring, verify_bundle_signature
+from mlhandoff.capabilities.files import resolve_input
+from mlhandoff.capability import Capability, Check, Outcome, PackContext, Step
+from mlhandoff.errors import InputError, SignatureError
+
+
+def copy_keyring(ctx: PackContext) -> None:
+    rel = ctx.spec.security.keyring
+    if rel is None:
+        return
+    source = resolve_input(ctx.base, rel, "security.keyring", allow_outside=ctx.allow_outside)
+    if not source.is_dir():
+        raise InputError(f"security.keyring: {rel} is not a directory of public keys (*.pub)")
+    keys = load_keyring(source)  # refuses private keys and unreadable ones, naming the file
+    if not keys:
+        raise InputError(
+            f"security.keyring: {rel} holds no public key (*.pub); "
+            "make one with mlhandoff keygen KEYFILE and put the .pub file there"
+        )
+    target = ctx.root / layout.KEYS_DIR
+    target.mkdir()
+    for key in keys:
+        shutil.copyfile(source / key.name, target / key.name)
+    ctx.measured["keyring"] = [k.name for k in keys]
+
+
+def bundle_keys(bundle: Bundle) -> list[PublicKey]:
+    """The keys the bundle carries (``keys/``, covered by its manifest)."""
+    if not any(f.startswith(layout.KEYS_DIR + "/") for f in bundle.files):
+        return []
+    return load_keyring(bundle.root / layout.KEYS_DIR, layout.KEYS_DIR)
+
+
+def _signature_keys(bundle: Bundle) -> tuple[list[PublicKey], str, bool]:
+    """The keys to check the signature with, where they come from, and whether the verifier
+    gave them (True) or the bundle carries them (False)."""
+    anchors = bundle.anchors
+    if anchors.public_keys:
+        return list(anchors.public_keys), "the --public-key given", True
+    if anchors.keyring is not None:
+        return list(anchors.keyring), "the --keyring given", True
+    return bundle_keys(bundle), "the bundle's own keys/", False
+
+
+def signature(bundle: Bundle) -> Outcome:
+    required = bundle.spec.security.require_signature
+    if not (bundle.root / layout.SIGNATURE).exists():
+        if required:
+            return "missing", (
+                "not signed, and security.require_signature is set: mlhandoff sign BUNDLE --key KEY"
+            )
+        return "skipped", "not signed (mlhandoff sign BUNDLE --key KEY)"
+    keys, where, given = _signature_keys(bundle)
+    if not keys:
+        return ("fail" if required else "warn"), (
+            "signed, but there is no public key to check it with: pass --public-key PUB"
+        )
+    try:
+        signed = verify_bundle_signature(bundle.root, bundle.manifest, keys, where)
+    except SignatureError as exc:
+        return "fail", str(exc)
+    detail = f"{signed.files} files signed by {signed.signer.name} ({where})"
+    if not given:
+        caveat = "; a key the bundle carries proves nothing by itself: pass --public-key PUB"
+        return ("fail" if required else "warn"), detail + caveat
+    return "pass", detail
+
+
+CAPABILITY = Capability(
+    "trust",
+    steps=(Step("keyring", "copying the keyring's public keys", copy_keyring),),
+    checks=(Check("signature", "Bundle signed (OpenSSF model signing)", signature),),
+)
