@@ -41,7 +41,32 @@ def example_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     with threadpool_limits(1):
         model = train.train(pd.read_parquet(work / "train.parquet"), seed=42)
     skops.io.dump(model, work / "model.skops")
+    from mlhandoff.bundle.signing import generate_key
+
+    for name, _, _ in SIGNERS:  # the spec's security.keyring: work/keys
+        generate_key(work / "keys" / f"{name}.key")
     return root
+
+
+#: The example's signers: key name (work/keys/<name>.key), role, name as signed.
+SIGNERS = (
+    ("dana", "ds", "Dana Scientist"),
+    ("eli", "eng", "Eli Engineer"),
+    ("pat", "pm", "Pat Manager"),
+)
+
+
+def sign_example(bundle: Path, example_dir: Path) -> dict[str, object]:
+    """Sign ``bundle`` (Eli's key) and add the three sign-offs, as the demo does; returns the
+    verify arguments that check them with keys from outside the bundle."""
+    from mlhandoff.bundle.signing import sign_bundle
+    from mlhandoff.bundle.signoffs import sign_off
+
+    keys = example_dir / "work" / "keys"
+    sign_bundle(bundle, keys / "eli.key")
+    for name, role, who in SIGNERS:
+        sign_off(bundle, role=role, name=who, key=keys / f"{name}.key")
+    return {"public_keys": [keys / "eli.pub"], "keyring": keys}
 
 
 @pytest.fixture(scope="session")
@@ -54,9 +79,12 @@ def example_model(example_dir: Path) -> object:
 
 @pytest.fixture(scope="session")
 def example_bundle(example_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The example packed once, for tests that only read or serve it."""
+    """The example packed once (signed, with its three sign-offs), for tests that only read or
+    serve it."""
     import mlhandoff
 
-    return mlhandoff.pack(
+    bundle = mlhandoff.pack(
         spec=example_dir / "handoff.yaml", out=tmp_path_factory.mktemp("bundle")
     ).path
+    sign_example(bundle, example_dir)
+    return bundle

@@ -176,34 +176,51 @@ def test_signed_then_tampered_names_the_file(copy: Path, keys: Path) -> None:
         sign_bundle(copy, keys / "eli.key")
 
 
-def test_require_signature(example_dir: Path, keys: Path, tmp_path: Path) -> None:
+def test_require_signature(copy: Path, keys: Path) -> None:
+    """The example requires a signature (security.require_signature)."""
+    line = _line(copy)
+    assert line.status == "missing" and "security.require_signature" in line.detail
+    sign_bundle(copy, keys / "mallory.key")
+    line = _line(copy)  # checked with the bundle's own keys/ (dana, eli, pat): not among them
+    assert line.status == "fail" and "not in the bundle's own keys/" in line.detail
+    sign_bundle(copy, keys / "eli.key")  # a key the verifier holds
+    assert _line(copy, public_keys=[keys / "eli.pub"]).status == "pass"
+    with pytest.raises(SignatureError, match="no public key to check it with"):
+        mlhandoff.open_bundle(copy, require_signature=True)
+    mallory = TrustAnchors.load([keys / "mallory.pub"])
+    with pytest.raises(SignatureError, match="not in the given public keys"):
+        mlhandoff.open_bundle(copy, anchors=mallory, require_signature=True)
+    eli = TrustAnchors.load([keys / "eli.pub"])
+    assert mlhandoff.open_bundle(copy, anchors=eli, require_signature=True).anchors == eli
+    shutil.rmtree(copy / "signatures")
+    with pytest.raises(SignatureError, match="the bundle is not signed"):
+        mlhandoff.open_bundle(copy, anchors=eli, require_signature=True)
+
+
+def test_a_key_the_bundle_carries_is_only_a_warning(
+    example_bundle: Path, example_dir: Path, tmp_path: Path
+) -> None:
+    """Signed with a key of the bundle's own keys/: valid, but proves nothing by itself."""
+    line = _line(example_bundle)  # signed by eli, whose .pub the bundle carries
+    assert line.status == "warn" and "signed by keys/eli.pub" in line.detail
+    assert "proves nothing by itself" in line.detail
+    ring = example_dir / "work" / "keys"
+    assert _line(example_bundle, public_keys=[ring / "eli.pub"]).status == "pass"
+
+
+def test_unsigned_is_skipped_unless_the_spec_requires_it(
+    example_dir: Path, keys: Path, tmp_path: Path
+) -> None:
     data = yaml.safe_load((example_dir / "handoff.yaml").read_text())
-    data["security"]["require_signature"] = True
-    data["security"]["keyring"] = None
-    spec = example_dir / f"{tmp_path.name}-signed.yaml"
+    data["security"].update(require_signature=False, keyring=None)
+    spec = example_dir / f"{tmp_path.name}-unsigned.yaml"
     spec.write_text(yaml.safe_dump(data, sort_keys=False))
     bundle = mlhandoff.pack(spec=spec, out=tmp_path).path
     line = _line(bundle)
-    assert line.status == "missing" and "security.require_signature" in line.detail
-    sign_bundle(bundle, keys / "eli.key")
-    line = _line(bundle)  # signed, but nothing to check it with
-    assert line.status == "fail" and "--public-key" in line.detail
-    assert _line(bundle, public_keys=[keys / "eli.pub"]).status == "pass"
-    with pytest.raises(SignatureError, match="no public key to check it with"):
-        mlhandoff.open_bundle(bundle, require_signature=True)
-    mallory = TrustAnchors.load([keys / "mallory.pub"])
-    with pytest.raises(SignatureError, match="not in the given public keys"):
-        mlhandoff.open_bundle(bundle, anchors=mallory, require_signature=True)
-    eli = TrustAnchors.load([keys / "eli.pub"])
-    assert mlhandoff.open_bundle(bundle, anchors=eli, require_signature=True).anchors == eli
-    shutil.rmtree(bundle / "signatures")
-    with pytest.raises(SignatureError, match="the bundle is not signed"):
-        mlhandoff.open_bundle(bundle, require_signature=True)
-
-
-def test_an_unsigned_bundle_is_not_a_failure_unless_required(copy: Path) -> None:
-    line = _line(copy)
     assert line.status == "skipped" and "not signed" in line.detail
+    sign_bundle(bundle, keys / "eli.key")
+    line = _line(bundle)  # no key anywhere to check it with
+    assert line.status == "warn" and "no public key to check it with" in line.detail
 
 
 def test_keygen_writes_a_private_key_only_its_owner_reads(tmp_path: Path) -> None:

@@ -1,5 +1,6 @@
 """The handoff's agreements, checked against the spec: documented contracts, monitoring,
-rollback and on-call, model card, privacy and security notes, sign-offs."""
+rollback and on-call, model card, privacy and security notes. (Sign-offs are signed after pack:
+the trust capability checks them, in ``capabilities/trust.py``.)"""
 
 from __future__ import annotations
 
@@ -92,16 +93,6 @@ def model_card_privacy(view: HandoffView) -> Outcome:
     )
 
 
-_ROLES = {"pm": "PM", "ds": "DS", "eng": "Eng"}
-
-
-def signoffs(view: HandoffView) -> Outcome:
-    have = {s.role for s in view.spec.signoffs}
-    gaps = [f"no sign-off from {_ROLES[r]}" for r in _ROLES if r not in have]
-    detail = ", ".join(f"{_ROLES[s.role]} {s.name} {s.date}" for s in view.spec.signoffs)
-    return outcome(gaps, detail)
-
-
 CAPABILITY = Capability(
     "agreements",
     checklist=(
@@ -115,6 +106,5 @@ CAPABILITY = Capability(
             "Model card and privacy/security notes completed",
             model_card_privacy,
         ),
-        ChecklistLine("signoffs", "Sign-offs from PM, DS and Eng", signoffs),
     ),
 )

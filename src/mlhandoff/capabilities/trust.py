@@ -14,8 +14,10 @@ import shutil
 from mlhandoff.bundle import layout
 from mlhandoff.bundle.bundle import Bundle
 from mlhandoff.bundle.signing import PublicKey, load_keyring, verify_bundle_signature
+from mlhandoff.bundle.signoffs import ROLE_NAMES, read_signoffs
 from mlhandoff.capabilities.files import resolve_input
-from mlhandoff.capability import Capability, Check, Outcome, PackContext, Step
+from mlhandoff.capability import Capability, Check, HandoffView, Outcome, PackContext, Step
+from mlhandoff.checks import Status
 from mlhandoff.errors import InputError, SignatureError
 
 
@@ -76,13 +78,80 @@ def signature(bundle: Bundle) -> Outcome:
         return "fail", str(exc)
     detail = f"{signed.files} files signed by {signed.signer.name} ({where})"
     if not given:
-        caveat = "; a key the bundle carries proves nothing by itself: pass --public-key PUB"
-        return ("fail" if required else "warn"), detail + caveat
+        return "warn", detail + "; a key the bundle carries proves nothing by itself: " + (
+            "pass --public-key PUB"
+        )
     return "pass", detail
+
+
+def signoffs(bundle: Bundle) -> Outcome:
+    """Every required role signed off on this bundle digest, with a key of the keyring."""
+    spec = bundle.spec
+    if bundle.anchors.keyring is not None:
+        keys, where = list(bundle.anchors.keyring), "the --keyring given"
+    else:
+        keys, where = bundle_keys(bundle), "the bundle's keys/ (security.keyring)"
+    records, problems = read_signoffs(bundle.root, keys, where)
+    current = [r for r in records if r.digest == bundle.digest]
+    stale = [r for r in records if r.digest != bundle.digest]
+    signed = {r.role for r in current}
+    missing = [role for role in spec.security.signoff_roles if role not in signed]
+    parts = []
+    if current:
+        parts.append("signed: " + ", ".join(r.describe() for r in current))
+    if missing:
+        parts.append("no signed sign-off from " + ", ".join(ROLE_NAMES[r] for r in missing))
+    declared = [s for s in spec.signoffs if s.role not in signed]
+    if declared:
+        parts.append(
+            "declared, not signed: "
+            + ", ".join(f"{ROLE_NAMES[s.role]} {s.name} {s.date}" for s in declared)
+        )
+    if stale:
+        parts.append(
+            "stale (signed an earlier bundle digest): "
+            + ", ".join(f"{r.describe()} on {r.digest[:19]}…" for r in stale)
+        )
+    parts += problems
+    if not keys and (missing or problems):
+        parts.append("no keyring to check sign-offs with: set security.keyring or pass --keyring")
+    if missing:
+        parts.append("sign with: mlhandoff signoff BUNDLE --role ROLE --name NAME --key KEY")
+    status: Status = "fail" if problems else "missing" if missing else "pass"
+    if status == "pass" and bundle.anchors.keyring is None:
+        parts.append("keys from the bundle's own keys/: pass --keyring to use yours")
+    return status, "; ".join(parts)
+
+
+def readme(view: HandoffView) -> str:
+    """How the receiving engineer checks who made and who approved this bundle."""
+    security = view.spec.security
+    roles = ", ".join(ROLE_NAMES[r] for r in security.signoff_roles)
+    keys = sorted(f for f in view.files if f.startswith(layout.KEYS_DIR + "/"))
+    lines = [
+        "## Trust",
+        "",
+        f"verify requires signed sign-offs from {roles} for this bundle's digest"
+        + (f", checked with the keys in `{layout.KEYS_DIR}/` ({len(keys)})" if keys else "")
+        + (
+            "; the bundle must be signed (`security.require_signature`)."
+            if security.require_signature
+            else "."
+        ),
+        "",
+        "```bash",
+        "mlhandoff verify . --public-key SIGNER.pub --keyring YOUR_KEYRING/",
+        "```",
+    ]
+    return "\n".join(lines)
 
 
 CAPABILITY = Capability(
     "trust",
     steps=(Step("keyring", "copying the keyring's public keys", copy_keyring),),
-    checks=(Check("signature", "Bundle signed (OpenSSF model signing)", signature),),
+    checks=(
+        Check("signature", "Bundle signed (OpenSSF model signing)", signature),
+        Check("signoffs", "Sign-offs from PM, DS and Eng, signed for this bundle", signoffs),
+    ),
+    readme=readme,
 )

@@ -47,3 +47,24 @@ def sign(
     console.print(
         f"next: [bold]mlhandoff verify {bundle} --public-key {key.with_suffix('.pub')}[/]"
     )
+
+
+@app.command()
+def signoff(
+    bundle: Annotated[Path, typer.Argument(help="The bundle directory.")],
+    role: Annotated[str, typer.Option(help="pm, ds or eng.")],
+    name: Annotated[str, typer.Option(help="Who signs off.")],
+    key: Annotated[Path, typer.Option(help="Their private key (from mlhandoff keygen).")],
+    comment: Annotated[str | None, typer.Option(help="What they checked, or conditions.")] = None,
+) -> None:
+    """Sign off on a bundle: a signed statement of who, in which role, when, the bundle digest
+    and a comment, added under signatures/signoffs/ (the bundle digest does not change).
+
+    Example: [bold]mlhandoff signoff dist/x-1.0.0 --role ds --name "Dana" --key keys/dana.key[/]
+    """
+    from mlhandoff.bundle.signoffs import sign_off
+
+    path = run(
+        lambda: sign_off(bundle, role=role, name=name, key=key, comment=comment),
+    )
+    console.print(f"signed off as {role}: {path}")
