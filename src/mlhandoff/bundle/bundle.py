@@ -31,7 +31,7 @@ from mlhandoff.errors import BundleError, IntegrityError, SpecError
 from mlhandoff.flavors import load_predictor
 from mlhandoff.flavors.base import LoadOptions, Predictor
 from mlhandoff.spec.loader import load_spec, parse_spec
-from mlhandoff.spec.models import HandoffSpec, OutputContract
+from mlhandoff.spec.models import DataContract, HandoffSpec, OutputContract
 
 
 class EnvironmentMismatchWarning(UserWarning):
@@ -124,7 +124,15 @@ class Bundle:
 
     @functools.cached_property
     def _record_contract(self) -> CompiledContract:
-        return CompiledContract(without_batch_rules(self.spec.data_contract))
+        # the PII fields pack dropped are not used by the model: their absence is no refusal
+        contract = without_fields(without_batch_rules(self.spec.data_contract), self.dropped_fields)
+        return CompiledContract(contract)
+
+    @functools.cached_property
+    def dropped_fields(self) -> frozenset[str]:
+        """PII fields pack dropped from the golden and eval data (``reports/pii.json``)."""
+        report = self.report(layout.PII_REPORT) or {}
+        return frozenset(f for names in (report.get("dropped") or {}).values() for f in names)
 
     @functools.cached_property
     def _outputs(self) -> OutputContract:
@@ -142,6 +150,14 @@ class Bundle:
         if rel not in self.manifest["files"]:
             return None
         return json.loads((self.root / rel).read_text(encoding="utf-8"))
+
+
+def without_fields(contract: DataContract, names: frozenset[str]) -> DataContract:
+    """The contract less ``names`` (fields a bundle's data left out on purpose)."""
+    if not names:
+        return contract
+    fields = {n: f for n, f in contract.fields.items() if n not in names}
+    return contract.model_copy(update={"fields": fields})
 
 
 def load_options(spec: HandoffSpec, model: ModelRecord, base: Path) -> LoadOptions:

@@ -9,6 +9,7 @@ from mlhandoff.capabilities import (
     golden,
     leakage,
     model,
+    privacy,
     training,
     trust,
 )
@@ -19,6 +20,7 @@ BUILTIN = (
     model.CAPABILITY,  # writes and loads the model: later steps use it
     golden.CAPABILITY,
     acceptance.CAPABILITY,
+    privacy.CAPABILITY,  # after golden and acceptance wrote the data it scans and trims
     training.CAPABILITY,  # hashes training.data, refusing paths outside the spec's directory
     environment.CAPABILITY,
     bundle_tests.CAPABILITY,

@@ -18,7 +18,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from mlhandoff.bundle import layout
-from mlhandoff.bundle.bundle import Bundle, open_bundle
+from mlhandoff.bundle.bundle import Bundle, open_bundle, without_fields
 from mlhandoff.contract.diff import diff_contracts
 from mlhandoff.contract.tables import TableLike, read_table
 from mlhandoff.contract.validate import CompiledContract
@@ -63,10 +63,12 @@ def _predict(predictor: Predictor, table: pa.Table, who: str) -> dict[str, np.nd
         ) from exc
 
 
-def _check_contract(spec: HandoffSpec, table: pa.Table, name: str) -> None:
-    CompiledContract(spec.data_contract).validate(table, allow_extra=True).raise_for_violations(
-        name
-    )
+def _check_contract(
+    spec: HandoffSpec, table: pa.Table, name: str, skip: frozenset[str] = frozenset()
+) -> None:
+    """``skip``: PII fields pack dropped from the eval sample (the model does not use them)."""
+    contract = without_fields(spec.data_contract, skip)
+    CompiledContract(contract).validate(table, allow_extra=True).raise_for_violations(name)
 
 
 def _baseline_from_columns(table: pa.Table) -> dict[str, np.ndarray] | None:
@@ -130,7 +132,7 @@ def evaluate_bundle(
         table, name = pq.read_table(path), f"{b.root.name}/{layout.EVAL_SAMPLE}"
     else:
         table, name = read_table(data, name="evaluation data"), _name(data)
-    _check_contract(spec, table, name)
+    _check_contract(spec, table, name, skip=b.dropped_fields if packed else frozenset())
     evalset = _eval_set(spec, table, name)
     predictor = b.predictor() if model is None else _load_other(b, Path(model))
     raw = _predict(predictor, table, "the model")

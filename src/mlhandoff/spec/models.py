@@ -354,9 +354,38 @@ class ModelCard(_Section):
     ethical_considerations: str | None = None
 
 
+PiiRule = Literal["email", "phone", "card_number", "iban", "ip_address"]
+
+
+class PiiAcknowledgement(_Section):
+    """Personal data pack found in a field that is not PII, and why that is acceptable."""
+
+    field: Text
+    rule: PiiRule | None = Field(default=None, description="The rule it answers; any when unset.")
+    reason: Text = Field(description="Why the bundle may carry it (e.g. synthetic test data).")
+
+
 class Privacy(_Section):
-    pii_fields: list[str] = Field(default_factory=list)
-    retention: str | None = None
+    pii_fields: list[str] = Field(
+        default_factory=list,
+        description="PII fields; those the model does not use are dropped from golden/eval data.",
+    )
+    retention: str | None = Field(default=None, description="How long each kind of data is kept.")
+    log_retention: str | None = Field(
+        default=None,
+        pattern=r"^[1-9][0-9]*[hdw]$",
+        description="Prediction-log files older than this are deleted, e.g. 30d (h, d, w).",
+    )
+    access_controls: str | None = Field(
+        default=None, description="Who may read the data and logs, and how that is enforced."
+    )
+    data_owner: str | None = Field(
+        default=None, description="Who answers for the data (a person or team)."
+    )
+    acknowledged: list[PiiAcknowledgement] = Field(
+        default_factory=list,
+        description="Personal data pack found in fields that are not PII, with a reason.",
+    )
     notes: str | None = None
 
 
