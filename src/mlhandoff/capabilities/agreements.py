@@ -81,6 +81,8 @@ def model_card_privacy(view: HandoffView) -> Outcome:
             ("acceptance.criteria", spec.acceptance.criteria),
             ("privacy.notes", spec.privacy.notes),
             ("privacy.retention", spec.privacy.retention),
+            ("privacy.access_controls", spec.privacy.access_controls),
+            ("privacy.data_owner", spec.privacy.data_owner),
             ("security.notes", spec.security.notes),
         ]
     )
@@ -88,8 +90,12 @@ def model_card_privacy(view: HandoffView) -> Outcome:
     unlisted = sorted(declared_pii - set(spec.privacy.pii_fields))
     if unlisted:
         gaps.append(f"fields marked pii but not in privacy.pii_fields: {', '.join(unlisted)}")
+    retention = spec.privacy.log_retention
     return outcome(
-        gaps, f"model card complete, {len(spec.privacy.pii_fields)} PII field(s) declared"
+        gaps,
+        f"model card complete, {len(spec.privacy.pii_fields)} PII field(s) declared, "
+        f"data owner {spec.privacy.data_owner}, prediction logs kept "
+        + (retention or "without a limit (privacy.log_retention unset)"),
     )
 
 

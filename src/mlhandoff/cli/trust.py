@@ -68,3 +68,48 @@ def signoff(
         lambda: sign_off(bundle, role=role, name=name, key=key, comment=comment),
     )
     console.print(f"signed off as {role}: {path}")
+
+
+logs_app = typer.Typer(help="Prediction logs: retention.", no_args_is_help=True)
+app.add_typer(logs_app, name="logs")
+
+
+@logs_app.command("prune")
+def logs_prune(
+    log_dir: Annotated[Path, typer.Option("--dir", help="The prediction-log directory.")],
+    retention: Annotated[
+        str | None, typer.Option(help="Delete files older than this: 12h, 30d, 2w.")
+    ] = None,
+    bundle: Annotated[
+        Path | None,
+        typer.Option(help="Take the retention from this bundle's privacy.log_retention."),
+    ] = None,
+    dry_run: Annotated[bool, typer.Option(help="List what would be deleted.")] = False,
+) -> None:
+    """Delete prediction-log files older than the retention period (closed files only).
+
+    Example: [bold]mlhandoff logs prune --dir logs/ --retention 30d[/]
+    """
+    from mlhandoff.errors import InputError
+    from mlhandoff.serve.retention import PruneResult, parse_retention, prune
+
+    def action() -> tuple[str, PruneResult]:
+        text = retention
+        if text is None and bundle is not None:
+            from mlhandoff.bundle.bundle import open_bundle
+
+            text = open_bundle(bundle).spec.privacy.log_retention
+            if text is None:
+                raise InputError(f"{bundle}: its spec sets no privacy.log_retention")
+        if text is None:
+            raise InputError("give --retention (e.g. 30d) or --bundle with privacy.log_retention")
+        return text, prune(log_dir, parse_retention(text), dry_run=dry_run)
+
+    text, result = run(action)
+    verb = "would delete" if dry_run else "deleted"
+    for path in result.deleted:
+        console.print(f"{verb} {path}", highlight=False)
+    console.print(
+        f"{verb} {len(result.deleted)} file(s) older than {text} "
+        f"({result.bytes_freed / 1e6:.1f} MB); kept {result.kept}"
+    )
