@@ -45,6 +45,7 @@ def init(
 
     Example: [bold]mlhandoff init --model model.skops --sample sample.parquet --label is_fraud[/]
     """
+    from mlhandoff.capabilities.model_audit import refuse_unsafe_pickle
     from mlhandoff.errors import InputError
     from mlhandoff.scaffold import scaffold
 
@@ -60,6 +61,7 @@ def init(
             raise InputError(
                 f"--task '{task}' is not a task; use binary_classification, multiclass_classification, regression or ranking"
             )
+        refuse_unsafe_pickle(model)  # what pack would refuse, refused before a spec exists
         chosen = cast(Task | None, task)
         return scaffold(
             model_path=model, sample=sample, spec_path=out, label=label, task=chosen, name=name
