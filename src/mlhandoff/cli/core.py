@@ -100,6 +100,17 @@ def pack(
         ),
     ] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
+    lock_hashes: Annotated[
+        bool,
+        typer.Option(
+            "--lock-hashes",
+            help="Record artifact hashes in env/requirements.txt (pip download from the index).",
+        ),
+    ] = False,
+    wheels: Annotated[
+        Path | None,
+        typer.Option(help="Take the artifacts to hash from this folder only (offline)."),
+    ] = None,
 ) -> None:
     """Build an immutable, hashed bundle: model, golden set, environment lock, rendered docs.
 
@@ -118,6 +129,8 @@ def pack(
                 allow_outside=allow_outside,
                 on_stage=on_stage,
                 on_bytes=on_bytes,
+                lock_hashes=lock_hashes,
+                wheels=wheels,
             ),
             as_json=as_json,
         )
@@ -133,6 +146,13 @@ def pack(
         )
         return
     console.print(f"packed [bold]{result.path}[/] ({result.golden_rows} golden rows)")
+    if lock_hashes or wheels is not None:
+        lock = (result.path / "env" / "requirements.txt").read_text(encoding="utf-8")
+        console.print(
+            "env/requirements.txt: artifact hashes recorded (pip --require-hashes)"
+            if "--hash=sha256:" in lock
+            else "[yellow]env/requirements.txt: no artifact hashes; its header says why[/]"
+        )
     console.print(f"bundle digest {result.bundle_digest}")
     console.print(f"handoff README: {result.path / 'docs' / 'README.md'}")
     if result.todos or result.failing:
