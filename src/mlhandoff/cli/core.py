@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
-from typing import Annotated, cast
+from typing import Annotated, Any, cast
 
 import typer
 from rich.table import Table
@@ -256,9 +256,27 @@ def _print_report(report: VerifyReport) -> None:
     for r in report.results:
         table.add_row(r.title, f"[{_STYLE[r.status]}]{r.status}[/]", r.detail)
     console.print(table)
+    if report.ml_test_score:
+        _print_score(report.ml_test_score)
     if report.bundle_digest:
         console.print(f"bundle digest {report.bundle_digest}")
     console.print(_summary(report.results))
+
+
+def _print_score(score: dict[str, Any]) -> None:
+    """Every test of the ML Test Score with its points and the check behind them."""
+    table = Table(title="ML Test Score (Breck et al. 2017)", title_justify="left")
+    table.add_column("test")
+    table.add_column("points", justify="right")
+    table.add_column("evidence", overflow="fold")
+    for row in score["tests"]:
+        style = "green" if row["points"] == 1 else "yellow" if row["points"] else "dim"
+        table.add_row(
+            f"{row['id']} {row['title']}", f"[{style}]{row['points']:g}[/]", row["evidence"]
+        )
+    console.print(table)
+    sections = ", ".join(f"{name} {value:g}" for name, value in score["sections"].items())
+    console.print(f"ML Test Score: [bold]{score['final']:g}[/] (the lowest of {sections})")
 
 
 def _summary(results: list[CheckResult]) -> str:

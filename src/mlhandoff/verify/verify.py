@@ -15,6 +15,7 @@ import mlhandoff.capabilities  # noqa: F401  (registers the built-in capabilitie
 from mlhandoff.bundle.bundle import Bundle, open_bundle, read_bundle
 from mlhandoff.bundle.manifest import Progress
 from mlhandoff.bundle.signing import TrustAnchors
+from mlhandoff.capabilities.ml_test_score import ml_test_score, score_line
 from mlhandoff.capability import Check, HandoffView, checklist, registered
 from mlhandoff.checks import CheckResult, VerifyReport
 from mlhandoff.errors import BundleError, HandoffError
@@ -78,6 +79,8 @@ def verify(
         done[check.id] = _run(check, bundle, done)
         report.results.append(done[check.id])
     report.results += checklist(HandoffView.of_bundle(bundle))
+    report.ml_test_score = ml_test_score(bundle, report.results)
+    report.results.append(score_line(report.ml_test_score))
     return report
 
 
