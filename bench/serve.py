@@ -25,7 +25,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import datetime as dt
 import json
 import os
 import platform
@@ -119,11 +118,13 @@ def prepare_bundle(work: Path) -> Path:
                 check=True,
                 timeout=900,
             )
-    spec = (work / "handoff.yaml").read_text()
-    bench_spec, n = re.subn(r"(?m)^(\s*rate_limit_rps:)\s*\d+(\.\d+)?\s*$", r"\1 1000000", spec)
-    if n != 1:
-        raise SystemExit("could not find api.rate_limit_rps in the example spec")
-    (work / "handoff.bench.yaml").write_text(bench_spec)
+    from mlhandoff.spec import dump_spec, load_spec
+
+    spec = load_spec(
+        work / "handoff.yaml"
+    )  # the project's loader: comments and layout do not matter
+    spec.api.rate_limit_rps = 1_000_000
+    (work / "handoff.bench.yaml").write_text(dump_spec(spec))
     log("packing the bench bundle")
     subprocess.run(
         [
@@ -143,13 +144,11 @@ def prepare_bundle(work: Path) -> Path:
 
 
 def golden_records(bundle: Path) -> list[dict[str, Any]]:
-    import pyarrow.parquet as pq
+    """The load test's own records (one per golden row), so both send the same bodies."""
+    import mlhandoff
+    from mlhandoff.serve.loadtest import golden_records as records
 
-    rows = pq.read_table(bundle / "data" / "golden_inputs.parquet").to_pylist()
-    return [
-        {k: v.isoformat() if isinstance(v, dt.date | dt.datetime) else v for k, v in r.items()}
-        for r in rows
-    ]
+    return records(mlhandoff.open_bundle(bundle))
 
 
 def measure_raw(bundle: Path, calls: int = 1000) -> tuple[Callable[[], float], dict[str, Any]]:
@@ -159,8 +158,8 @@ def measure_raw(bundle: Path, calls: int = 1000) -> tuple[Callable[[], float], d
 
     import mlhandoff
     from mlhandoff.contract.outputs import name_outputs
-    from mlhandoff.serve.app import ModelService, ServeConfig
-    from mlhandoff.serve.payload import records_from_predict, to_table
+    from mlhandoff.serve import ModelService, ServeConfig
+    from mlhandoff.serve.protocols import PredictProtocol
 
     path = bundle / "model" / "model.skops"
     model = sio.load(path, trusted=sio.get_untrusted_types(file=path))
@@ -169,9 +168,11 @@ def measure_raw(bundle: Path, calls: int = 1000) -> tuple[Callable[[], float], d
     frames = [frame.iloc[[i]] for i in range(len(frame))]
     opened = mlhandoff.open_bundle(bundle)
     predictor = opened.predictor()
-    outputs = opened.spec.outputs()
+    outputs = opened.outputs
     tables = [golden.slice(i, 1) for i in range(golden.num_rows)]
-    contract = ModelService(ServeConfig(bundle=bundle)).contract  # the server's own validator
+    service = ModelService(ServeConfig(bundle=bundle))
+    contract = service.contract  # the server's own validator
+    protocol = PredictProtocol(service.rows, service.model_info())
     records = golden_records(bundle)
     bodies = [json.dumps(r).encode() for r in records]
     import orjson
@@ -199,10 +200,7 @@ def measure_raw(bundle: Path, calls: int = 1000) -> tuple[Callable[[], float], d
         layered = timed(lambda i: name_outputs(predictor.predict(tables[i % n]), outputs))
 
     def parse_validate(i: int) -> object:
-        table = to_table(
-            records_from_predict(orjson.loads(bodies[i % n])), opened.spec.data_contract, 1000
-        )
-        contract.validate(table)
+        table, _ = contract.validate_json(protocol.parse(orjson.loads(bodies[i % n])))
         return contract.normalize(table)
 
     validate = timed(parse_validate)
@@ -233,8 +231,10 @@ def measure_raw(bundle: Path, calls: int = 1000) -> tuple[Callable[[], float], d
 
 
 def _pct(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, round(q / 100 * (len(ordered) - 1)))]
+    """The load test's percentile (interpolated), so bench and loadtest report the same p99."""
+    from mlhandoff.serve.loadtest import percentile
+
+    return percentile(values, q)
 
 
 # --- servers ---------------------------------------------------------------------------------
@@ -354,12 +354,12 @@ def server_cpu(server: Server) -> float:
 
 def batch_counters(server: Server) -> tuple[float, float]:
     """(rows, model calls) so far, from mlhandoff's /metrics."""
+    from mlhandoff.serve.metrics import sample_values
+
     _, text = http("GET", server.url + "/metrics")
-    values = dict.fromkeys(("mlhandoff_batch_rows_sum", "mlhandoff_batch_rows_count"), 0.0)
-    for line in text.decode().splitlines():
-        name, _, value = line.partition(" ")
-        if name in values:
-            values[name] = float(value)
+    values = sample_values(
+        text.decode(), ("mlhandoff_batch_rows_sum", "mlhandoff_batch_rows_count")
+    )
     return values["mlhandoff_batch_rows_sum"], values["mlhandoff_batch_rows_count"]
 
 
@@ -880,7 +880,7 @@ def report(results: dict[str, Any]) -> str:
         f"{raw_baseline(raw):.3f} ms",
         f"peers' native threads: {results.get('peer_threads')}",
         f"mlhandoff in-process layers, one row: predictor (arrow->pandas->predict_proba->outputs) "
-        f"p50 {raw['mlhandoff_predictor_p50_ms']:.3f} ms; JSON parse + to_table + validate + "
+        f"p50 {raw['mlhandoff_predictor_p50_ms']:.3f} ms; JSON parse + validate_json + "
         f"normalize p50 {raw['parse_validate_p50_ms']:.3f} ms",
         "",
         "| server | concurrency | req/s | p50 ms | p90 ms | p99 ms | max ms | errors "
@@ -926,7 +926,7 @@ def report(results: dict[str, Any]) -> str:
 
 
 def rss_kib(pid: int) -> int:
-    """Resident memory of ``pid`` and every process below it (the server and its model worker)."""
+    """Resident memory of ``pid`` and every process below it (the server and its model process)."""
     total = 0
     for member in [pid, *descendants(pid)]:
         with contextlib.suppress(OSError):

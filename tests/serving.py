@@ -11,9 +11,9 @@ import sys
 import textwrap
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import httpx
 import numpy as np
@@ -23,6 +23,9 @@ import yaml
 
 import mlhandoff
 from mlhandoff.serve import ServeConfig, create_app
+from mlhandoff.serve.metrics import Scrape
+
+T = TypeVar("T")
 
 
 class LiveServer:
@@ -66,6 +69,31 @@ def wait_ready_at(client: httpx.Client, timeout_s: float = 30) -> None:
                 return
         time.sleep(0.05)
     raise RuntimeError("server never became ready")
+
+
+def wait_until(condition: Callable[[], object], what: str, timeout_s: float = 30) -> None:
+    """Poll ``condition`` until it is true; fail naming ``what`` after ``timeout_s`` (a bound on
+    a wait, never a measurement)."""
+    deadline = time.monotonic() + timeout_s
+    while not condition():
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        time.sleep(0.02)
+
+
+def scrape(client: httpx.Client) -> Scrape:
+    return Scrape(client.get("/metrics").text)
+
+
+def in_one_second(burst: Callable[[], T], attempts: int = 5) -> T:
+    """``burst()`` run from the start of a fresh one-second window (the rate limiter's), again
+    when a loaded machine made it straddle two windows."""
+    for _ in range(attempts):
+        time.sleep(1 - (time.time() % 1) + 0.01)  # until the next second starts
+        started = int(time.time())
+        result = burst()
+        if int(time.time()) == started:
+            return result
+    raise AssertionError(f"no burst fitted in one second in {attempts} attempts")
 
 
 @contextlib.contextmanager

@@ -71,3 +71,22 @@ def test_the_reproduce_section_runs_as_written(
     assert auc(packed) > 0.6 and abs(auc(packed) - auc(retrained)) < 0.02  # same recipe, same model
     assert (retrain_dir / "work" / "model.skops").exists()
     assert mlhandoff.verify(bundle).results[0].status == "pass"  # nothing was written inside
+
+
+def test_the_readme_example_responses_are_what_the_server_answers(example_bundle: Path) -> None:
+    """The documented request, sent as documented, gets the documented answer."""
+    from serving import live_server
+
+    readme = (example_bundle / "docs" / "README.md").read_text()
+    api = readme.split("## API\n", 1)[1]
+    requests = re.findall(r"Example request \d+ \(`POST /predict`\):\n```json\n(.*?)```", api, re.S)
+    answers = re.findall(r"Its response \(.*?\):\n```json\n(.*?)```", api, re.S)
+    spec = mlhandoff.open_bundle(example_bundle).spec
+    assert len(requests) == len(answers) == len(spec.api.examples) >= 1
+    with live_server(example_bundle) as server:
+        for request, answer in zip(requests, answers, strict=True):
+            got = server.client.post("/predict", json=json.loads(request))
+            assert got.status_code == 200, got.text
+            documented = json.loads(answer)
+            assert got.json()["predictions"] == documented["predictions"]
+            assert got.json()["model"] == documented["model"]

@@ -202,3 +202,49 @@ def test_installed_console_script_runs(tmp_path: Path) -> None:
     assert "Traceback" not in done.stderr
     version = subprocess.run([str(exe), "--version"], capture_output=True, text=True, timeout=60)
     assert version.returncode == 0 and version.stdout.startswith("mlhandoff ")
+
+
+def test_init_with_eval_covers_the_held_out_data_and_fills_training(
+    example_dir: Path, tmp_path: Path
+) -> None:
+    """Ranges from the training sample alone can reject the test split; --eval widens them."""
+    from mlhandoff.contract import CompiledContract, read_table
+
+    work = example_dir / "work"
+    plain, widened = (
+        example_dir / f"{tmp_path.name}-a.yaml",
+        example_dir / f"{tmp_path.name}-b.yaml",
+    )
+    assert (
+        _init(work / "model.skops", work / "sample.parquet", plain, "--label", "is_fraud").exit_code
+        == 0
+    )
+    result = _init(
+        work / "model.skops",
+        work / "sample.parquet",
+        widened,
+        *("--label", "is_fraud", "--eval", str(work / "test.parquet")),
+        *("--code", str(example_dir / "train.py"), "--seed", "42"),
+        *("--command", "python train.py --out work/model.skops # trains: the whole line"),
+    )
+    assert result.exit_code == 0, result.output
+    test = read_table(work / "test.parquet")
+    narrow = CompiledContract(load_spec(plain).data_contract).validate(test, allow_extra=True)
+    wide = CompiledContract(load_spec(widened).data_contract).validate(test, allow_extra=True)
+    assert wide.ok, [v.message for v in wide.violations]
+    assert not narrow.ok  # the problem --eval solves: inferred from the sample alone
+    spec = load_spec(widened)
+    assert spec.acceptance.data == "work/test.parquet"
+    assert spec.training.code_path == "train.py" and spec.training.seed == 42
+    assert (
+        spec.training.command == "python train.py --out work/model.skops # trains: the whole line"
+    )
+
+    missing = _init(
+        work / "model.skops",
+        work / "sample.parquet",
+        tmp_path / "c.yaml",
+        "--eval",
+        str(tmp_path / "nope.parquet"),
+    )
+    assert missing.exit_code == 2 and "nope.parquet" in missing.output

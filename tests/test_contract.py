@@ -294,6 +294,41 @@ def test_timestamps_timezone_and_iso_text() -> None:
     }
 
 
+def test_times_outside_the_years_1_to_9999_are_refused_with_their_field_and_row() -> None:
+    """Regression: year 0 and year 10000 passed the contract and then broke the prediction log
+    (Python cannot hold them)."""
+    contract = _contract(t={"type": "timestamp", "nullable": True}, d={"type": "date"})
+    edges = ["0001-01-01T00:00:00Z", "9999-12-31T23:59:59.999999Z", "9999-12-31T23:59:59"]
+    assert contract.validate(
+        pa.table({"t": edges, "d": ["0001-01-01", "9999-12-31", "2026-01-01"]})
+    ).ok
+    text = pa.table(
+        {
+            "t": ["2026-01-01T00:00:00Z", "0000-06-01T00:00:00Z", "9999-12-31T23:00:00-05:00"],
+            "d": ["2026-01-01"] * 3,
+        }
+    )
+    (violation,) = contract.validate(text).violations
+    assert (violation.field, violation.rule, violation.rows) == ("t", "type", [1, 2])
+    assert "years 1 to 9999" in violation.message
+    us_per_day = 86_400 * 10**6
+    stored = pa.table(
+        {
+            "t": pa.array([0, -719_163 * us_per_day, None], pa.int64()).cast(
+                pa.timestamp("us", tz="UTC")
+            ),
+            "d": pa.array([0, 1, 2_932_897], pa.int32()).cast(pa.date32()),
+        }
+    )
+    report = contract.validate(stored)
+    assert {(v.field, v.rule, tuple(v.rows)) for v in report.violations} == {
+        ("t", "type", (1,)),
+        ("d", "type", (2,)),
+    }
+    assert report.to_dict()["violations"][0]["values"] == ["0000-12-31 00:00:00.000000Z"]
+    assert report.failing_rows == 2
+
+
 def test_fixed_length_arrays() -> None:
     contract = _contract(emb={"type": "array", "length": 3, "min": -1, "max": 1})
     good = pa.table({"emb": [[0.0, 0.5, -1.0], [1.0, 0.0, 0.0]]})

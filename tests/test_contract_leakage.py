@@ -142,6 +142,46 @@ def test_check_training_data_reads_the_files_by_role(tmp_path: Path) -> None:
     assert check_training_data(contract, [], tmp_path).checked == []
 
 
+def test_shared_rows_with_an_array_field(tmp_path: Path) -> None:
+    """Regression: pack crashed (TypeError: unhashable type: 'numpy.ndarray') when training.data
+    listed train and test files and the contract had an array field."""
+    contract = DataContract.model_validate(
+        {
+            "label": "y",
+            "fields": {"pixels": {"type": "array", "length": 3}, "x": {"type": "float"}},
+        }
+    )
+    rng = np.random.default_rng(0)
+
+    def table(rows: int) -> pa.Table:
+        pixels = rng.random((rows, 3)).ravel()
+        return pa.table(
+            {
+                "pixels": pa.FixedSizeListArray.from_arrays(pa.array(pixels), 3),
+                "x": rng.random(rows),
+                "y": rng.integers(0, 2, rows),
+            }
+        )
+
+    train, test = table(40), table(10)
+    copied = train.slice(5, 3)  # 3 training rows in the test set ...
+    # ... and one that differs from a training row only inside its array
+    near = train.slice(9, 1).set_column(
+        0, "pixels", pa.FixedSizeListArray.from_arrays(pa.array([0.5, 0.5, 0.5]), 3)
+    )
+    pq.write_table(train, tmp_path / "train.parquet")
+    pq.write_table(pa.concat_tables([test, copied, near]), tmp_path / "test.parquet")
+    files = [
+        DataFile(path="train.parquet", role="train"),
+        DataFile(path="test.parquet", role="test"),
+    ]
+    record = check_training_data(contract, files, tmp_path)
+    (finding,) = [f for f in record.findings if f.check == "shared_rows"]
+    assert "3 of 14" in finding.detail and "all 2 fields" in finding.detail
+    lists = train.set_column(0, "pixels", train.column("pixels").cast(pa.list_(pa.float64())))
+    assert [f.check for f in split_leakage(lists, lists.slice(0, 4), contract)] == ["shared_rows"]
+
+
 def test_pack_records_findings_and_the_checklist_warns(example_dir: Path, tmp_path: Path) -> None:
     work = example_dir / "work"
     train = pd.read_parquet(work / "train.parquet")

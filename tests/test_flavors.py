@@ -93,12 +93,16 @@ def _reversed(table: pa.Table) -> pa.Table:
 
 
 def _assert_standard(outputs: dict[str, np.ndarray], task: Task, rows: int) -> None:
-    assert tuple(outputs) == STANDARD_OUTPUTS[task]
+    """The task's standard outputs; multiclass ones with every class's probability too."""
+    extra = ("proba",) if task == "multiclass_classification" else ()
+    assert tuple(outputs) == STANDARD_OUTPUTS[task] + extra
     for values in outputs.values():
         assert len(values) == rows
-    for name in ("score", "confidence", "prediction"):
+    for name in ("score", "confidence", "prediction", "proba"):
         if name in outputs:
             assert outputs[name].dtype == np.float64
+    if "proba" in outputs:
+        np.testing.assert_array_equal(outputs["confidence"], outputs["proba"].max(axis=1))
 
 
 def _truncate(path: Path) -> None:
@@ -192,7 +196,9 @@ def test_multiclass_outputs() -> None:
     proba = np.array([[0.2, 0.5, 0.3], [0.6, 0.1, 0.3]])
     out = from_probabilities(proba, "multiclass_classification", flavor="t", classes=[3, 5, 7])
     np.testing.assert_array_equal(out["label"], [5, 3])
+    assert out["label"].dtype.kind == "i"  # integer classes stay integers
     np.testing.assert_array_equal(out["confidence"], [0.5, 0.6])
+    np.testing.assert_array_equal(out["proba"], proba)
 
 
 def test_output_shape_errors() -> None:
@@ -247,7 +253,7 @@ def test_sklearn_multiclass(tmp_path: Path, data: dict[str, Any]) -> None:
     _assert_standard(outputs, "multiclass_classification", table.num_rows)
     proba = model.predict_proba(data["frame"][NUMERIC])
     np.testing.assert_array_equal(outputs["label"], model.predict(data["frame"][NUMERIC]))
-    np.testing.assert_allclose(outputs["confidence"], proba.max(axis=1))
+    np.testing.assert_allclose(outputs["proba"], proba)
 
 
 def test_sklearn_regression(tmp_path: Path, data: dict[str, Any]) -> None:
@@ -362,7 +368,7 @@ def test_lightgbm_multiclass_and_regression(tmp_path: Path, data: dict[str, Any]
     outputs = load_predictor(tmp_path / "multi.txt", "lightgbm", MULTICLASS).predict(data["table"])
     _assert_standard(outputs, "multiclass_classification", len(frame))
     np.testing.assert_array_equal(outputs["label"], multi.predict(frame))
-    np.testing.assert_allclose(outputs["confidence"], multi.predict_proba(frame).max(axis=1))
+    np.testing.assert_allclose(outputs["proba"], multi.predict_proba(frame))
 
     reg = _lgbm(data, "regression")
     get_flavor("lightgbm").save(reg, tmp_path / "reg.txt")
@@ -420,7 +426,7 @@ def test_xgboost_multiclass_and_regression(tmp_path: Path, data: dict[str, Any])
     outputs = load_predictor(tmp_path / "multi.json", "xgboost", MULTICLASS).predict(data["table"])
     _assert_standard(outputs, "multiclass_classification", len(frame))
     np.testing.assert_array_equal(outputs["label"], multi.predict(frame))
-    np.testing.assert_allclose(outputs["confidence"], multi.predict_proba(frame).max(axis=1))
+    np.testing.assert_allclose(outputs["proba"], multi.predict_proba(frame), rtol=1e-6)
 
     reg = xgb.XGBRegressor(**_xgb_params()).fit(frame, data["regression"])
     get_flavor("xgboost").save(reg, tmp_path / "reg.json")
@@ -437,7 +443,9 @@ def test_xgboost_softmax_booster(tmp_path: Path, data: dict[str, Any]) -> None:
     options = LoadOptions(task="multiclass_classification", features=tuple(NUMERIC))
     outputs = load_predictor(tmp_path / "model.json", "xgboost", options).predict(data["table"])
     np.testing.assert_array_equal(outputs["label"], booster.predict(xgb.DMatrix(x)))
-    assert np.all((outputs["confidence"] > 1 / 3) & (outputs["confidence"] <= 1))
+    margin = booster.predict(xgb.DMatrix(x), output_margin=True)
+    softmax = np.exp(margin) / np.exp(margin).sum(axis=1, keepdims=True)
+    np.testing.assert_allclose(outputs["proba"], softmax, rtol=1e-6)
 
 
 @pytest.mark.parametrize("name", ["model.json", "model.ubj"])
@@ -493,7 +501,7 @@ def test_onnx_per_column_inputs(tmp_path: Path, data: dict[str, Any]) -> None:
     feeds |= {c: frame[[c]].to_numpy().astype(object) for c in CATEGORICAL}
     labels, proba = _session(path).run(None, feeds)
     np.testing.assert_array_equal(outputs["label"], labels)
-    np.testing.assert_allclose(outputs["confidence"], proba.max(axis=1))
+    np.testing.assert_allclose(outputs["proba"], proba)
 
 
 def test_onnx_regression(tmp_path: Path, data: dict[str, Any]) -> None:

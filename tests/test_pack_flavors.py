@@ -86,6 +86,10 @@ def test_in_memory_model_packs_verifies_and_predicts(
         assert by_id[check].status == "pass", (check, by_id[check])
     bundle = mlhandoff.open_bundle(result.path)
     assert bundle.record.model.flavor == flavor
+    # Tree boosters compile (proven at pack, again at verify); the linear models do not.
+    trees = flavor in ("lightgbm", "xgboost")
+    assert bundle.compiled is trees, result.notices
+    assert by_id["compiled_equivalent"].status == ("pass" if trees else "skipped")
     scores = bundle.predict(frame[["a", "b"]]).column("score").to_numpy()
     np.testing.assert_allclose(scores, reference(frame), rtol=1e-5, atol=1e-6)
     lock = json.loads((result.path / "env" / "environment.json").read_text())["packages"]
@@ -127,3 +131,41 @@ data_contract:
     np.testing.assert_allclose(scores, np.clip(frame["b"].to_numpy() / 10, 0, 1))
     assert not list(result.path.rglob("__pycache__"))
     assert mlhandoff.verify(result.path).results[0].status == "pass"
+
+
+@pytest.mark.parametrize(
+    ("task", "labels", "arrow_type"),
+    [
+        ("multiclass_classification", [3, 5, 7], "int64"),
+        ("binary_classification", ["no", "yes"], "string"),
+        ("multiclass_classification", ["cat", "dog", "eel"], "string"),
+    ],
+)
+def test_labels_keep_the_type_the_training_labels_had(
+    frame: pd.DataFrame, tmp_path: Path, task: str, labels: list, arrow_type: str
+) -> None:
+    """No output contract written: the standard label output follows the model's classes."""
+    x = frame[["a", "b"]]
+    y = np.array(labels)[(frame["a"].rank(pct=True) * len(labels) * 0.999).astype(int)]
+    model = LogisticRegression().fit(x, y)
+    spec = parse_spec(
+        f"""
+name: typed-{len(labels)}
+version: "1"
+model: {{path: unused, task: {task}, version_tag: v1}}
+data_contract:
+  fields:
+    a: {{type: float, description: feature a}}
+    b: {{type: float, min: 0, max: 10, description: feature b}}
+"""
+    )
+    result = mlhandoff.pack(model, sample=x, spec=spec, out=tmp_path, base_dir=tmp_path)
+    bundle = mlhandoff.open_bundle(result.path)
+    assert bundle.record.model.classes == labels
+    out = bundle.predict(x.head(20))
+    assert str(out.schema.field("label").type) == arrow_type
+    assert out.column("label").to_pylist() == list(model.predict(x.head(20)))
+    assert mlhandoff.verify(result.path).results[3].status == "pass"  # golden replay
+    schema = json.loads((result.path / "docs" / "openapi.json").read_text())
+    label = schema["components"]["schemas"]["Prediction"]["properties"]["label"]
+    assert label["type"] == ("integer" if arrow_type == "int64" else "string")

@@ -6,6 +6,7 @@ import pickle
 import shutil
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -122,7 +123,7 @@ def test_rendered_docs_state_the_spec(bundle: Path) -> None:
     ):
         assert expected in readme, expected
     assert "TODO" not in readme
-    assert "| 422 | `contract_violation` |" in readme and "Example response" in readme
+    assert "| 422 | `contract_violation` |" in readme and "Its response (the packed model" in readme
     openapi = json.loads((bundle / "docs" / "openapi.json").read_text())
     assert openapi["paths"]["/predict"]["post"]["requestBody"]["content"]["application/json"][
         "examples"
@@ -161,7 +162,16 @@ def test_verify_passes_on_a_fresh_bundle(bundle: Path, example_dir: Path) -> Non
 def test_open_bundle_predicts_like_the_model(bundle: Path, example_model) -> None:
     opened = mlhandoff.open_bundle(bundle)
     inputs, expected = opened.golden()
-    assert opened.predict(inputs).equals(expected)
+    assert opened.predict(inputs, compiled=False).equals(expected)
+    # The compiled form (what serves by default) within the golden tolerance, same labels.
+    compiled = opened.predict(inputs)
+    assert compiled.column("label").equals(expected.column("label"))
+    np.testing.assert_allclose(
+        compiled.column("score").to_numpy(),
+        expected.column("score").to_numpy(),
+        rtol=opened.spec.golden.rtol,
+        atol=opened.spec.golden.atol,
+    )
 
 
 def test_every_file_tampered_is_named(bundle: Path, tmp_path: Path) -> None:
@@ -453,3 +463,15 @@ def test_an_extra_package_that_is_not_installed_is_refused(
     with pytest.raises(InputError, match=r"environment.packages: no-such-dist-xyz not installed"):
         mlhandoff.pack(spec=spec, out=tmp_path / "dist")
     _assert_no_partial(tmp_path / "dist")
+
+
+def test_pack_reads_a_json_lines_sample_as_validate_does(example_dir: Path, tmp_path: Path) -> None:
+    """One reader: times written with 'Z' in JSON-lines are UTC timestamps for pack too."""
+    frame = pd.read_parquet(example_dir / "work" / "sample.parquet").head(50)
+    sample = tmp_path / "sample.jsonl"
+    frame.to_json(sample, orient="records", lines=True, date_format="iso", date_unit="s")
+    assert sample.read_text().splitlines()[0].count("Z") >= 1
+    spec = mlhandoff.load_spec(example_dir / "handoff.yaml")
+    assert mlhandoff.CompiledContract(spec.data_contract).read(sample, allow_extra=True)[1].ok
+    result = mlhandoff.pack(spec=example_dir / "handoff.yaml", sample=sample, out=tmp_path / "dist")
+    assert mlhandoff.verify(result.path).results[0].status == "pass"

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import threading
-import time
 from pathlib import Path
 
 import httpx
@@ -17,7 +16,7 @@ from mlhandoff.serve import ServeConfig, create_app
 from mlhandoff.serve.fallback import CircuitBreaker
 from mlhandoff.serve.loadtest import golden_bodies
 from mlhandoff.serve.predlog import PredictionLog
-from serving import SCORER, live_server, pyfunc_bundle
+from serving import SCORER, in_one_second, live_server, pyfunc_bundle, scrape, wait_until
 
 JSON = {"content-type": "application/json"}
 
@@ -67,28 +66,6 @@ def test_predict_one_and_batch_match_the_bundle(example_server, example_bundle, 
     assert len(batch.headers["X-Request-ID"]) == 32  # generated when not given
 
 
-def test_concurrent_single_requests_are_micro_batched(example_server, records) -> None:
-    results: list[int] = []
-
-    def worker(offset: int) -> None:
-        with httpx.Client(base_url=example_server.url, timeout=20) as client:
-            for i in range(offset, 60, 6):
-                results.append(
-                    client.post(
-                        "/predict", content=json.dumps(records[i]), headers=JSON
-                    ).status_code
-                )
-
-    threads = [threading.Thread(target=worker, args=(i,)) for i in range(6)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    assert results.count(200) == 60
-    metrics = example_server.client.get("/metrics").text
-    assert "mlhandoff_batch_rows_count" in metrics
-
-
 def test_mlflow_invocations_formats(example_server, records) -> None:
     columns = list(records[0])
     formats = [
@@ -129,19 +106,23 @@ def test_open_inference_protocol_v2(example_server, records) -> None:
     assert _post(example_server, "/v2/models/other/infer", {"inputs": inputs}).status_code == 404
 
 
-def test_health_metrics_openapi_docs(example_server) -> None:
+def test_health_metrics_openapi_docs(example_server, records) -> None:
     client = example_server.client
     assert client.get("/healthz").json() == {"status": "ok"}
     assert client.get("/readyz").json()["status"] == "ready"
-    metrics = client.get("/metrics").text
-    for name in (
-        "mlhandoff_requests_total",
-        "mlhandoff_request_latency_seconds",
-        "mlhandoff_in_flight_requests",
-        "mlhandoff_model_info",
-        "mlhandoff_prediction_value",
-    ):
-        assert name in metrics
+    before = scrape(client)
+    assert _post(example_server, "/predict", records[0]).status_code == 200
+    after = scrape(client)
+    for name, labels in (
+        ("mlhandoff_requests_total", {"route": "/predict", "status": "200"}),
+        ("mlhandoff_request_latency_seconds_count", {"route": "/predict"}),
+        ("mlhandoff_prediction_value_count", {"output": "score"}),
+        ("mlhandoff_batch_rows_count", {}),
+    ):  # samples that this request added to, not "# HELP" lines present from registration
+        assert after.value(name, **labels) == _value_or_zero(before, name, labels) + 1, name
+    assert after.value("mlhandoff_in_flight_requests") == 0
+    assert after.value("mlhandoff_ready") == 1
+    assert after.value("mlhandoff_model_info", name="risky-transactions", version="1.0.0") == 1
     doc = client.get("/openapi.json").json()
     record = doc["components"]["schemas"]["Record"]
     assert record["properties"]["amount_eur"] == {
@@ -154,6 +135,13 @@ def test_health_metrics_openapi_docs(example_server) -> None:
     assert "/openapi.json" in client.get("/docs").text
     assert client.get("/nope").json()["error"]["code"] == "not_found"
     assert client.get("/predict").json()["error"]["code"] == "method_not_allowed"
+
+
+def _value_or_zero(scraped, name: str, labels: dict[str, str]) -> float:
+    try:
+        return scraped.value(name, **labels)
+    except KeyError:
+        return 0.0
 
 
 # --- every client error ----------------------------------------------------------------------
@@ -250,11 +238,11 @@ def test_409_idempotency(example_server, records) -> None:
 def test_429_rate_limited_with_retry_after(tmp_path: Path) -> None:
     bundle = pyfunc_bundle(tmp_path, "limited", SCORER, api={"rate_limit_rps": 3})
     with live_server(bundle) as server:
-        # start just after a second boundary so all requests fall in one window
-        time.sleep(1 - (time.time() % 1) + 0.01)
-        responses = [
-            _post(server, "/predict", {"x": 1.0, "c": "a", "secret": "s"}) for _ in range(6)
-        ]
+        responses = in_one_second(
+            lambda: [
+                _post(server, "/predict", {"x": 1.0, "c": "a", "secret": "s"}) for _ in range(6)
+            ]
+        )
         codes = [r.status_code for r in responses]
         assert codes[:3] == [200, 200, 200] and set(codes[3:]) == {429}
         limited = responses[-1]
@@ -276,7 +264,11 @@ def test_500_model_failure_and_504_timeout(scorer_bundle) -> None:
         assert "Traceback" not in failed.text and "boom" not in failed.text
         slow = _post(server, "/predict", {"x": 77.0, "c": "a", "secret": "s"})
         assert slow.status_code == 504 and slow.json()["error"]["code"] == "model_timeout"
-        time.sleep(1.6)  # let the slow call finish in the model thread
+        calls = scrape(server.client).value("mlhandoff_batch_rows_count")
+        wait_until(  # the slow call finishes in the model process: its rows are counted
+            lambda: scrape(server.client).value("mlhandoff_batch_rows_count") > calls,
+            "the slow call to finish",
+        )
         assert (
             _post(server, "/predict", {"x": 5.0, "c": "b", "secret": "s"}).json()["predictions"][0][
                 "score"
@@ -302,10 +294,9 @@ def test_fallback_answers_when_primary_fails_or_is_slow(scorer_bundle, tmp_path:
         # two failures opened the breaker: a good request now goes to the fallback too
         after = _post(server, "/predict", {"x": 10.0, "c": "a", "secret": "s"})
         assert after.headers["X-Model-Fallback"] == "constant-1.0.0"
-        metrics = server.client.get("/metrics").text
-        assert 'mlhandoff_fallback_total{reason="error"} 1.0' in metrics
-        assert 'mlhandoff_fallback_total{reason="timeout"} 1.0' in metrics
-        assert 'mlhandoff_fallback_total{reason="circuit_open"} 1.0' in metrics
+        scraped = scrape(server.client)
+        for reason in ("error", "timeout", "circuit_open"):
+            assert scraped.value("mlhandoff_fallback_total", reason=reason) == 1, reason
 
 
 def test_circuit_breaker_half_opens_after_cooldown() -> None:
@@ -314,8 +305,7 @@ def test_circuit_breaker_half_opens_after_cooldown() -> None:
     assert breaker.allow()
     breaker.record(False)
     assert not breaker.allow()
-    time.sleep(0.06)
-    assert breaker.allow()
+    wait_until(breaker.allow, "the cool-down to pass", timeout_s=5)
     breaker.record(True)
     assert breaker.allow() and not breaker.is_open
 
@@ -405,7 +395,7 @@ def test_prediction_log_drops_and_counts_when_full(tmp_path: Path) -> None:
 def test_access_log_lines_are_json_with_the_request_id(scorer_bundle, capsys) -> None:
     import logging
 
-    from mlhandoff.serve.server import JsonFormatter
+    from mlhandoff.serve.logs import JsonFormatter
 
     handler = logging.StreamHandler()
     handler.setFormatter(JsonFormatter())
@@ -436,7 +426,9 @@ def test_prediction_log_rotates_files_by_size(tmp_path: Path) -> None:
     )
     for i in range(5):
         log.record(str(i), pa.table({"x": [float(i)]}), pa.table({"score": [0.5]}))
-        time.sleep(0.05)
+        wait_until(  # flushed: i files closed by size, one open
+            lambda i=i: len(list(tmp_path.glob("*.parquet*"))) == i + 1, f"record {i} written"
+        )
     log.close()
     files = sorted(tmp_path.glob("*.parquet"))
     assert len(files) >= 2
@@ -478,21 +470,9 @@ def test_concurrent_requests_share_model_calls(tmp_path: Path) -> None:
         for t in threads:
             t.join()
         assert codes.count(200) == 32
-        metrics = server.client.get("/metrics").text
-        batches = float(
-            next(
-                line.split()[-1]
-                for line in metrics.splitlines()
-                if line.startswith("mlhandoff_batch_rows_count")
-            )
-        )
-        rows = float(
-            next(
-                line.split()[-1]
-                for line in metrics.splitlines()
-                if line.startswith("mlhandoff_batch_rows_sum")
-            )
-        )
+        scraped = scrape(server.client)
+        batches = scraped.value("mlhandoff_batch_rows_count")
+        rows = scraped.value("mlhandoff_batch_rows_sum")
         # warm-up calls aside, 32 requests were answered in far fewer model calls
         assert rows >= 32 and batches < 32 - 8
 
@@ -612,16 +592,17 @@ def test_hashed_pii_needs_a_secret_key(scorer_bundle, tmp_path: Path) -> None:
 def test_rate_limit_is_not_bypassed_by_made_up_authorization_headers(tmp_path: Path) -> None:
     bundle = pyfunc_bundle(tmp_path, "strictlimit", SCORER, api={"rate_limit_rps": 2})
     with live_server(bundle) as server:
-        time.sleep(1 - (time.time() % 1) + 0.01)
-        codes = [
-            _post(
-                server,
-                "/predict",
-                {"x": 1.0, "c": "a", "secret": "s"},
-                {"Authorization": f"Bearer x{i}"},
-            ).status_code
-            for i in range(4)
-        ]
+        codes = in_one_second(
+            lambda: [
+                _post(
+                    server,
+                    "/predict",
+                    {"x": 1.0, "c": "a", "secret": "s"},
+                    {"Authorization": f"Bearer x{i}"},
+                ).status_code
+                for i in range(4)
+            ]
+        )
         assert codes.count(200) == 2 and codes.count(429) == 2, codes
 
 

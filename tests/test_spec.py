@@ -200,3 +200,33 @@ def test_committed_json_schema_is_current() -> None:
     assert committed == spec_json_schema(), (
         "regenerate: mlhandoff spec-schema -o docs/handoff.schema.json"
     )
+
+
+def test_every_problem_in_one_report_sorted_by_line() -> None:
+    """A type error in one section does not hide a wrong field name in another."""
+    text = (
+        MINIMAL.replace(
+            "    amount: {type: float, min: 0, max: 10}",
+            "    amount: {type: float, min: 20, max: 10}",
+        )
+        + "privacy:\n  pii_fields: [amout]\n"
+        + "golden:\n  rows: many\n"
+    )
+    err = _error(text)
+    messages = [str(i) for i in err.issues]
+    assert len(err.issues) == 3, messages
+    assert [i.line for i in err.issues] == sorted(i.line for i in err.issues)
+    assert any("min (20" in m for m in messages)  # a cross-check in data_contract
+    assert any("amout" in m and "did you mean 'amount'" in m for m in messages)
+    assert any("golden.rows" in m for m in messages)  # the type error
+
+
+def test_guardrails_take_greater_is_better_like_criteria() -> None:
+    base = (
+        MINIMAL
+        + "acceptance:\n  guardrails:\n    - {metric: log_loss, threshold: 0.7, greater_is_better: false}\n"
+    )
+    spec = parse_spec(base)
+    assert spec.acceptance.guardrails[0].greater_is_better is False
+    err = _error(base.replace("greater_is_better: false}", 'greater_is_better: true, op: "<="}'))
+    assert "contradicts greater_is_better" in str(err)

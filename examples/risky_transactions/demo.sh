@@ -13,9 +13,13 @@ python generate.py --rows 60000 --seed 42 --out "$WORK"
 step "2/5 train the model"
 python train.py --train "$WORK/train.parquet" --test "$WORK/test.parquet" --out "$WORK/model.skops" --seed 42
 
-step "3/5 init: infer a data contract from the sample (scaffold only; the example ships a complete spec)"
-mlhandoff init --model "$WORK/model.skops" --sample "$WORK/sample.parquet" --label is_fraud \
+step "3/5 init: infer a data contract from the training sample and the test split (scaffold only; the example ships a complete spec)"
+mlhandoff init --model "$WORK/model.skops" --sample "$WORK/sample.parquet" --eval "$WORK/test.parquet" \
+  --label is_fraud --code train.py --seed 42 \
+  --command "python train.py --train $WORK/train.parquet --test $WORK/test.parquet --out $WORK/model.skops --seed 42" \
   --name risky-transactions --out "$WORK/handoff.init.yaml" --force
+mlhandoff check "$WORK/handoff.init.yaml" | tail -3 || true   # the TODOs a person still fills in
+mlhandoff check handoff.yaml                                    # the complete spec: nothing left
 
 step "4/5 pack the complete spec (handoff.yaml) into a bundle"
 mlhandoff pack handoff.yaml --out "$WORK/dist" --force

@@ -25,7 +25,7 @@ from typing import Any
 import pyarrow as pa
 
 from mlhandoff.bundle.bundle import Bundle
-from mlhandoff.bundle.record import ModelRecord, PackRecord, TrainingRecord
+from mlhandoff.bundle.record import CompiledRecord, ModelRecord, PackRecord, TrainingRecord
 from mlhandoff.checks import CheckResult, Status
 from mlhandoff.errors import BundleError
 from mlhandoff.flavors.base import Predictor
@@ -57,8 +57,15 @@ class PackContext:
     model: ModelRecord | None = None
     training: TrainingRecord = field(default_factory=TrainingRecord)
     predictor: Predictor | None = None
+    #: The form the server will run when it is not ``predictor`` (a compiled model).
+    serving_predictor: Predictor | None = None
     golden_outputs: pa.Table | None = None
+    compiled: CompiledRecord | None = None
     measured: dict[str, Any] = field(default_factory=dict)
+    #: Distributions the bundle's environment must pin beyond the flavor's (e.g. treelite).
+    packages: list[str] = field(default_factory=list)
+    #: One-line notices for the person packing (what pack chose and why); not errors.
+    notices: list[str] = field(default_factory=list)
 
     def require_predictor(self) -> Predictor:
         if self.predictor is None:
@@ -69,7 +76,9 @@ class PackContext:
         if self.model is None:
             raise BundleError("no pack step wrote the model")
         golden = self.golden_outputs.num_rows if self.golden_outputs is not None else 0
-        return PackRecord(model=self.model, training=self.training, golden_rows=golden)
+        return PackRecord(
+            model=self.model, training=self.training, golden_rows=golden, compiled=self.compiled
+        )
 
 
 @dataclass(frozen=True)
@@ -143,6 +152,8 @@ class Capability:
     checklist: tuple[ChecklistLine, ...] = ()
     #: Markdown for the handoff README (a section of its own), from the same view.
     readme: Callable[[HandoffView], str] | None = None
+    #: Files its steps always write: what ``mlhandoff check`` expects before anything is packed.
+    writes: tuple[str, ...] = ()
 
 
 _REGISTRY: dict[str, Capability] = {}

@@ -8,6 +8,8 @@
     │   └── EvaluationError       evaluation data or predictions cannot be scored (label, NaN ...)
     ├── StorageError              the disk refused a write (full, read-only): free space, retry
     ├── ContractViolation         data does not satisfy the data contract: fix the data
+    ├── CompileError              serving.compile is required, but the model has no proven
+    │                             compiled form: change the model or set compile: auto
     ├── BundleError               the bundle cannot be used as it is
     │   ├── IntegrityError        a file's hash does not match MANIFEST.json: do not trust it
     │   ├── SignatureError        a signature or sign-off is missing, unreadable or does not match
@@ -15,8 +17,10 @@
     ├── ModelLoadError            the model file cannot be deserialised
     │   ├── UnsafeModelError      the artifact reaches for code outside the allowlist
     │   └── MissingExtraError     the flavor needs an optional dependency that is not installed
-    ├── PredictError              the model raised while predicting
-    └── AcceptanceFailure         a primary criterion or guardrail failed: inspect ``rows``
+    └── PredictError              the model failed while predicting
+        ├── ModelFailed           (serving) the model raised; carries its type and stack only
+        ├── ModelCrashed          (serving) the model process died or was killed; it restarts
+        └── ModelExpired          (serving) the time budget ran out before the model was free
 
 Foreign exceptions (yaml, joblib, lightgbm, onnxruntime ...) are translated at the boundary with
 ``raise OurError(...) from exc`` so callers never branch on third-party types or message text.
@@ -139,6 +143,10 @@ class ContractViolation(HandoffError):
         super().__init__(f"{what} breaks the data contract: {shown}{more}")
 
 
+class CompileError(HandoffError):
+    code = "compile_refused"
+
+
 class BundleError(HandoffError):
     code = "bundle_invalid"
 
@@ -178,9 +186,24 @@ class PredictError(HandoffError):
     code = "predict_failed"
 
 
-class AcceptanceFailure(HandoffError):
-    code = "acceptance_failed"
+class ModelFailed(PredictError):
+    """The model raised; carries its type and stack, never its message (it may hold PII)."""
 
-    def __init__(self, message: str, rows: list[object]) -> None:
-        self.rows = rows
-        super().__init__(message)
+    code = "model_failed"
+
+    def __init__(self, type: str, stack: str) -> None:
+        super().__init__(f"the model raised {type}")
+        self.type_name = type
+        self.stack = stack
+
+
+class ModelCrashed(PredictError):
+    """The model process died or was killed during a call; it is being restarted."""
+
+    code = "model_crashed"
+
+
+class ModelExpired(PredictError):
+    """The time budget ran out before the model was free; the job was not computed."""
+
+    code = "model_expired"

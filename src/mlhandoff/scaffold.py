@@ -7,6 +7,7 @@ checklist keeps reporting it as missing until it is filled in.
 from __future__ import annotations
 
 import datetime as dt
+import math
 import re
 from pathlib import Path
 from typing import Any
@@ -46,15 +47,37 @@ def scaffold(
     task: Task | None = None,
     name: str | None = None,
     flavor: str | None = None,
+    eval_data: TableLike | None = None,
+    code: Path | None = None,
+    command: str | None = None,
+    seed: int | None = None,
 ) -> str:
-    """The text of a new handoff.yaml; paths in it are relative to ``spec_path``'s directory."""
+    """The text of a new handoff.yaml; paths in it are relative to ``spec_path``'s directory.
+
+    ``eval_data`` (held-out, labelled) widens the inferred ranges and domains to cover it too
+    (a contract inferred from training rows alone rejects part of any test split) and becomes
+    ``acceptance.data``; ``code``, ``command`` and ``seed`` fill the training section.
+    """
     from mlhandoff.flavors import flavor_for_path
 
     if not model_path.exists():
         raise InputError(f"{model_path}: model file not found")
+    if code is not None and not code.exists():
+        raise InputError(f"--code: {code} not found")
     flavor = flavor or flavor_for_path(model_path)
     table = read_table(sample, name="sample")
-    fields = infer_fields(table, label=label)
+    inferred_from = table
+    if eval_data is not None:
+        held_out = read_table(eval_data, name="eval data")
+        missing = [c for c in table.column_names if c not in held_out.column_names]
+        if missing:
+            raise InputError(
+                f"--eval: the evaluation data lacks columns the sample has: {', '.join(missing[:5])}"
+            )
+        inferred_from = pa.concat_tables(
+            [table, held_out.select(table.column_names)], promote_options="permissive"
+        )
+    fields = infer_fields(inferred_from, label=label)
     task = task or infer_task(table, label)
     untrusted = _untrusted_types(model_path, flavor)
     base = spec_path.resolve().parent
@@ -68,14 +91,15 @@ def scaffold(
         contract["fields"][field_name] = entry
     example = _first_record(table, [n for n, s in fields.items() if not s.id])
     sample_rel = _relative(Path(sample), base) if isinstance(sample, str | Path) else None
+    eval_rel = _relative(Path(eval_data), base) if isinstance(eval_data, str | Path) else None
 
     text = _TEMPLATE.format(
         date=dt.date.today().isoformat(),
-        name=slug,
-        model_path=_relative(model_path, base),
-        flavor=flavor,
-        task=task,
-        sample=f"\n  sample: {sample_rel}" if sample_rel else "",
+        name=_scalar(slug),
+        model_path=_scalar(_relative(model_path, base)),
+        flavor=_scalar(flavor),
+        task=_scalar(task),
+        sample=f"\n  sample: {_scalar(sample_rel)}" if sample_rel else "",
         data_contract=_indent(
             yaml.safe_dump(contract, sort_keys=False, allow_unicode=True, width=100)
         ),
@@ -83,6 +107,16 @@ def scaffold(
             yaml.safe_dump([example], sort_keys=False, allow_unicode=True, width=100), 4
         ),
         trusted=_trusted_block(untrusted),
+        code_path=(
+            _scalar(_relative(code, base))
+            if code
+            else "null           # TODO: training code (file or directory), copied into the bundle"
+        ),
+        command=_scalar(command) if command else '"TODO: the exact command that trains this model"',
+        seed=seed if seed is not None else "null                # TODO: the random seed used",
+        acceptance_data=f"\n  data: {_scalar(eval_rel)}             # held-out, labelled: measured at pack"
+        if eval_rel
+        else "",
     )
     parse_spec(text, file=spec_path)  # what init writes must always load
     return text
@@ -97,15 +131,37 @@ def _untrusted_types(model_path: Path, flavor: str) -> list[str]:
 
 
 def _trusted_block(untrusted: list[str]) -> str:
-    if not untrusted:
-        return "  trusted_types: []"
-    lines = [
-        "  # The model file asks to construct these types, which are not trusted by default.",
-        "  # Review each one; uncomment only those you accept. Loading refuses the rest.",
-        "  trusted_types: []",
-    ]
-    lines += [f"  #  - {t}" for t in untrusted]
+    from mlhandoff.flavors.trust import never_trusted
+
+    never = [t for t in untrusted if never_trusted(t)]
+    reviewable = [t for t in untrusted if not never_trusted(t)]
+    lines = []
+    if never:
+        lines += [
+            "  # The model file also needs these, which can run code, open files or look names",
+            "  # up: they are never trusted, and loading refuses this model until it is saved",
+            "  # without them.",
+        ]
+        lines += [f"  #    {_scalar(t)}" for t in never]
+    if reviewable:
+        lines += [
+            "  # The model file asks to construct these types, which are not trusted by default.",
+            "  # Review each one; uncomment only those you accept. Loading refuses the rest.",
+        ]
+    lines.append("  trusted_types: []")
+    lines += [f"  #  - {_scalar(t)}" for t in reviewable]
     return "\n".join(lines)
+
+
+def _scalar(value: str) -> str:
+    """``value`` as one line of YAML that reads back as exactly that string: plain when that is
+    safe, quoted otherwise, never spilling onto a second line (a comment stays a comment)."""
+    text = yaml.safe_dump(value, width=math.inf, allow_unicode=False)
+    text = text.removesuffix("\n...\n").removesuffix("\n")
+    if "\n" in text:
+        text = yaml.safe_dump(value, default_style='"', width=math.inf, allow_unicode=False)
+        text = text.removesuffix("\n")
+    return text
 
 
 def _first_record(table: pa.Table, columns: list[str]) -> dict[str, Any]:
@@ -151,9 +207,9 @@ model:
   version_tag: v0.1.0
 
 training:
-  code_path: null           # TODO: training code (file or directory), copied into the bundle
-  command: "TODO: the exact command that trains this model"
-  seed: null                # TODO: the random seed used
+  code_path: {code_path}
+  command: {command}
+  seed: {seed}
   data: []                  # e.g. - {{path: data/train.parquet, role: train}}
 
 golden:{sample}
@@ -172,7 +228,7 @@ api:
 {example}
   # latency_budget: {{p50_ms: 10, p95_ms: 25, p99_ms: 50}}
 
-acceptance:
+acceptance:{acceptance_data}
   criteria: []              # e.g. - {{metric: roc_auc, op: ">=", threshold: 0.85}}
   guardrails: []            # e.g. - {{metric: recall, by: country, op: ">=", threshold: 0.5}}
 

@@ -27,15 +27,21 @@ from mlhandoff.bundle.signing import TrustAnchors, verify_bundle_signature
 from mlhandoff.contract.outputs import name_outputs
 from mlhandoff.contract.tables import TableLike, read_table
 from mlhandoff.contract.validate import CompiledContract, without_batch_rules
-from mlhandoff.errors import BundleError, IntegrityError, SpecError
+from mlhandoff.errors import BundleError, IntegrityError, MissingExtraError, SpecError
 from mlhandoff.flavors import load_predictor
 from mlhandoff.flavors.base import LoadOptions, Predictor
+from mlhandoff.flavors.compile import load_compiled
+from mlhandoff.flavors.outputs import label_type
 from mlhandoff.spec.loader import load_spec, parse_spec
 from mlhandoff.spec.models import DataContract, HandoffSpec, OutputContract
 
 
 class EnvironmentMismatchWarning(UserWarning):
     """The packages installed here differ from the bundle's lock; results may differ."""
+
+
+class CompiledUnavailableWarning(UserWarning):
+    """The bundle's compiled model needs a library not installed here: the original serves."""
 
 
 _OPENED = object()  # only open_bundle passes this: a Bundle is never built around unchecked files
@@ -54,6 +60,7 @@ class Bundle:
     legacy_reports: dict[str, Any] = field(default_factory=dict, repr=False)
     _token: object = field(default=None, repr=False)
     _predictor: Predictor | None = field(default=None, repr=False)
+    _compiled: Predictor | None = field(default=None, repr=False)
     #: The keys the opener trusts (``--public-key``, ``--keyring``); the trust checks read them.
     anchors: TrustAnchors = field(default_factory=TrustAnchors)
 
@@ -78,45 +85,78 @@ class Bundle:
         path = self.root / layout.ENVIRONMENT
         return dict(json.loads(path.read_text(encoding="utf-8"))) if path.exists() else {}
 
-    def predictor(self) -> Predictor:
-        """Load the model (once); refused unless the integrity check passed."""
+    @property
+    def compiled(self) -> bool:
+        """Whether the bundle holds a compiled form of its model that pack proved equivalent."""
+        return self.record.compiled is not None
+
+    def predictor(self, compiled: bool = True) -> Predictor:
+        """Load the model (once); refused unless the integrity check passed.
+
+        With ``compiled`` (the default), the compiled form when the bundle has one: the one
+        pack proved to answer like the model. ``compiled=False`` loads the model itself.
+        """
         if not self.integrity.ok:
             raise IntegrityError(
                 f"{self.root}: refusing to load the model: {self.integrity.describe()}"
             )
+        if compiled and self.record.compiled is not None:
+            if self._compiled is None:
+                self._compiled = self._load_compiled(self.record.compiled.path)
+            if self._compiled is not None:
+                return self._compiled
         if self._predictor is None:
-            mismatches = version_mismatches(self.environment)
-            if mismatches:
-                warnings.warn(
-                    "installed packages differ from the bundle's env/requirements.txt: "
-                    + "; ".join(mismatches[:5]),
-                    EnvironmentMismatchWarning,
-                    stacklevel=2,
-                )
+            self._warn_mismatches()
             self._predictor = load_predictor(  # only files under the root, all hashed above
                 self.model_path, self.record.model.flavor, self.load_options()
             )
         return self._predictor
 
+    def _load_compiled(self, rel: str) -> Predictor | None:
+        self._warn_mismatches()
+        try:
+            return load_compiled(self.root / rel, self.load_options())
+        except MissingExtraError as exc:
+            warnings.warn(
+                f"{self.root.name}: the compiled model cannot run here ({exc}); the original "
+                "model serves",
+                CompiledUnavailableWarning,
+                stacklevel=3,
+            )
+            return None
+
+    def _warn_mismatches(self) -> None:
+        if self._predictor is not None or self._compiled is not None:
+            return  # said once, for whichever form loaded first
+        mismatches = version_mismatches(self.environment)
+        if mismatches:
+            warnings.warn(
+                "installed packages differ from the bundle's env/requirements.txt: "
+                + "; ".join(mismatches[:5]),
+                EnvironmentMismatchWarning,
+                stacklevel=3,
+            )
+
     def load_options(self) -> LoadOptions:
         return load_options(self.spec, self.record.model, self.root)
 
-    def predict(self, data: TableLike, *, validate: bool = True) -> pa.Table:
+    def predict(self, data: TableLike, *, validate: bool = True, compiled: bool = True) -> pa.Table:
         """Outputs named as in the output contract, for a table of inputs.
 
         The inputs are checked first by the validator the server uses (per-record rules; extra
         columns such as a label are ignored): data that breaks the contract raises
-        ContractViolation instead of being scored. ``validate=False`` skips the check.
+        ContractViolation instead of being scored. ``validate=False`` skips the check;
+        ``compiled=False`` scores with the model itself, not its compiled form.
         """
-        table = read_table(data)
+        table = read_table(data, contract=self.spec.data_contract, name="input")
         if validate:
             self._record_contract.validate(table, allow_extra=True).raise_for_violations("input")
-        return self.predict_table(table)
+        return self.predict_table(table, compiled=compiled)
 
-    def predict_table(self, table: pa.Table) -> pa.Table:
+    def predict_table(self, table: pa.Table, *, compiled: bool = True) -> pa.Table:
         """``predict`` for an Arrow table already typed as the data contract says."""
         normalized = self._contract.normalize(table)
-        return name_outputs(self.predictor().predict(normalized), self._outputs)
+        return name_outputs(self.predictor(compiled).predict(normalized), self.outputs)
 
     @functools.cached_property
     def _contract(self) -> CompiledContract:
@@ -135,8 +175,9 @@ class Bundle:
         return frozenset(f for names in (report.get("dropped") or {}).values() for f in names)
 
     @functools.cached_property
-    def _outputs(self) -> OutputContract:
-        return self.spec.outputs()
+    def outputs(self) -> OutputContract:
+        """The output contract; a standard ``label`` keeps the type of the model's classes."""
+        return model_outputs(self.spec, self.record.model)
 
     def golden(self) -> tuple[pa.Table, pa.Table]:
         return pq.read_table(self.root / layout.GOLDEN_INPUTS), pq.read_table(
@@ -158,6 +199,12 @@ def without_fields(contract: DataContract, names: frozenset[str]) -> DataContrac
         return contract
     fields = {n: f for n, f in contract.fields.items() if n not in names}
     return contract.model_copy(update={"fields": fields})
+
+
+def model_outputs(spec: HandoffSpec, model: ModelRecord) -> OutputContract:
+    """The outputs a packed model answers with (the same at pack, from a bundle, in the server)."""
+    classes = model.classes
+    return spec.outputs(label_type(classes) if classes else None)  # type: ignore[arg-type]
 
 
 def load_options(spec: HandoffSpec, model: ModelRecord, base: Path) -> LoadOptions:
@@ -208,7 +255,12 @@ def open_bundle(
         spec, record, legacy = _read_format_1(root)
     else:
         spec, record, legacy = _read_spec(root), _read_record(root), {}
-    for name, rel in (("model", record.model.path), ("training code", record.training.code_path)):
+    compiled = record.compiled.path if record.compiled else None
+    for name, rel in (
+        ("model", record.model.path),
+        ("compiled model", compiled),
+        ("training code", record.training.code_path),
+    ):
         if rel is not None and not (root / rel).resolve().is_relative_to(root.resolve()):
             raise BundleError(f"{root}: the {name} path '{rel}' points outside the bundle")
     return Bundle(root, manifest, spec, record, integrity, legacy, _OPENED, anchors=anchors)

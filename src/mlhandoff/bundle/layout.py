@@ -4,6 +4,8 @@ from pathlib import Path
 
 SPEC = "handoff.yaml"
 MODEL_DIR = "model"
+#: The compiled form of the model (when pack proved it equivalent), beside the model itself.
+COMPILED_DIR = "model/compiled"
 CODE_DIR = "code"
 #: Public keys the spec's security.keyring named, copied at pack (sign-offs are checked with them).
 KEYS_DIR = "keys"
@@ -18,6 +20,7 @@ PACK_RECORD = "reports/pack.json"
 ACCEPTANCE_REPORT = "reports/acceptance.json"
 LEAKAGE_REPORT = "reports/leakage.json"
 PII_REPORT = "reports/pii.json"
+COMPILE_REPORT = "reports/compile.json"
 DOCS_DIR = "docs"
 README = "docs/README.md"
 MODEL_CARD = "docs/MODEL_CARD.md"

@@ -2,7 +2,8 @@
 
 The frozen ``handoff.yaml`` stays as the user wrote it (defaults filled), so signatures and
 sign-offs over it never change when pack learns something; everything pack computes (where the
-model landed in the bundle, the inferred flavor, git state, data digests) lives here instead.
+model landed in the bundle, the inferred flavor, its compiled form, git state, data digests)
+lives here instead.
 """
 
 from __future__ import annotations
@@ -21,6 +22,9 @@ class _Record(BaseModel):
 class ModelRecord(_Record):
     path: str = Field(description="The model inside the bundle, relative to its root.")
     flavor: FlavorName
+    classes: list[int | bool | str] | None = Field(
+        default=None, description="A classifier's classes, in the model's order."
+    )
     from_memory: bool = Field(
         default=False,
         description="Saved from an in-memory object (a notebook) rather than copied from a file.",
@@ -43,8 +47,18 @@ class TrainingRecord(_Record):
     )
 
 
+class CompiledRecord(_Record):
+    path: str = Field(description="The compiled model's directory inside the bundle.")
+    compiler: str = Field(description="The library that runs it (treelite).")
+    version: str = Field(description="Its version at pack.")
+
+
 class PackRecord(_Record):
     record_version: Literal[1] = 1
     model: ModelRecord
     training: TrainingRecord = Field(default_factory=TrainingRecord)
     golden_rows: int = Field(ge=0)
+    compiled: CompiledRecord | None = Field(
+        default=None,
+        description="The compiled form pack proved equivalent (reports/compile.json), if any.",
+    )

@@ -5,6 +5,7 @@ from mlhandoff.capabilities import (
     acceptance,
     agreements,
     bundle_tests,
+    compile,
     environment,
     golden,
     leakage,
@@ -21,6 +22,7 @@ BUILTIN = (
     golden.CAPABILITY,
     acceptance.CAPABILITY,
     privacy.CAPABILITY,  # after golden and acceptance wrote the data it scans and trims
+    compile.CAPABILITY,  # proves the compiled form on the golden set and the eval sample
     training.CAPABILITY,  # hashes training.data, refusing paths outside the spec's directory
     environment.CAPABILITY,
     bundle_tests.CAPABILITY,

@@ -99,6 +99,7 @@ def bundle_tests(view: HandoffView) -> Outcome:
 
 CAPABILITY = Capability(
     "bundle_tests",
+    writes=(*(f"{TESTS_DIR}/{n}" for n in _FILES), CASES),
     steps=(Step("bundle_tests", "writing the bundle's own tests", write_tests),),
     checklist=(ChecklistLine("bundle_tests", "Bundle carries its own tests", bundle_tests),),
 )

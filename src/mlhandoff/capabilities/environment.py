@@ -15,7 +15,7 @@ def capture(ctx: PackContext) -> None:
     assert ctx.model is not None  # the model step ran first
     flavor = get_flavor(ctx.model.flavor)
     env = environment.capture(
-        [*flavor.packages(), "mlhandoff", *ctx.spec.environment.packages],
+        [*flavor.packages(), *ctx.packages, "mlhandoff", *ctx.spec.environment.packages],
         seed=ctx.spec.training.seed,
     )
     wanted = {environment.canonical_name(p): p for p in ctx.spec.environment.packages}
@@ -39,5 +39,7 @@ def capture(ctx: PackContext) -> None:
 
 
 CAPABILITY = Capability(
-    "environment", steps=(Step("environment", "capturing environment", capture),)
+    "environment",
+    steps=(Step("environment", "capturing environment", capture),),
+    writes=(layout.ENV_REQUIREMENTS, layout.ENVIRONMENT),
 )

@@ -7,7 +7,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from mlhandoff.bundle import layout
-from mlhandoff.bundle.bundle import Bundle
+from mlhandoff.bundle.bundle import Bundle, model_outputs
 from mlhandoff.capability import Capability, Check, Outcome, PackContext, Step
 from mlhandoff.contract.outputs import name_outputs, output_violations
 from mlhandoff.contract.validate import CompiledContract, without_batch_rules
@@ -17,14 +17,16 @@ from mlhandoff.spec.models import HandoffSpec
 
 def golden_outputs(ctx: PackContext) -> None:
     predictor = ctx.require_predictor()
+    assert ctx.model is not None  # the model step ran first
+    contract = model_outputs(ctx.spec, ctx.model)
     inputs = _golden_rows(ctx.sample, ctx.spec)
     try:
-        outputs = name_outputs(predictor.predict(inputs), ctx.spec.outputs())
+        outputs = name_outputs(predictor.predict(inputs), contract)
     except PredictError:
         raise
     except Exception as exc:  # a user model can raise anything; report it as ours
         raise PredictError(f"the model failed on the sample: {type(exc).__name__}: {exc}") from exc
-    problems = output_violations(outputs, ctx.spec.outputs())
+    problems = output_violations(outputs, contract)
     if problems:
         raise PredictError("model outputs break the output contract: " + "; ".join(problems))
     (ctx.root / layout.GOLDEN_INPUTS).parent.mkdir(exist_ok=True)
@@ -92,6 +94,7 @@ def _compare(
 
 CAPABILITY = Capability(
     "golden",
+    writes=(layout.GOLDEN_INPUTS, layout.GOLDEN_OUTPUTS),
     steps=(Step("golden", "computing golden outputs", golden_outputs),),
     checks=(
         Check("golden_contract", "Golden inputs satisfy the data contract", golden_contract),

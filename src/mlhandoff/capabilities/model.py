@@ -72,6 +72,12 @@ def load_model(ctx: PackContext) -> None:
         )
         raise type(exc)(str(exc).replace(str(staged), source)) from exc
     _check_features(getattr(ctx.predictor, "feature_names", None), ctx.spec)
+    classes = getattr(ctx.predictor, "classes", None)
+    if classes is not None and ctx.spec.model.task in _CLASSIFIERS:
+        ctx.model.classes = [c.item() if hasattr(c, "item") else c for c in classes]
+
+
+_CLASSIFIERS = ("binary_classification", "multiclass_classification")
 
 
 def _check_features(names: list[str] | None, spec: HandoffSpec) -> None:

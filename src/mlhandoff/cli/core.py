@@ -40,10 +40,25 @@ def init(
         "handoff.yaml"
     ),
     force: Annotated[bool, typer.Option(help="Overwrite an existing spec.")] = False,
+    eval_data: Annotated[
+        Path | None,
+        typer.Option(
+            "--eval",
+            help="Held-out labelled data: ranges and domains cover it too, and it becomes acceptance.data.",
+        ),
+    ] = None,
+    code: Annotated[
+        Path | None, typer.Option(help="Training code (file or folder): training.code_path.")
+    ] = None,
+    command: Annotated[
+        str | None, typer.Option(help="The exact command that trains the model: training.command.")
+    ] = None,
+    seed: Annotated[int | None, typer.Option(help="The random seed used: training.seed.")] = None,
 ) -> None:
     """Scaffold handoff.yaml: infer the data contract from a sample; mark human-only fields TODO.
 
-    Example: [bold]mlhandoff init --model model.skops --sample sample.parquet --label is_fraud[/]
+    Example: [bold]mlhandoff init --model model.skops --sample train.parquet --eval test.parquet
+    --label is_fraud --code train.py --command "python train.py" --seed 42[/]
     """
     from mlhandoff.capabilities.model_audit import refuse_unsafe_pickle
     from mlhandoff.errors import InputError
@@ -64,7 +79,16 @@ def init(
         refuse_unsafe_pickle(model)  # what pack would refuse, refused before a spec exists
         chosen = cast(Task | None, task)
         return scaffold(
-            model_path=model, sample=sample, spec_path=out, label=label, task=chosen, name=name
+            model_path=model,
+            sample=sample,
+            spec_path=out,
+            label=label,
+            task=chosen,
+            name=name,
+            eval_data=eval_data,
+            code=code,
+            command=command,
+            seed=seed,
         )
 
     text = run(action)
@@ -142,6 +166,7 @@ def pack(
                 "golden_rows": result.golden_rows,
                 "todos": len(result.todos),
                 "failing_checklist": [r.id for r in result.failing],
+                "notices": list(result.notices),
             }
         )
         return
@@ -154,6 +179,8 @@ def pack(
             else "[yellow]env/requirements.txt: no artifact hashes; its header says why[/]"
         )
     console.print(f"bundle digest {result.bundle_digest}")
+    for notice in result.notices:
+        console.print(f"note: {notice}", markup=False, highlight=False)
     console.print(f"handoff README: {result.path / 'docs' / 'README.md'}")
     if result.todos or result.failing:
         console.print(

@@ -25,7 +25,7 @@ def serve(
         int,
         typer.Option(
             min=1,
-            help="Server processes, each with its own model worker (they share idempotency "
+            help="Server processes, each with its own model process (they share idempotency "
             "and rate-limit state through --redis).",
         ),
     ] = 1,
@@ -72,29 +72,52 @@ def serve(
     model_process: Annotated[
         bool,
         typer.Option(
-            help="Run the model in a worker process (its own core and GIL; restarted if it "
+            help="Run the model in a model process (its own core and GIL; restarted if it "
             "crashes or hangs) or, with --no-model-process, in a thread of the server."
+        ),
+    ] = True,
+    compile_: Annotated[
+        bool,
+        typer.Option(
+            "--compile/--no-compile",
+            help="Serve the bundle's compiled model when it has one (pack proved it answers "
+            "like the model; see reports/compile.json) or, with --no-compile, the model itself.",
         ),
     ] = True,
     model_kill_after_s: Annotated[
         float | None,
         typer.Option(
             min=0.1,
-            help="Kill and restart the model worker when one call runs this long "
+            help="Kill and restart the model process when one call runs this long "
             "(default: 10x api.timeout_ms, at least 5 s).",
         ),
     ] = None,
+    body_timeout_s: Annotated[
+        float,
+        typer.Option(
+            min=0.1,
+            help="A request body must arrive in full within this many seconds (else 408).",
+        ),
+    ] = 10.0,
     log_level: Annotated[str, typer.Option(help="debug, info, warning or error.")] = "info",
+    public_key: Annotated[
+        list[Path] | None,
+        typer.Option(
+            "--public-key",
+            help="Serve only a bundle signed (signatures/model.sig) by this key; checked before "
+            "anything in it is deserialised.",
+        ),
+    ] = None,
 ) -> None:
     """Serve a bundle over HTTP: verifies it, loads and warms the model, enforces its contracts.
 
-    The model runs in a worker process that batches the requests queued while it was busy and
+    The model runs in a model process that batches the requests queued while it was busy and
     is restarted if it crashes or hangs (--no-model-process: in a thread of the server).
 
     Endpoints: POST /predict, POST /invocations (MLflow), /v2/... (Open Inference Protocol),
     GET /healthz, /readyz, /metrics, /openapi.json, /docs.
     """
-    from mlhandoff.serve.app import ServeConfig, create_app
+    from mlhandoff.serve import ServeConfig, create_app
     from mlhandoff.serve.server import run as run_server
     from mlhandoff.serve.state import check_redis
 
@@ -118,14 +141,17 @@ def serve(
         batch_max_wait_ms=batch_max_wait_ms,
         model_threads=model_threads or None,
         model_process=model_process,
+        compiled=compile_,
         model_kill_after_s=model_kill_after_s,
+        body_timeout_s=body_timeout_s,
         token_env=token_env,
         log_level=log_level,
+        public_keys=tuple(public_key or ()),
     )
     run(lambda: create_app(config))  # verify the bundle and the options before binding
     if redis:
         run(lambda: check_redis(redis))
-    where = "a worker process" if model_process else "a thread of the server"
+    where = "a model process" if model_process else "a thread of the server"
     console.print(
         f"serving {bundle} on http://{host}:{port} ({workers} server process(es), the model in "
         f"{where}); docs at /docs",

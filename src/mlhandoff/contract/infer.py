@@ -17,8 +17,9 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from mlhandoff.contract.types import field_type
 from mlhandoff.errors import InputError
-from mlhandoff.spec.models import FieldSpec, FieldType
+from mlhandoff.spec.models import FieldSpec
 
 #: A string column with at most this many distinct values (some repeated) becomes a category.
 MAX_DOMAIN = 50
@@ -29,30 +30,6 @@ _TODO = "TODO: what it is, where it comes from."
 _ID_NAME = re.compile(r"(^|_)(id|uuid|key)$", re.IGNORECASE)
 _UUID = r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$"
 _ISO_WITH_OFFSET = r"^\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{2}:?\d{2})$"
-
-
-def field_type(arrow_type: pa.DataType) -> FieldType | None:
-    """The contract type that an Arrow column type maps to (None: unsupported)."""
-    if pa.types.is_boolean(arrow_type):
-        return "bool"
-    if pa.types.is_integer(arrow_type):
-        return "int"
-    if pa.types.is_floating(arrow_type) or pa.types.is_decimal(arrow_type):
-        return "float"
-    if pa.types.is_timestamp(arrow_type):
-        return "timestamp"
-    if pa.types.is_date(arrow_type):
-        return "date"
-    if pa.types.is_dictionary(arrow_type):
-        return "category"
-    if pa.types.is_string(arrow_type) or pa.types.is_large_string(arrow_type):
-        return "string"
-    listy = pa.types.is_list(arrow_type) or pa.types.is_large_list(arrow_type)
-    if listy or pa.types.is_fixed_size_list(arrow_type):
-        item = arrow_type.value_type
-        if pa.types.is_integer(item) or pa.types.is_floating(item):
-            return "array"
-    return None
 
 
 def infer_fields(table: pa.Table, *, label: str | None = None) -> dict[str, FieldSpec]:

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import contextlib
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -22,6 +23,7 @@ from scipy.stats import rankdata
 
 from mlhandoff.contract.report import REDACTED
 from mlhandoff.contract.tables import read_table
+from mlhandoff.contract.types import is_list
 from mlhandoff.errors import InputError
 from mlhandoff.spec.models import DataContract, DataFile, LeakageFinding, LeakageRecord
 
@@ -260,15 +262,29 @@ def split_leakage(
 
 
 def _shared_rows(train: pa.Table, evaluation: pa.Table) -> int:
-    def hashes(table: pa.Table) -> np.ndarray:
-        columns = {
-            n: (c.cast(c.type.value_type) if pa.types.is_dictionary(c.type) else c)
-            for n, c in zip(table.column_names, table.columns, strict=True)
-        }
-        frame = pa.table(columns).to_pandas()
-        return pd.util.hash_pandas_object(frame, index=False).to_numpy()
+    return int(np.isin(_row_hashes(evaluation), _row_hashes(train)).sum())
 
-    return int(np.isin(hashes(evaluation), hashes(train)).sum())
+
+def _row_hashes(table: pa.Table) -> np.ndarray:
+    """One 64-bit hash per row over every column; an array column counts by its values."""
+    columns: dict[str, Any] = {}
+    for name, column in zip(table.column_names, table.columns, strict=True):
+        if pa.types.is_dictionary(column.type):
+            column = column.cast(column.type.value_type)
+        columns[name] = _list_hashes(column) if is_list(column.type) else column.to_pandas()
+    return pd.util.hash_pandas_object(pd.DataFrame(columns), index=False).to_numpy()
+
+
+def _list_hashes(column: pa.ChunkedArray) -> pd.Series:
+    """A hash per list over its values (pandas cannot hash the numpy arrays a list column
+    becomes): fixed-length lists as the rows of a matrix, anything else by its text."""
+    lists = column.combine_chunks()
+    sizes = pc.unique(pc.list_value_length(lists)).to_pylist()
+    if not lists.null_count and len(sizes) == 1:
+        values = pc.list_flatten(lists).cast(pa.float64()).to_numpy(zero_copy_only=False)
+        matrix = pd.DataFrame(values.reshape(len(lists), sizes[0]))
+        return pd.util.hash_pandas_object(matrix, index=False)
+    return pd.Series([None if v is None else repr(v) for v in lists.to_pylist()], dtype=object)
 
 
 def _time_split(
@@ -299,7 +315,7 @@ def _time_split(
 def check_training_data(contract: DataContract, files: list[DataFile], base: Path) -> LeakageRecord:
     """Run every leakage check the spec's training.data allows; what ran goes in ``checked``."""
     record = LeakageRecord()
-    train = _read_role(files, ("train",), base, record)
+    train = _read_role(files, ("train",), base, record, contract)
     if train is None:
         if files:
             record.checked.append("no readable training file (role: train): nothing compared")
@@ -313,7 +329,7 @@ def check_training_data(contract: DataContract, files: list[DataFile], base: Pat
     for entry in files:
         if entry.role not in ("eval", "test"):
             continue
-        evaluation = _read_role([entry], (entry.role,), base, record)
+        evaluation = _read_role([entry], (entry.role,), base, record, contract)
         if evaluation is None:
             continue
         record.findings += split_leakage(
@@ -326,14 +342,18 @@ def check_training_data(contract: DataContract, files: list[DataFile], base: Pat
 
 
 def _read_role(
-    files: list[DataFile], roles: tuple[str, ...], base: Path, record: LeakageRecord
+    files: list[DataFile],
+    roles: tuple[str, ...],
+    base: Path,
+    record: LeakageRecord,
+    contract: DataContract,
 ) -> pa.Table | None:
     tables = []
     for entry in files:
         if entry.role not in roles:
             continue
         try:
-            tables.append(read_table(base / entry.path, name=entry.path))
+            tables.append(read_table(base / entry.path, contract=contract, name=entry.path))
         except InputError as exc:
             record.checked.append(f"{entry.path}: not readable as a table, skipped ({exc})")
     if not tables:

@@ -11,6 +11,7 @@ import dataclasses
 import datetime as dt
 import math
 from dataclasses import dataclass
+from enum import StrEnum
 from typing import Any
 
 import numpy as np
@@ -20,6 +21,34 @@ from mlhandoff.errors import ContractViolation, Violation
 from mlhandoff.spec.models import LeakageFinding
 
 REDACTED = "<redacted>"
+
+
+class Rule(StrEnum):
+    """Every rule a violation can name: a public, stable list (422 bodies, the violations
+    metric's ``rule`` label, ``validate --json``). Reports list a field's violations in this
+    order; the members compare and serialise as their plain names."""
+
+    MISSING_COLUMN = "missing_column"
+    UNEXPECTED_COLUMN = "unexpected_column"
+    TYPE = "type"
+    NOT_NULL = "not_null"
+    FINITE = "finite"
+    LENGTH = "length"
+    MIN = "min"
+    MAX = "max"
+    DOMAIN = "domain"
+    UNSEEN = "unseen"
+    PATTERN = "pattern"
+    MIN_LENGTH = "min_length"
+    MAX_LENGTH = "max_length"
+    TIMEZONE = "timezone"
+    UNIQUE = "unique"
+    MAX_NULL_FRACTION = "max_null_fraction"
+
+
+#: Every rule name, as plain strings.
+RULES: tuple[str, ...] = tuple(rule.value for rule in Rule)
+_RULE_RANK = {rule: i for i, rule in enumerate(RULES)}
 #: Row examples written into a violation's one-line message (all K are in ``rows``/``values``).
 SHOWN_IN_MESSAGE = 3
 
@@ -81,7 +110,7 @@ class Hit:
     """One rule broken in one chunk: ``rows`` (sorted positions) and the column holding them."""
 
     field: str
-    rule: str
+    rule: Rule
     what: str
     rows: np.ndarray
     values: pa.Array
@@ -93,7 +122,7 @@ class Hit:
 @dataclass
 class _Tally:
     field: str
-    rule: str
+    rule: Rule
     what: str
     notice: bool
     count: int = 0
@@ -156,7 +185,10 @@ class ReportBuilder:
                 return list(plain)
             return [v if math.isfinite(v) else str(v) for v in plain]
         taken = hit.values.take(pa.array(rows))
-        plain = taken.to_pylist()
+        try:
+            plain = taken.to_pylist()
+        except (OverflowError, ValueError):  # a time Python cannot hold (year 0): Arrow's text
+            return taken.cast(pa.string()).to_pylist()
         t = taken.type
         if pa.types.is_integer(t) or pa.types.is_string(t) or pa.types.is_boolean(t):
             return plain
@@ -171,7 +203,7 @@ class ReportBuilder:
         violations: list[Violation] = list(self._schema.values())
         notices: list[Violation] = list(self._schema_notices.values())
         for tally in sorted(
-            self._tallies.values(), key=lambda t: (order.get(t.field, -1), _rule_rank(t.rule))
+            self._tallies.values(), key=lambda t: (order.get(t.field, -1), _RULE_RANK[t.rule])
         ):
             (notices if tally.notice else violations).append(self._violation(tally))
         for name, limit in null_limits.items():
@@ -180,7 +212,7 @@ class ReportBuilder:
                 violations.append(
                     FieldViolation(
                         name,
-                        "max_null_fraction",
+                        Rule.MAX_NULL_FRACTION.value,
                         f"{nulls / self.rows:.1%} nulls ({nulls} of {self.rows} rows), more "
                         f"than the allowed {limit:.1%}",
                         count=nulls,
@@ -194,28 +226,7 @@ class ReportBuilder:
             for r, v in zip(t.rows[:SHOWN_IN_MESSAGE], t.values, strict=False)
         )
         message = f"{t.count} × {t.what}" + (f" ({shown})" if shown else "")
-        return FieldViolation(t.field, t.rule, message, t.count, list(t.rows), list(t.values))
-
-
-_RULE_ORDER = (
-    "type",
-    "not_null",
-    "finite",
-    "length",
-    "min",
-    "max",
-    "domain",
-    "unseen",
-    "pattern",
-    "min_length",
-    "max_length",
-    "timezone",
-    "unique",
-)
-
-
-def _rule_rank(rule: str) -> int:
-    return _RULE_ORDER.index(rule) if rule in _RULE_ORDER else len(_RULE_ORDER)
+        return FieldViolation(t.field, t.rule.value, message, t.count, list(t.rows), list(t.values))
 
 
 def _json_value(value: Any) -> Any:

@@ -18,15 +18,19 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from mlhandoff.contract.report import Hit
+from mlhandoff.contract.coerce import FALSE, TRUE, is_text
+from mlhandoff.contract.report import Hit, Rule
+from mlhandoff.contract.types import is_list
 from mlhandoff.spec.models import FieldSpec
 
 _NUMBER = r"(?i)^\s*[+-]?((\d+\.?\d*|\.\d+)(e[+-]?\d+)?|nan|inf|infinity)\s*$"
 _ISO_DATE = r"^\d{4}-\d{2}-\d{2}$"
 _ISO_TIMESTAMP = r"^\d{4}-\d{2}-\d{2}([T ]\d{2}:\d{2}(:\d{2}(\.\d{1,9})?)?)?(Z|[+-]\d{2}:?\d{2})?$"
 _OFFSET = r"(Z|[+-]\d{2}:?\d{2})$"
-_TRUE, _FALSE = ("true", "1"), ("false", "0")
 _UTC_US = pa.timestamp("us", tz="UTC")
+#: 0001-01-01 and 9999-12-31 in days since 1970-01-01: the years every reader can hold.
+_FIRST_DAY, _LAST_DAY = -719_162, 2_932_896
+_PER_SECOND = {"s": 1, "ms": 1_000, "us": 1_000_000}
 
 
 @dataclass
@@ -39,10 +43,6 @@ class Found:
 
 #: Up to this many rows (a request) some rules run in plain Python instead of Arrow kernels.
 _SMALL = 16
-
-
-def _is_text(t: pa.DataType) -> bool:
-    return pa.types.is_string(t) or pa.types.is_large_string(t) or pa.types.is_string_view(t)
 
 
 def _plain_text(a: pa.Array) -> pa.Array:
@@ -79,6 +79,32 @@ def _numbers_of(a: pa.Array) -> tuple[np.ndarray, np.ndarray | None]:
     dtype = np.dtype(a.type.to_pandas_dtype())
     values = np.frombuffer(data, dtype=dtype, count=a.offset + len(a))[a.offset :]
     return values, ~_valid(a)
+
+
+def _year_bounds(t: pa.DataType) -> tuple[int, int] | None:
+    """The first and last instant of the years 1 to 9999 in ``t``'s units (None: ``t`` cannot
+    leave them, as nanoseconds since 1970, or is no time type)."""
+    if pa.types.is_date32(t):
+        return _FIRST_DAY, _LAST_DAY
+    per_day = None
+    if pa.types.is_date64(t):
+        per_day = 86_400_000
+    elif pa.types.is_timestamp(t) and t.unit in _PER_SECOND:
+        per_day = 86_400 * _PER_SECOND[t.unit]
+    if per_day is None:
+        return None
+    return _FIRST_DAY * per_day, (_LAST_DAY + 1) * per_day - 1
+
+
+def _instants(arr: pa.Array, aware: np.ndarray, naive: np.ndarray) -> pa.Array:
+    """ISO text as UTC instants: with an offset as written, naive ones as if written in UTC
+    (for the year check); nulls elsewhere. Raises on an ISO-shaped impossible value."""
+    null = pa.scalar(None, arr.type)
+    instants = pc.cast(pc.if_else(pa.array(aware), arr, null), _UTC_US)
+    if not naive.any():
+        return instants
+    wall = pc.cast(pc.if_else(pa.array(naive), arr, null), pa.timestamp("us")).cast(_UTC_US)
+    return pc.if_else(pa.array(aware), instants, wall)
 
 
 def _is_whole(value: object) -> bool:
@@ -132,7 +158,7 @@ class FieldCheck:
     def _hit(
         self,
         found: Found,
-        rule: str,
+        rule: Rule,
         what: str,
         rows: np.ndarray,
         values: pa.Array,
@@ -142,10 +168,10 @@ class FieldCheck:
         if rows.dtype == bool:
             rows = np.flatnonzero(rows)
         if len(rows):
-            found.hits.append(Hit(self.name, rule, what, rows, values, rule == "unseen", shown))
+            found.hits.append(Hit(self.name, rule, what, rows, values, rule == Rule.UNSEEN, shown))
 
     def _type_hit(self, found: Found, arr: pa.Array, what: str) -> None:
-        self._hit(found, "type", what, _valid(arr), arr)
+        self._hit(found, Rule.TYPE, what, _valid(arr), arr)
 
     def _nulls(self, arr: pa.Array, found: Found, type_bad: np.ndarray | None = None) -> None:
         if not arr.null_count:
@@ -159,7 +185,7 @@ class FieldCheck:
             mask &= ~type_bad
         found.nulls[self.name] = int(np.count_nonzero(mask))
         if not self.spec.nullable:
-            self._hit(found, "not_null", "null in a non-nullable field", mask, arr)
+            self._hit(found, Rule.NOT_NULL, "null in a non-nullable field", mask, arr)
 
     # --- numbers -----------------------------------------------------------------------------
 
@@ -169,7 +195,7 @@ class FieldCheck:
             arr = arr.dictionary_decode()
         source = arr
         type_bad: np.ndarray | None = None
-        if _is_text(arr.type):
+        if is_text(arr.type):
             parsed, type_bad = self._parse_numbers(arr, found, parse_text)
             if parsed is None:
                 return None
@@ -188,7 +214,7 @@ class FieldCheck:
             if missing is not None:
                 fractional &= ~missing
             if fractional.any():
-                self._hit(found, "type", "not a whole number", fractional, source)
+                self._hit(found, Rule.TYPE, "not a whole number", fractional, source)
                 missing = fractional if missing is None else missing | fractional
                 type_bad = fractional if type_bad is None else type_bad | fractional
         self._numbers(x, missing, source, found, type_bad, None)
@@ -212,11 +238,11 @@ class FieldCheck:
         bad = ~looks_numeric & _valid(arr)
         if not parse_text:
             if bad.any():
-                self._hit(found, "type", "not a number (the column holds text)", bad, arr)
+                self._hit(found, Rule.TYPE, "not a number (the column holds text)", bad, arr)
             else:
                 self._type_hit(found, arr, "a number sent as text; send it as a number")
             return None, None
-        self._hit(found, "type", "not a number", bad, arr)
+        self._hit(found, Rule.TYPE, "not a number", bad, arr)
         kept = pc.if_else(pa.array(looks_numeric), arr, pa.scalar(None, arr.type))
         return pc.cast(kept, pa.float64()), bad
 
@@ -259,24 +285,24 @@ class FieldCheck:
             found.nulls[self.name] = len(nulls)
             if len(nulls) and not self.spec.nullable:
                 what = "null or NaN in a non-nullable field" if floating else "null value"
-                self._hit(found, "not_null", what, nulls, source)
-            self._hit(found, "finite", "infinite value", bad[inf], source, v[inf])
+                self._hit(found, Rule.NOT_NULL, what, nulls, source)
+            self._hit(found, Rule.FINITE, "infinite value", bad[inf], source, v[inf])
             prefix = ""
         else:
             broken = bad[nan | inf]
             if missing is not None:
                 broken = np.union1d(np.flatnonzero(missing), broken)
             what = "null, NaN or infinite element"
-            self._hit(found, "finite", what, to_rows(broken), source)
+            self._hit(found, Rule.FINITE, what, to_rows(broken), source)
             prefix = "element "
         finite = ~(nan | inf)
         for rule, bound, exclusive, what in (
-            ("min", self.lo, self.spec.min_exclusive, self._min_what),
-            ("max", self.hi, self.spec.max_exclusive, self._max_what),
+            (Rule.MIN, self.lo, self.spec.min_exclusive, self._min_what),
+            (Rule.MAX, self.hi, self.spec.max_exclusive, self._max_what),
         ):
             if bound is None:
                 continue
-            if rule == "min":
+            if rule == Rule.MIN:
                 out = ((v <= bound) if exclusive else (v < bound)) & finite
             else:
                 out = ((v >= bound) if exclusive else (v > bound)) & finite
@@ -324,12 +350,19 @@ class FieldCheck:
 
     def _bool(self, arr: pa.Array, found: Found, parse_text: bool) -> pa.Array | None:
         type_bad = None
-        if _is_text(arr.type) and parse_text:
+        if is_text(arr.type):
             lower = pc.utf8_lower(arr)
-            known = pc.is_in(lower, value_set=pa.array([*_TRUE, *_FALSE]))
+            known = pc.is_in(lower, value_set=pa.array([*TRUE, *FALSE]))
             type_bad = ~_np_mask(known, True) & _valid(arr)
-            self._hit(found, "type", "not a boolean (true/false/1/0)", type_bad, arr)
-            truth = pc.is_in(lower, value_set=pa.array(_TRUE))
+            if not parse_text:  # as numbers: the rows that are not booleans, else the column
+                if type_bad.any():
+                    what = "not a boolean (the column holds text)"
+                    self._hit(found, Rule.TYPE, what, type_bad, arr)
+                else:
+                    self._type_hit(found, arr, "a boolean sent as text; send true or false")
+                return None
+            self._hit(found, Rule.TYPE, "not a boolean (true/false/1/0)", type_bad, arr)
+            truth = pc.is_in(lower, value_set=pa.array(TRUE))
             arr = pc.if_else(known, truth, pa.scalar(None, pa.bool_()))
         elif not pa.types.is_boolean(arr.type):
             self._type_hit(found, arr, f"expected bool, got {arr.type}")
@@ -341,7 +374,7 @@ class FieldCheck:
         kind = self.spec.type
         t = arr.type
         inner = t.value_type if pa.types.is_dictionary(t) else t
-        if not (_is_text(inner) or pa.types.is_integer(inner)):
+        if not (is_text(inner) or pa.types.is_integer(inner)):
             self._type_hit(found, arr, f"expected {kind}, got {t}")
             return None
         self._nulls(arr, found)
@@ -350,11 +383,11 @@ class FieldCheck:
             mismatch = self._per_value(arr, self._not_matching)
             if mismatch is not None:
                 what = f"does not match pattern {self.spec.pattern!r}"
-                self._hit(found, "pattern", what, mismatch, arr)
+                self._hit(found, Rule.PATTERN, what, mismatch, arr)
         if self.spec.min_length is not None or self.spec.max_length is not None:
             for rule, limit in (
-                ("min_length", self.spec.min_length),
-                ("max_length", self.spec.max_length),
+                (Rule.MIN_LENGTH, self.spec.min_length),
+                (Rule.MAX_LENGTH, self.spec.max_length),
             ):
                 if limit is None:
                     continue
@@ -364,7 +397,7 @@ class FieldCheck:
                 if bad is not None:
                     what = (
                         f"shorter than {limit} characters"
-                        if rule == "min_length"
+                        if rule == Rule.MIN_LENGTH
                         else (f"longer than {limit} characters")
                     )
                     self._hit(found, rule, what, bad, arr)
@@ -378,12 +411,12 @@ class FieldCheck:
         if outside is None:
             return
         if self.spec.unseen == "reject":
-            self._hit(found, "domain", "not in the declared domain", outside, arr)
+            self._hit(found, Rule.DOMAIN, "not in the declared domain", outside, arr)
         elif self.bucket is not None:
             what = f"not in the domain; mapped to '{self.bucket}'"
-            self._hit(found, "unseen", what, outside, arr)
+            self._hit(found, Rule.UNSEEN, what, outside, arr)
         else:
-            self._hit(found, "unseen", "not in the domain; allowed and counted", outside, arr)
+            self._hit(found, Rule.UNSEEN, "not in the domain; allowed and counted", outside, arr)
 
     def _per_value(
         self, arr: pa.Array, bad_values: Callable[[pa.Array], np.ndarray | None]
@@ -420,13 +453,13 @@ class FieldCheck:
             return None
         return _np_mask(pc.invert(matched))
 
-    def _bad_length(self, a: pa.Array, rule: str, limit: int) -> np.ndarray | None:
+    def _bad_length(self, a: pa.Array, rule: Rule, limit: int) -> np.ndarray | None:
         lengths = pc.utf8_length(_plain_text(a))
         bounds = pc.min_max(lengths)
-        seen = bounds["min" if rule == "min_length" else "max"].as_py()
-        if seen is None or (seen >= limit if rule == "min_length" else seen <= limit):
+        seen = bounds["min" if rule == Rule.MIN_LENGTH else "max"].as_py()
+        if seen is None or (seen >= limit if rule == Rule.MIN_LENGTH else seen <= limit):
             return None
-        bad = pc.less(lengths, limit) if rule == "min_length" else pc.greater(lengths, limit)
+        bad = pc.less(lengths, limit) if rule == Rule.MIN_LENGTH else pc.greater(lengths, limit)
         return _np_mask(bad)
 
     # --- time ----------------------------------------------------------------------------------
@@ -436,7 +469,7 @@ class FieldCheck:
         if pa.types.is_timestamp(arr.type):
             naive = _valid(arr) if arr.type.tz is None else None
             typed = arr
-        elif _is_text(arr.type):
+        elif is_text(arr.type):
             parsed = self._parse_timestamps(arr, found)
             if parsed is None:
                 return None
@@ -444,10 +477,11 @@ class FieldCheck:
         else:
             self._type_hit(found, arr, f"expected timestamp, got {arr.type}")
             return None
+        type_bad = self._years(typed, found, type_bad)
         self._nulls(arr, found, type_bad)
         if self.spec.timezone and naive is not None and naive.any():
             what = f"naive timestamp (no timezone); the contract requires {self.spec.timezone}"
-            self._hit(found, "timezone", what, naive, arr)
+            self._hit(found, Rule.TIMEZONE, what, naive, arr)
         return typed
 
     def _parse_timestamps(
@@ -464,10 +498,7 @@ class FieldCheck:
         aware = _np_mask(pc.match_substring_regex(arr, pattern=_OFFSET)) & iso
         naive = valid & iso & ~aware
         try:
-            if naive.any():
-                pc.cast(arr.filter(pa.array(naive)), pa.timestamp("us"))
-            kept = pc.if_else(pa.array(aware), arr, pa.scalar(None, arr.type))
-            typed = pc.cast(kept, _UTC_US)
+            typed = _instants(arr, aware, naive)
         except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
             # ISO-shaped but impossible (2024-02-30T...): find those rows one by one (rare path)
             impossible = np.zeros(len(arr), dtype=bool)
@@ -479,17 +510,16 @@ class FieldCheck:
                     impossible[i] = True
             bad = bad | impossible
             aware, naive = aware & ~impossible, naive & ~impossible
-            kept = pc.if_else(pa.array(aware), arr, pa.scalar(None, arr.type))
-            typed = pc.cast(kept, _UTC_US)
+            typed = _instants(arr, aware, naive)
         if bad.any():
-            self._hit(found, "type", "not an ISO 8601 timestamp", bad, arr)
+            self._hit(found, Rule.TYPE, "not an ISO 8601 timestamp", bad, arr)
         return typed, naive, bad
 
     def _date(self, arr: pa.Array, found: Found, parse_text: bool) -> pa.Array | None:
         type_bad = None
         if pa.types.is_date(arr.type):
             typed = arr
-        elif _is_text(arr.type):
+        elif is_text(arr.type):
             looks = _np_mask(pc.match_substring_regex(arr, pattern=_ISO_DATE), True)
             # strptime nulls impossible dates (2024-02-30) so only those rows are reported
             parsed = pc.strptime(
@@ -503,19 +533,40 @@ class FieldCheck:
             same = pc.equal(pc.strftime(parsed, format="%Y-%m-%d"), arr)
             impossible = looks & ~_np_mask(same)
             type_bad = (~looks | impossible) & _valid(arr)
-            self._hit(found, "type", "not a valid ISO 8601 date (YYYY-MM-DD)", type_bad, arr)
+            self._hit(found, Rule.TYPE, "not a valid ISO 8601 date (YYYY-MM-DD)", type_bad, arr)
         else:
             self._type_hit(found, arr, f"expected date, got {arr.type}")
             return None
+        type_bad = self._years(typed, found, type_bad)
         self._nulls(arr, found, type_bad)
         return typed
+
+    def _years(
+        self, typed: pa.Array, found: Found, type_bad: np.ndarray | None
+    ) -> np.ndarray | None:
+        """Times outside the years 1 to 9999, which Python, pandas and the prediction log cannot
+        hold: a type violation (``type_bad`` grows by those rows)."""
+        bounds = _year_bounds(typed.type)
+        if bounds is None or not len(typed) or typed.null_count == len(typed):
+            return type_bad
+        ints = typed.view(pa.int32() if pa.types.is_date32(typed.type) else pa.int64())
+        seen = pc.min_max(ints)
+        lo, hi = bounds
+        if seen["min"].as_py() >= lo and seen["max"].as_py() <= hi:
+            return type_bad
+        x, missing = _numbers_of(ints)
+        outside = (x < lo) | (x > hi)
+        if missing is not None:
+            outside &= ~missing
+        shown = np.array(typed.filter(pa.array(outside)).cast(pa.string()).to_pylist())
+        self._hit(found, Rule.TYPE, "outside the years 1 to 9999", outside, typed, shown)
+        return outside if type_bad is None else type_bad | outside
 
     # --- arrays (embeddings) -----------------------------------------------------------------
 
     def _array(self, arr: pa.Array, found: Found, parse_text: bool) -> pa.Array | None:
         t = arr.type
-        listy = pa.types.is_list(t) or pa.types.is_large_list(t) or pa.types.is_fixed_size_list(t)
-        item = t.value_type if listy else None
+        item = t.value_type if is_list(t) else None
         if item is None or not (pa.types.is_integer(item) or pa.types.is_floating(item)):
             self._type_hit(found, arr, f"expected an array of numbers, got {t}")
             return None
@@ -528,7 +579,7 @@ class FieldCheck:
             sizes = pc.list_value_length(arr).fill_null(length).to_numpy(zero_copy_only=False)
             wrong = sizes != length
             if wrong.any():
-                self._hit(found, "length", f"not {length} values", wrong, arr)
+                self._hit(found, Rule.LENGTH, f"not {length} values", wrong, arr)
         flat = pc.list_flatten(arr)
         if len(flat):
             parents = pc.list_parent_indices(arr).to_numpy(zero_copy_only=False)
@@ -553,4 +604,4 @@ class FieldCheck:
         repeat = np.ones(len(arr), dtype=bool)
         repeat[first] = False
         repeat &= codes >= 0
-        self._hit(found, "unique", "repeats an id seen earlier in the batch", repeat, arr)
+        self._hit(found, Rule.UNIQUE, "repeats an id seen earlier in the batch", repeat, arr)

@@ -9,17 +9,22 @@ global row numbers.
 from __future__ import annotations
 
 from collections.abc import Iterable
+from pathlib import Path
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from mlhandoff.contract.report import FieldViolation, ReportBuilder, ValidationReport
+from mlhandoff.contract.coerce import JsonData, json_table
+from mlhandoff.contract.reader import open_batches
+from mlhandoff.contract.report import FieldViolation, Hit, ReportBuilder, Rule, ValidationReport
 from mlhandoff.contract.rules import FieldCheck, Found
 from mlhandoff.contract.tables import TableLike, read_table
+from mlhandoff.contract.types import arrow_type
 from mlhandoff.errors import Violation
-from mlhandoff.spec.models import DataContract, FieldSpec
+from mlhandoff.spec.models import DataContract
 
-__all__ = ["CompiledContract", "ValidationReport", "ValidationSession"]
+__all__ = ["CompiledContract", "ValidationReport", "ValidationSession", "arrow_type"]
 
 
 class CompiledContract:
@@ -56,6 +61,31 @@ class CompiledContract:
         session.add(table)
         return session.finish()
 
+    def read(
+        self, source: TableLike, *, allow_extra: bool = False, name: str = "data"
+    ) -> tuple[pa.Table, ValidationReport]:
+        """``source`` read as the contract types it (:func:`read_table`) and its report: for a
+        file the same report ``validate_file`` gives (CSV text the contract could not type is
+        parsed to point at the rows that break it), for data in memory :meth:`validate`'s."""
+        if isinstance(source, str | Path):
+            batches = open_batches(source, self.contract)
+            table = batches.table()
+            return table, self.validate(table, allow_extra=allow_extra, parse_text=batches.text)
+        table = read_table(source, contract=self.contract, name=name)
+        return table, self.validate(table, allow_extra=allow_extra)
+
+    def validate_json(
+        self, data: JsonData, *, allow_extra: bool = False
+    ) -> tuple[pa.Table, ValidationReport]:
+        """A request's records (or columns) of JSON values typed as the contract says, and the
+        report of every violation of every record, each with the record's index: a value of
+        the wrong JSON type is a ``type`` violation of its own record, and every other rule
+        still runs on every record (missing and extra fields, ranges, domains ...)."""
+        table, type_hits = json_table(data, self.contract)
+        session = self.session(allow_extra=allow_extra)
+        session._add(table, type_hits)
+        return table, session.finish()
+
     def session(
         self,
         *,
@@ -85,25 +115,6 @@ class CompiledContract:
         return table
 
 
-def arrow_type(spec: FieldSpec) -> pa.DataType:
-    """The Arrow type a field's values have once validated."""
-    if spec.type == "timestamp":
-        return pa.timestamp("us", tz=spec.timezone)
-    if spec.type == "array":
-        return pa.list_(pa.float64())
-    return _ARROW_TYPES[spec.type]
-
-
-_ARROW_TYPES: dict[str, pa.DataType] = {
-    "int": pa.int64(),
-    "float": pa.float64(),
-    "bool": pa.bool_(),
-    "string": pa.string(),
-    "category": pa.string(),
-    "date": pa.date32(),
-}
-
-
 def without_batch_rules(contract: DataContract) -> DataContract:
     """The contract one request or a small subset is held to: rules about a whole batch (the
     null fraction) mean nothing there, so they are left to batch validation and monitoring."""
@@ -128,7 +139,11 @@ class ValidationSession:
 
     def add(self, data: TableLike) -> None:
         """Validate one chunk; its rows are numbered after those of the chunks before it."""
-        table = data if isinstance(data, pa.Table | pa.RecordBatch) else read_table(data)
+        table = (
+            data
+            if isinstance(data, pa.Table | pa.RecordBatch)
+            else read_table(data, contract=self._c.contract)
+        )
         if isinstance(table, pa.Table) and not self._c._has_ids:
             batches = table.to_batches()
             if len(batches) > 1:  # row groups of a Parquet file: no copy, same report
@@ -137,7 +152,7 @@ class ValidationSession:
                 return
         self._add(table)
 
-    def _add(self, table: pa.Table | pa.RecordBatch) -> None:
+    def _add(self, table: pa.Table | pa.RecordBatch, type_hits: Iterable[Hit] = ()) -> None:
         names = table.schema.names
         index = {name: i for i, name in enumerate(names)}
         rows = table.num_rows
@@ -150,6 +165,8 @@ class ValidationSession:
             else:
                 jobs.append((check, _one_array(table.column(i))))
         found = self._run(jobs)
+        for hit in type_hits:
+            _replace_nulls(found, hit)
         self._schema(names, missing, rows, found)
         self._builder.add(found.hits, rows, found.nulls)
 
@@ -167,20 +184,24 @@ class ValidationSession:
         if required:
             self._missing_required = True
             self._builder.schema(
-                _schema_violation("missing_column", required, "seen in the contract, yet missing")
+                _schema_violation(
+                    Rule.MISSING_COLUMN, required, "seen in the contract, yet missing"
+                )
             )
         if optional:
             for name in optional:
                 found.nulls[name] = rows
             self._builder.schema(
-                _schema_violation("missing_column", optional, "nullable, absent, read as all null"),
+                _schema_violation(
+                    Rule.MISSING_COLUMN, optional, "nullable, absent, read as all null"
+                ),
                 notice=True,
             )
         if not self._allow_extra:
             unexpected = [n for n in names if n not in fields and n not in self._extra_ok]
             if unexpected:
                 self._builder.schema(
-                    _schema_violation("unexpected_column", unexpected, "not in the contract")
+                    _schema_violation(Rule.UNEXPECTED_COLUMN, unexpected, "not in the contract")
                 )
 
     def finish(self) -> ValidationReport:
@@ -194,6 +215,38 @@ class ValidationSession:
         )
 
 
+def _replace_nulls(found: Found, type_hit: Hit) -> None:
+    """Add a type hit found before validation, whose values were replaced by nulls: those rows
+    break the type rule, not the null rules; one type hit per field, rows in order."""
+    name, rows = type_hit.field, type_hit.rows
+    if name in found.nulls:
+        found.nulls[name] -= len(rows)
+    for hit in [h for h in found.hits if h.field == name]:
+        if hit.rule == Rule.NOT_NULL:
+            keep = ~np.isin(hit.rows, rows)
+            hit.rows = hit.rows[keep]
+            hit.shown = None if hit.shown is None else hit.shown[keep]
+            if not len(hit.rows):
+                found.hits.remove(hit)
+        elif hit.rule == Rule.TYPE:  # the validator's own (text that is no time): one hit
+            found.hits.remove(hit)
+            type_hit = _merged(type_hit, hit)
+    found.hits.append(type_hit)
+
+
+def _merged(first: Hit, second: Hit) -> Hit:
+    """Two hits of one rule as one, rows in order, each with its value."""
+    shown = np.empty(len(first.rows) + len(second.rows), dtype=object)
+    shown[: len(first.rows)] = list(first.shown) if first.shown is not None else []
+    others = second.shown if second.shown is not None else second.values.take(second.rows)
+    for j, value in enumerate(list(others)):
+        shown[len(first.rows) + j] = value.as_py() if isinstance(value, pa.Scalar) else value
+    rows = np.concatenate([first.rows, second.rows])
+    order = np.argsort(rows, kind="stable")
+    what = f"{first.what}; {second.what}"
+    return Hit(first.field, first.rule, what, rows[order], first.values, first.notice, shown[order])
+
+
 def _one_array(column: pa.ChunkedArray | pa.Array) -> pa.Array:
     if isinstance(column, pa.Array):
         return column
@@ -204,8 +257,8 @@ def _one_array(column: pa.ChunkedArray | pa.Array) -> pa.Array:
     return column.combine_chunks()
 
 
-def _schema_violation(rule: str, names: list[str], what: str) -> Violation:
+def _schema_violation(rule: Rule, names: list[str], what: str) -> Violation:
     shown = ", ".join(names[:5]) + (f" (+{len(names) - 5} more)" if len(names) > 5 else "")
     return FieldViolation(
-        field=names[0], rule=rule, message=f"{what}: {shown}", count=len(names), values=[]
+        field=names[0], rule=rule.value, message=f"{what}: {shown}", count=len(names), values=[]
     )

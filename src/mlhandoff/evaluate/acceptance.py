@@ -93,7 +93,7 @@ def evaluate_sets(
 Builder = Callable[[_Plan, float], ResultRow]
 
 
-def _direction(c: Criterion, ref: MetricRef) -> bool:
+def _direction(c: Criterion | Guardrail, ref: MetricRef) -> bool:
     if c.greater_is_better is not None:
         return c.greater_is_better
     if c.op is not None:
@@ -183,7 +183,7 @@ def _compare(
 def _guardrail(g: Guardrail, data: EvalSet, model: Outputs, plan: _Plan, min_size: int) -> Builder:
     ref = parse_metric(g.metric, data.task)
     threshold = g.threshold if g.threshold is not None else DEFAULT_THRESHOLDS[ref.name]
-    bound = Bound(g.op or (">=" if ref.greater_is_better else "<="), threshold)
+    bound = Bound(g.op or (">=" if _direction(g, ref) else "<="), threshold)
     if g.by is None:
         return _overall_guardrail(g, ref, bound, data, model, plan)
     slices = data.slices[g.by]

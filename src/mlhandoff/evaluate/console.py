@@ -61,15 +61,21 @@ def report_renderable(report: AcceptanceReport, title: str) -> Group:
     )
     lines.append(Text(f"data: {report.data}, {report.n} rows; {boot}", style="dim"))
     if report.latency:
-        s, b, m = report.latency["single"], report.latency["batch"], report.latency["machine"]
-        lines.append(
-            Text(
-                f"latency, 1 row: p50 {s['p50_ms']:.2f} ms, p95 {s['p95_ms']:.2f} ms, p99 {s['p99_ms']:.2f} ms; "
-                f"batch of {b['rows']}: p50 {b['p50_ms']:.1f} ms ({b['rows_per_s']:.0f} rows/s) "
-                f"on {m['processor']}, {m['cpus']} CPUs, {m['platform']}",
-                style="dim",
+        latency, m = report.latency, report.latency["machine"]
+        forms = [("compiled" if latency.get("form") == "compiled" else "", latency)]
+        if "original" in latency:
+            forms.append(("model itself", latency["original"]))
+        for form, timing in forms:
+            s, b = timing["single"], timing["batch"]
+            lines.append(
+                Text(
+                    f"latency{f' ({form})' if form else ''}, 1 row: p50 {s['p50_ms']:.2f} ms, "
+                    f"p95 {s['p95_ms']:.2f} ms, p99 {s['p99_ms']:.2f} ms; batch of {b['rows']}: "
+                    f"p50 {b['p50_ms']:.1f} ms ({b['rows_per_s']:.0f} rows/s) "
+                    f"on {m['processor']}, {m['cpus']} CPUs, {m['platform']}",
+                    style="dim",
+                )
             )
-        )
     failed = report.failed()
     summary = report.summary()
     if failed:

@@ -25,7 +25,8 @@ class Outputs:
     score: np.ndarray | None = None  # binary: P(positive); ranking: relevance score
     pred: np.ndarray | None = None  # binary: 0/1 at the threshold; multiclass: class codes
     prediction: np.ndarray | None = None  # regression
-    proba: np.ndarray | None = None  # multiclass probabilities (n, k) in class-code order
+    # multiclass probabilities in class-code order, then classes the labels never use
+    proba: np.ndarray | None = None
 
     def take(self, rows: np.ndarray) -> Outputs:
         def pick(a: np.ndarray | None) -> np.ndarray | None:
@@ -171,8 +172,12 @@ def model_outputs(
     *,
     threshold: float,
     who: str = "the model",
+    classes: Sequence[object] | np.ndarray | None = None,
 ) -> Outputs:
-    """A predictor's standard outputs as metric inputs; NaN or infinite predictions refused."""
+    """A predictor's standard outputs as metric inputs; NaN or infinite predictions refused.
+
+    ``classes`` are the labels of the ``proba`` columns (the predictor's ``classes``; None:
+    0..k-1)."""
     task = data.task
     if task == "multiclass_classification":
         labels = np.asarray(_need(raw, "label", who, task))
@@ -185,13 +190,35 @@ def model_outputs(
             )
         pred = np.array([lookup[str(v)] for v in labels], dtype=np.int64)
         proba = raw.get("proba")
-        return Outputs(pred=pred, proba=None if proba is None else _finite(proba, who, "proba"))
+        if proba is None:
+            return Outputs(pred=pred)
+        return Outputs(pred=pred, proba=_by_code(_finite(proba, who, "proba"), classes, data, who))
     if task == "regression":
         return Outputs(prediction=_finite(_need(raw, "prediction", who, task), who, "prediction"))
     score = _finite(_need(raw, "score", who, task), who, "score")
     if task == "ranking":
         return Outputs(score=score)
     return Outputs(score=score, pred=(score >= threshold).astype(np.int64))
+
+
+def _by_code(
+    proba: np.ndarray, classes: Sequence[object] | np.ndarray | None, data: EvalSet, who: str
+) -> np.ndarray:
+    """Probability columns reordered to the class codes (a class the model does not know has
+    probability 0); the model's classes the labels never use follow, so they still take their
+    place in a top-k but can never be a hit."""
+    known = [str(c) for c in (range(proba.shape[1]) if classes is None else classes)]
+    if proba.ndim != 2 or proba.shape[1] != len(known):
+        raise EvaluationError(
+            f"{who} gave 'proba' of shape {proba.shape}, but it knows {len(known)} classes"
+        )
+    column = {name: i for i, name in enumerate(known)}
+    order = list(data.classes) + [c for c in known if c not in set(data.classes)]
+    result = np.zeros((len(proba), len(order)))
+    for code, name in enumerate(order):
+        if name in column:
+            result[:, code] = proba[:, column[name]]
+    return result
 
 
 def _need(raw: Mapping[str, np.ndarray], key: str, who: str, task: str) -> np.ndarray:

@@ -32,6 +32,8 @@ from mlhandoff.spec.models import HandoffSpec
 
 #: Prefix of the columns of the packed evaluation sample that hold the baseline's outputs.
 BASELINE_PREFIX = "baseline:"
+#: Then, for a multiclass baseline, one column per class: ``baseline:proba:<class>``.
+_PROBA = "proba:"
 
 
 def needed_columns(spec: HandoffSpec) -> list[str]:
@@ -63,6 +65,11 @@ def _predict(predictor: Predictor, table: pa.Table, who: str) -> dict[str, np.nd
         ) from exc
 
 
+def _classes(predictor: Predictor) -> Any:
+    """The labels of a classifier's ``proba`` columns (None: 0..k-1)."""
+    return getattr(predictor, "classes", None)
+
+
 def _check_contract(
     spec: HandoffSpec, table: pa.Table, name: str, skip: frozenset[str] = frozenset()
 ) -> None:
@@ -71,11 +78,32 @@ def _check_contract(
     CompiledContract(contract).validate(table, allow_extra=True).raise_for_violations(name)
 
 
-def _baseline_from_columns(table: pa.Table) -> dict[str, np.ndarray] | None:
-    cols = [c for c in table.column_names if c.startswith(BASELINE_PREFIX)]
+def _baseline_from_columns(table: pa.Table) -> tuple[dict[str, np.ndarray], list[str]] | None:
+    """The packed baseline's outputs, and the classes of its ``proba`` columns."""
+    cols = [c[len(BASELINE_PREFIX) :] for c in table.column_names if c.startswith(BASELINE_PREFIX)]
     if not cols:
         return None
-    return {c[len(BASELINE_PREFIX) :]: table.column(c).to_numpy(zero_copy_only=False) for c in cols}
+    values = {c: table.column(BASELINE_PREFIX + c).to_numpy(zero_copy_only=False) for c in cols}
+    outputs = {c: v for c, v in values.items() if not c.startswith(_PROBA)}
+    classes = [c[len(_PROBA) :] for c in cols if c.startswith(_PROBA)]
+    if classes:
+        outputs["proba"] = np.column_stack([values[_PROBA + c] for c in classes])
+    return outputs, classes
+
+
+def _with_baseline(
+    table: pa.Table, raw: dict[str, np.ndarray], task: str, classes: Any
+) -> pa.Table:
+    """The sample with the baseline's outputs, so evaluation can compare without it."""
+    for key in STANDARD_OUTPUTS[task]:
+        if key in raw:
+            table = table.append_column(BASELINE_PREFIX + key, pa.array(np.asarray(raw[key])))
+    proba = raw.get("proba")
+    if proba is not None:
+        names = range(proba.shape[1]) if classes is None else classes
+        for i, name in enumerate(names):
+            table = table.append_column(f"{BASELINE_PREFIX}{_PROBA}{name}", pa.array(proba[:, i]))
+    return table
 
 
 def _baseline_outputs(
@@ -131,24 +159,37 @@ def evaluate_bundle(
             )
         table, name = pq.read_table(path), f"{b.root.name}/{layout.EVAL_SAMPLE}"
     else:
-        table, name = read_table(data, name="evaluation data"), _name(data)
+        table, name = (
+            read_table(data, contract=spec.data_contract, name="evaluation data"),
+            _name(data),
+        )
     _check_contract(spec, table, name, skip=b.dropped_fields if packed else frozenset())
     evalset = _eval_set(spec, table, name)
     predictor = b.predictor() if model is None else _load_other(b, Path(model))
     raw = _predict(predictor, table, "the model")
-    outputs = model_outputs(raw, evalset, threshold=spec.model.threshold)
+    outputs = model_outputs(
+        raw, evalset, threshold=spec.model.threshold, classes=_classes(predictor)
+    )
     base_out, base_name = None, None
     if baseline is not None:
         other = baseline if isinstance(baseline, Bundle) else open_bundle(baseline)
         base_raw = _baseline_outputs(other, spec, table, name)
         base_name = other.root.name
         base_out = model_outputs(
-            base_raw, evalset, threshold=other.spec.model.threshold, who=f"the baseline {base_name}"
+            base_raw,
+            evalset,
+            threshold=other.spec.model.threshold,
+            who=f"the baseline {base_name}",
+            classes=_classes(other.predictor()),
         )
     elif packed and (stored := _baseline_from_columns(table)) is not None:
         base_name = _recorded_baseline(b)
         base_out = model_outputs(
-            stored, evalset, threshold=spec.model.threshold, who="the packed baseline"
+            stored[0],
+            evalset,
+            threshold=spec.model.threshold,
+            who="the packed baseline",
+            classes=stored[1] or None,
         )
     report = evaluate_sets(
         spec.acceptance,
@@ -164,6 +205,15 @@ def evaluate_bundle(
         measured = latency_mod.measure(
             predictor.predict, features, batch_size=spec.api.max_batch_size
         )
+        if model is None and b.compiled and predictor is not b.predictor(compiled=False):
+            # What serves is the compiled form (judged below); the model itself, for comparison.
+            original = latency_mod.measure(
+                b.predictor(compiled=False).predict, features, batch_size=spec.api.max_batch_size
+            )
+            measured |= {
+                "form": "compiled",
+                "original": {k: original[k] for k in ("single", "batch")},
+            }
         report.latency = measured
         report.rows += latency_mod.budget_rows(measured, spec.api.latency_budget)
     return report
@@ -203,7 +253,7 @@ def pack_evaluation(
     if not a.data:
         return None
     source = base / a.data
-    table = read_table(source, name="acceptance.data")
+    table = read_table(source, contract=spec.data_contract, name="acceptance.data")
     _check_contract(spec, table, f"acceptance.data ({a.data})")
     total = table.num_rows
     if total > a.max_rows:
@@ -213,19 +263,25 @@ def pack_evaluation(
     name = f"{layout.EVAL_SAMPLE} ({table.num_rows} of {total} rows of {a.data})"
     evalset = _eval_set(spec, table, f"acceptance.data ({a.data})")
     outputs = model_outputs(
-        _predict(predictor, table, "the model"), evalset, threshold=spec.model.threshold
+        _predict(predictor, table, "the model"),
+        evalset,
+        threshold=spec.model.threshold,
+        classes=_classes(predictor),
     )
     base_out, base_name = None, None
     if a.baseline:
         other = open_bundle(_bundle_path(base, a.baseline))
         raw = _baseline_outputs(other, spec, table, f"acceptance.data ({a.data})")
         base_name = other.root.name
+        classes = _classes(other.predictor())
         base_out = model_outputs(
-            raw, evalset, threshold=other.spec.model.threshold, who=f"the baseline {base_name}"
+            raw,
+            evalset,
+            threshold=other.spec.model.threshold,
+            who=f"the baseline {base_name}",
+            classes=classes,
         )
-        for key in STANDARD_OUTPUTS[spec.model.task]:
-            if key in raw:
-                table = table.append_column(BASELINE_PREFIX + key, pa.array(np.asarray(raw[key])))
+        table = _with_baseline(table, raw, spec.model.task, classes)
     report = evaluate_sets(a, evalset, outputs, base_out, data_name=name, baseline_name=base_name)
     (target / layout.EVAL_SAMPLE).parent.mkdir(parents=True, exist_ok=True)
     pq.write_table(table, target / layout.EVAL_SAMPLE)

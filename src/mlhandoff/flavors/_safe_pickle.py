@@ -15,12 +15,16 @@ What resolves:
     scikit-learn's Cython unpickle helpers (``newObj``, ``__pyx_unpickle_*``), which only
     allocate instances of a class the stream already had to name; scipy.sparse matrix/array
     classes; numpy scalar and dtype classes (``numpy.float64``, ``numpy.dtypes.Float64DType``).
-(c) any ``module.name`` the spec lists under ``security.trusted_types``, except names that are
-    never part of a model (``os.*``, ``subprocess.*``, ``builtins.eval`` ...).
+(c) any ``module.name`` the spec lists under ``security.trusted_types``, except the names
+    :mod:`mlhandoff.flavors.trust` never trusts (they run code, open files or look names up),
+    judged by the name written and by the real name of what it resolves to.
 
 Dotted names (``Outer.attr``) are refused unless explicitly trusted: the stock unpickler walks
 them with ``getattr``, which reaches any module an allowed one imports. ``BUILD`` on a class,
-module or function is refused too, so a stream cannot monkeypatch an allowed class.
+module or function is refused too, so a stream cannot monkeypatch an allowed class. numpy
+trusts the state it is given, so ``BUILD`` on a dtype or an array goes through
+``_numpy_state``: a dtype whose state disagrees with its layout (an object dtype claiming it
+holds no objects turns file bytes into pointers) or an array rebuilt under a view is refused.
 
 A plain function (``functools.partial``, ``numpy.log1p`` in a ``FunctionTransformer`` ...) is
 never allowed by rule; list it under ``security.trusted_types`` after reviewing it.
@@ -47,6 +51,7 @@ import numpy as np
 from joblib import numpy_pickle, numpy_pickle_utils
 
 from mlhandoff.errors import HandoffError, ModelLoadError, UnsafeModelError
+from mlhandoff.flavors import _numpy_state, trust
 
 #: Globals allowed whatever the spec says: what numpy and the standard library need to rebuild
 #: arrays, scalars, dtypes and random generators, plus inert builtin types.
@@ -95,46 +100,6 @@ ALLOWED_GLOBALS: frozenset[str] = frozenset(
 
 #: Only for joblib streams: the placeholder joblib writes before each array's raw bytes.
 _JOBLIB_GLOBALS = frozenset({"joblib.numpy_pickle.NumpyArrayWrapper"})
-
-#: Modules that are never part of a model: refused even when listed in trusted_types.
-_NEVER_MODULES = (
-    "os",
-    "posix",
-    "nt",
-    "subprocess",
-    "sys",
-    "importlib",
-    "runpy",
-    "shutil",
-    "socket",
-    "pickle",
-    "_pickle",
-    "marshal",
-    "ctypes",
-    "code",
-    "pty",
-    "multiprocessing",
-)
-_NEVER_NAMES = frozenset(
-    f"builtins.{n}"
-    for n in (
-        "eval",
-        "exec",
-        "compile",
-        "getattr",
-        "setattr",
-        "delattr",
-        "__import__",
-        "open",
-        "globals",
-        "locals",
-        "vars",
-        "breakpoint",
-        "input",
-        "exit",
-        "quit",
-    )
-) | frozenset({"types.CodeType", "types.FunctionType", "operator.attrgetter"})
 
 _SKLEARN_EXCLUDED = (
     "sklearn.utils._testing",
@@ -211,9 +176,9 @@ class _Gate:
         self.source = source
         self.explicit = ALLOWED_GLOBALS | _JOBLIB_GLOBALS if joblib else ALLOWED_GLOBALS
 
-    def refuse(self, module: str, name: str, why: str = "it is not on the allowlist") -> NoReturn:
+    def refuse(self, module: str, name: str, why: str, *, trustable: bool = True) -> NoReturn:
         full = f"{module}.{name}"
-        hint = "" if _never(module, name) else "; " + _TRUST_HINT.format(name=full)
+        hint = "; " + _TRUST_HINT.format(name=full) if trustable else ""
         raise UnsafeModelError(f"{self.source} refers to {full!r}, refused: {why}{hint}")
 
     def resolve(self, module: str, name: str, proto: int) -> Any:
@@ -223,19 +188,25 @@ class _Gate:
             elif module in _compat_pickle.IMPORT_MAPPING:
                 module = _compat_pickle.IMPORT_MAPPING[module]
         if not (_DOTTED.fullmatch(module) and _DOTTED.fullmatch(name)):
-            self.refuse(module, name, "not a valid Python name")
+            self.refuse(module, name, "not a valid Python name", trustable=False)
         if module == "numpy.core" or module.startswith("numpy.core."):
             module = "numpy._core" + module[len("numpy.core") :]  # numpy 1.x files
         full = f"{module}.{name}"
-        if _never(module, name):
-            self.refuse(module, name, "this can run arbitrary code and is never trusted")
-        if full in self.trusted or full in self.explicit:
+        if trust.never_trusted(full):
+            self.refuse(module, name, trust.WHY, trustable=False)
+        if full in self.explicit:
             return self._import(module, name)
+        if full in self.trusted:
+            obj = self._import(module, name)
+            if trust.never_trusted_object(obj):
+                why = f"it is {trust.real_name(obj)}: {trust.WHY}"
+                self.refuse(module, name, why, trustable=False)
+            return obj
         if not _IDENTIFIER.fullmatch(name):
             self.refuse(module, name, "dotted attribute lookups are not allowed")
         found = self._by_rule(module, name)
         if found is None:
-            self.refuse(module, name)
+            self.refuse(module, name, "it is not on the allowlist")
         return found
 
     def _by_rule(self, module: str, name: str) -> Any:
@@ -285,11 +256,6 @@ class _Gate:
         return obj
 
 
-def _never(module: str, name: str) -> bool:
-    root = module.split(".", 1)[0]
-    return root in _NEVER_MODULES or f"{module}.{name}" in _NEVER_NAMES
-
-
 def _has_test_segment(module: str) -> bool:
     return any(part in _TEST_SEGMENTS for part in module.split("."))
 
@@ -316,6 +282,45 @@ def _guard_build(stack: list[Any]) -> None:
             )
 
 
+class _Memo(dict[Any, Any]):
+    """The unpickler's memo, remembering where each dtype is kept so BUILD can swap it."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._dtype_keys: dict[int, list[Any]] = {}
+
+    def __setitem__(self, key: Any, value: Any) -> None:
+        if isinstance(value, np.dtype):
+            self._dtype_keys.setdefault(id(value), []).append(key)
+        super().__setitem__(key, value)
+
+    def swap(self, old: np.dtype, new: np.dtype) -> None:
+        for key in self._dtype_keys.pop(id(old), []):
+            if self.get(key) is old:
+                self[key] = new
+
+
+def _build(unpickler: Any, source: object) -> None:
+    """BUILD with the guards: nothing patched, dtypes checked and copied, arrays built once."""
+    stack = unpickler.stack
+    target = stack[-2] if len(stack) >= 2 else None
+    if isinstance(target, np.dtype):
+        try:
+            built = _numpy_state.dtype_with_state(target, stack[-1])
+        except ValueError as exc:
+            raise UnsafeModelError(f"{source}: a numpy dtype is refused: {exc}") from exc
+        stack.pop()
+        stack[-1] = built
+        unpickler.memo.swap(target, built)
+        return
+    if isinstance(target, np.ndarray):
+        problem = _numpy_state.array_state_problem(target)
+        if problem:
+            raise UnsafeModelError(f"{source}: refused: {problem}")
+    _guard_build(stack)
+    _PyUnpickler.load_build(unpickler)  # not joblib's: its array wrapper is handled below
+
+
 # The pure-Python unpickler (joblib's base too): its opcode table can be overridden, the C one's
 # cannot, and BUILD needs a guard.
 _PyUnpickler: Any = pickle._Unpickler
@@ -330,13 +335,13 @@ class _Unpickler(_PyUnpickler):
     def __init__(self, file: IO[bytes], gate: _Gate) -> None:
         super().__init__(file)
         self._gate = gate
+        self.memo = _Memo()
 
     def find_class(self, module: str, name: str) -> Any:
         return self._gate.resolve(module, name, self.proto)
 
     def _load_build(self) -> None:
-        _guard_build(self.stack)
-        _PyUnpickler.load_build(self)
+        _build(self, self._gate.source)
 
     dispatch[pickle.BUILD[0]] = _load_build
 
@@ -349,23 +354,28 @@ class _JoblibUnpickler(_NumpyUnpickler):
     def __init__(self, filename: str, file_handle: IO[bytes], gate: _Gate) -> None:
         super().__init__(filename, file_handle, ensure_native_byte_order=True, mmap_mode=None)
         self._gate = gate
+        self.memo = _Memo()
 
     def find_class(self, module: str, name: str) -> Any:
         return self._gate.resolve(module, name, self.proto)
 
     def _load_build(self) -> None:
-        _guard_build(self.stack)
-        _PyUnpickler.load_build(self)  # not joblib's: the array wrapper is handled below
+        _build(self, self._gate.source)
         # joblib's pre-0.10 NDArrayWrapper never gets here: it is not on the allowlist.
         if isinstance(self.stack[-1], numpy_pickle.NumpyArrayWrapper):
             wrapper = self.stack.pop()
             self.stack.append(self._read_array(wrapper))
 
     def _read_array(self, wrapper: Any) -> np.ndarray:
-        if not isinstance(wrapper.dtype, np.dtype):
+        dtype = wrapper.dtype
+        if not isinstance(dtype, np.dtype):
             raise UnsafeModelError(f"{self._gate.source}: malformed joblib array header")
-        if wrapper.dtype.hasobject:
-            # Object arrays are a nested pickle stream: gate it too (joblib < 1.6 did not).
+        problem = _numpy_state.dtype_problem(dtype)
+        if problem:  # hasobject is only true to the layout once the layout is checked
+            raise UnsafeModelError(f"{self._gate.source}: a joblib array is refused: {problem}")
+        if dtype.hasobject:
+            # Object arrays are a nested pickle stream, never raw bytes: gate it too (joblib
+            # < 1.6 did not).
             nested = _Unpickler(self.file_handle, self._gate).load()
             if not isinstance(nested, np.ndarray):
                 raise UnsafeModelError(f"{self._gate.source}: malformed joblib object array")

@@ -40,7 +40,12 @@ class LoadOptions:
 
 @runtime_checkable
 class Predictor(Protocol):
-    """A loaded model, ready to predict."""
+    """A loaded model, ready to predict.
+
+    Predictors may also have ``feature_names`` (the contract fields the model reads, when it
+    records them) and, for classifiers, ``classes``: the class labels in the order of the
+    ``proba`` output's columns (None: the columns are classes 0..k-1).
+    """
 
     flavor: str
 

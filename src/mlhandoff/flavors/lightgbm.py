@@ -156,9 +156,11 @@ class LightGBMPredictor:
         generic = all(_GENERIC_NAME.fullmatch(n) for n in names)
         #: Feature names recorded at training, or None when it was trained on a bare array.
         self.feature_names: tuple[str, ...] | None = None if generic else tuple(names)
-        self._categories = _categories(booster, names)
+        #: Feature position -> the categories its text values are coded by (pandas categoricals).
+        self.categories = _categories(booster, names)
         objective = header.get("objective", "").split(" ")[0]
-        self._classes: np.ndarray | None = None
+        #: Class labels of a classifier, in the order of the ``proba`` columns; else None.
+        self.classes: np.ndarray | None = None
         task = options.task
         if task == "binary_classification" and objective not in _BINARY_OBJECTIVES:
             raise ModelLoadError(
@@ -173,14 +175,19 @@ class LightGBMPredictor:
         if is_classification(task):
             num_class = header.get("num_class", "1")
             k = max(int(num_class), 2) if num_class.isdigit() else 2
-            self._classes = check_classes(
+            self.classes = check_classes(
                 classes if classes is not None else np.arange(k), task, self.flavor
             )
+
+    @property
+    def booster(self) -> Any:
+        """The ``lightgbm.Booster`` (what ``mlhandoff.flavors.compile`` translates)."""
+        return self._booster
 
     def predict(self, table: pa.Table) -> dict[str, np.ndarray]:
         columns = feature_order(table, self._options.features, self.feature_names)
         frame = to_frame(table, columns, self.flavor)
-        for position, categories in self._categories.items():
+        for position, categories in self.categories.items():
             column = frame.columns[position] if position < len(frame.columns) else None
             if column is not None and not isinstance(frame[column].dtype, pd.CategoricalDtype):
                 frame[column] = pd.Categorical(frame[column], categories=categories)
@@ -190,7 +197,7 @@ class LightGBMPredictor:
             raise PredictError(
                 f"the lightgbm model failed to predict: {type(exc).__name__}: {exc}"
             ) from exc
-        return standard_outputs(raw, self._options, self._classes, flavor=self.flavor)
+        return standard_outputs(raw, self._options, self.classes, flavor=self.flavor)
 
 
 def _categories(booster: Any, names: list[str]) -> dict[int, list[Any]]:

@@ -1,8 +1,12 @@
 """ONNX models run with onnxruntime (CPU).
 
 Two input layouts are understood, the two that converters such as skl2onnx produce:
-- one tensor input: the feature columns stacked as ``(n, k)`` in the model's feature order;
-- one input per column, each ``(n, 1)``, named after the column (mixed types, strings).
+- one tensor input: the feature columns stacked as ``(n, k)`` in the model's feature order,
+  an array field contributing its N values in place (``(n, 64)`` for one 64-value field);
+- one input per column, named after the column (mixed types, strings): ``(n, 1)`` for a
+  scalar, ``(n, N)`` for an array field.
+An input declared with more fixed dimensions (``[None, 8, 8]``) gets the row values reshaped
+to them.
 
 Classifiers give a label output and probabilities, either as an ``(n, k)`` tensor or as
 ZipMap's list of ``{class: probability}``; the class labels are read from the graph.
@@ -10,6 +14,7 @@ ZipMap's list of ``{class: probability}``; the class labels are read from the gr
 
 from __future__ import annotations
 
+import math
 import sys
 from pathlib import Path
 from typing import Any
@@ -19,6 +24,7 @@ import pyarrow as pa
 
 from mlhandoff.errors import InputError, ModelLoadError, PredictError
 from mlhandoff.flavors._deps import require
+from mlhandoff.flavors._frame import array_matrix, is_array
 from mlhandoff.flavors.base import LoadOptions
 from mlhandoff.flavors.outputs import (
     check_classes,
@@ -113,7 +119,8 @@ class OnnxPredictor:
         self.feature_names: tuple[str, ...] | None = (
             tuple(n for n, _, _ in self._inputs) if self._per_column else None
         )
-        self._classes: np.ndarray | None = None
+        #: Class labels of a classifier, in the order of the ``proba`` columns; else None.
+        self.classes: np.ndarray | None = None
         if is_classification(options.task):
             if self._probability_output() is None:
                 raise ModelLoadError(
@@ -121,7 +128,7 @@ class OnnxPredictor:
                     f"its outputs are {[(n, t) for n, t, _ in self._outputs]}"
                 )
             if classes is not None:
-                self._classes = check_classes(classes, options.task, self.flavor)
+                self.classes = check_classes(classes, options.task, self.flavor)
 
     def _probability_output(self) -> int | None:
         for i, (name, type_, _) in enumerate(self._outputs):
@@ -141,25 +148,32 @@ class OnnxPredictor:
             missing = [n for n, _, _ in self._inputs if n not in table.column_names]
             if missing:
                 raise InputError(f"the onnx model needs columns the input lacks: {missing[:5]}")
-            feeds = {}
-            for name, type_, shape in self._inputs:
-                values = _column(table, name, _DTYPES[type_])
-                feeds[name] = values.reshape(-1, 1) if len(shape) == 2 else values
-            return feeds
+            return {
+                name: _shaped(_column(table, name, _DTYPES[type_]), shape)
+                for name, type_, shape in self._inputs
+            }
         name, type_, shape = self._inputs[0]
         columns = list(self._options.features) or list(table.column_names)
         missing = [c for c in columns if c not in table.column_names]
         if missing:
             raise InputError(f"the onnx model needs columns the input lacks: {missing[:5]}")
-        width = shape[-1] if shape and isinstance(shape[-1], int) else None
-        if width is not None and width != len(columns):
+        blocks = [_column(table, c, _DTYPES[type_]) for c in columns]
+        widths = [1 if b.ndim == 1 else b.shape[1] for b in blocks]
+        row = _row_shape(shape)
+        if row is not None and math.prod(row) != sum(widths):
+            arrays = [
+                f"{c} ({b.shape[1]} values)"
+                for c, b in zip(columns, blocks, strict=True)
+                if b.ndim == 2
+            ]
+            given = f"{len(columns)} field(s)" + (f", arrays {', '.join(arrays)}" if arrays else "")
             raise InputError(
-                f"the ONNX model's input '{name}' takes {width} features, but {len(columns)} "
-                "were given; list the model's inputs, in order, under model.features"
+                f"the ONNX model's input '{name}' takes {math.prod(row)} values per row, but the "
+                f"features give {sum(widths)} ({given}); list under model.features the contract "
+                "fields the model reads, in the order of its input (an array field counts as its "
+                "length)"
             )
-        dtype = _DTYPES[type_]
-        stacked = np.column_stack([_column(table, c, dtype) for c in columns])
-        return {name: stacked.astype(dtype, copy=False)}
+        return {name: _shaped(np.column_stack(blocks), shape)}
 
     def predict(self, table: pa.Table) -> dict[str, np.ndarray]:
         feeds = self._feeds(table)
@@ -174,7 +188,7 @@ class OnnxPredictor:
         if index is None:
             return from_values(results[0], task, flavor=self.flavor)
         raw = results[index]
-        classes = self._classes
+        classes = self.classes
         if isinstance(raw, list):  # ZipMap: one {class: probability} per row
             keys = list(raw[0]) if raw else list(classes if classes is not None else [])
             raw = np.array([[row[k] for k in keys] for row in raw], dtype=np.float64)
@@ -186,7 +200,29 @@ class OnnxPredictor:
 
 
 def _column(table: pa.Table, name: str, dtype: Any) -> np.ndarray:
-    values = table.column(name).to_numpy(zero_copy_only=False)
+    """A scalar column as (n,), an array column as (n, N)."""
+    column = table.column(name)
+    if is_array(column):
+        if dtype is np.object_:
+            raise InputError(f"the onnx model takes text for '{name}', which is an array field")
+        return array_matrix(column, name, _NAME).astype(dtype, copy=False)
+    values = column.to_numpy(zero_copy_only=False)
     if dtype is np.object_:
         return np.asarray([None if v is None else str(v) for v in values], dtype=object)
     return np.asarray(values, dtype=dtype)
+
+
+def _row_shape(shape: list[Any]) -> tuple[int, ...] | None:
+    """An input's shape after the batch dimension, when every part of it is fixed."""
+    row = shape[1:]
+    return tuple(row) if all(isinstance(d, int) for d in row) else None
+
+
+def _shaped(values: np.ndarray, shape: list[Any]) -> np.ndarray:
+    """(n,) or (n, k) values in the input's declared shape: (n, 1), (n,) or (n, 8, 8)."""
+    row = _row_shape(shape)
+    if row is not None:
+        return values.reshape(len(values), *row)
+    if len(shape) == 2 and values.ndim == 1:
+        return values.reshape(-1, 1)
+    return values

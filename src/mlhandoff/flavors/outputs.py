@@ -5,7 +5,10 @@ thing whichever library produced them (see ``STANDARD_OUTPUTS`` in ``base``):
 
 - binary classification: ``score`` (float64) = P(positive class = ``classes[1]``) and
   ``label`` = ``classes[score >= threshold]``;
-- multiclass classification: ``label`` = ``classes[argmax]``, ``confidence`` = max probability;
+- multiclass classification: ``label`` = ``classes[argmax]``, ``confidence`` = max probability,
+  and ``proba``, every class's probability as ``(n, k)`` in the order of ``classes`` (which the
+  predictor exposes as its ``classes`` attribute; evaluation reads it for ``top_k_accuracy@k``);
+- labels keep the type of the model's classes: integer classes give integer labels;
 - regression: ``prediction`` (float64); ranking: ``score`` (float64).
 """
 
@@ -72,7 +75,13 @@ def from_probabilities(
         )
     labels = _classes(classes, p.shape[1], flavor)
     best = p.argmax(axis=1)
-    return {"label": labels[best], "confidence": p[np.arange(len(p)), best]}
+    return {"label": labels[best], "confidence": p[np.arange(len(p)), best], "proba": p}
+
+
+def label_type(classes: Sequence[Any] | np.ndarray) -> str:
+    """The output-contract type of labels drawn from ``classes``: int, bool or string."""
+    kind = np.asarray(classes).dtype.kind
+    return {"i": "int", "u": "int", "b": "bool"}.get(kind, "string")
 
 
 def from_binary_score(

@@ -3,7 +3,8 @@
 The function receives a pandas DataFrame and returns either one array -- the task's first
 standard output (a binary classifier's ``score``, from which ``label`` is derived with the
 threshold); for classifiers a 2-D array is read as class probabilities -- or a dict of arrays
-keyed by standard output names.
+keyed by standard output names. An array field arrives as it is, one column whose cells are 1-D
+numpy arrays (None for a null row): ``np.stack(frame["pixels"])`` is the ``(n, N)`` matrix.
 
 Each load imports the code under a fresh package name, so two bundles whose code both has a
 ``model.py`` never see each other's module; the code directory is on ``sys.path`` only while
@@ -124,6 +125,8 @@ class PythonFunctionPredictor:
 
     flavor = _NAME
     feature_names: tuple[str, ...] | None = None
+    #: A 2-D result's columns are classes 0..k-1.
+    classes: np.ndarray | None = None
 
     def __init__(self, function: Callable[..., Any], options: LoadOptions) -> None:
         self._function = function
@@ -131,7 +134,7 @@ class PythonFunctionPredictor:
 
     def predict(self, table: pa.Table) -> dict[str, np.ndarray]:
         columns = list(self._options.features) or list(table.column_names)
-        frame = to_frame(table, columns, self.flavor)
+        frame = to_frame(table, columns, self.flavor, expand_arrays=False)
         try:
             result = self._function(frame)
         except Exception as exc:

@@ -17,8 +17,8 @@ import numpy as np
 import pyarrow as pa
 
 from mlhandoff.errors import InputError, ModelLoadError, PredictError, UnsafeModelError
-from mlhandoff.flavors import _safe_pickle
-from mlhandoff.flavors._frame import feature_order, to_frame
+from mlhandoff.flavors import _safe_pickle, trust
+from mlhandoff.flavors._frame import feature_order, field_names, to_frame
 from mlhandoff.flavors.base import LoadOptions
 from mlhandoff.flavors.outputs import check_classes, is_classification, standard_outputs
 
@@ -85,6 +85,7 @@ def untrusted_types(path: Path) -> list[str]:
 
 def _load_skops(path: Path, trusted: tuple[str, ...]) -> Any:
     needed = untrusted_types(path)
+    _refuse_never_trusted(path, [t for t in needed if trust.never_trusted(t)])
     missing = [t for t in needed if t not in trusted]
     if missing:
         listed = "\n".join(f"    - {t}" for t in missing)
@@ -93,6 +94,13 @@ def _load_skops(path: Path, trusted: tuple[str, ...]) -> Any:
             "Review them, then list the ones you accept under security.trusted_types in "
             f"handoff.yaml:\n  security:\n    trusted_types:\n{listed}"
         )
+    # Every name is trusted now, so importing it is what skops would do next anyway.
+    aliases = [
+        f"{t} (that is {trust.real_name(obj)})"
+        for t in needed
+        if trust.never_trusted_object(obj := _skops_target(t))
+    ]
+    _refuse_never_trusted(path, aliases)
     sio = importlib.import_module("skops.io")
     try:
         return sio.load(path, trusted=needed)
@@ -100,6 +108,23 @@ def _load_skops(path: Path, trusted: tuple[str, ...]) -> Any:
         raise ModelLoadError(
             f"{path} could not be loaded by skops ({type(exc).__name__}: {exc})"
         ) from exc
+
+
+def _refuse_never_trusted(path: Path, names: list[str]) -> None:
+    if names:
+        raise UnsafeModelError(
+            f"{path} needs {', '.join(names)}, refused: {trust.WHY}. A model file that needs "
+            "it cannot be loaded safely; save the model again without it"
+        )
+
+
+def _skops_target(name: str) -> object:
+    """What skops resolves ``module.name`` to (``getattr(import_module(module), name)``)."""
+    module, _, attr = name.rpartition(".")
+    try:
+        return getattr(importlib.import_module(module), attr)
+    except Exception:  # not importable: skops fails on it too, and nothing ran
+        return None
 
 
 def _has_predict(model: object) -> bool:
@@ -115,11 +140,15 @@ class SklearnPredictor:
         self._model = model
         self._options = options
         names = getattr(model, "feature_names_in_", None)
-        #: Feature names recorded at fit time, or None when it was fitted on a bare array.
+        #: Column names recorded at fit time (``pixels[3]`` for an array's element), or None
+        #: when it was fitted on a bare array.
+        self._columns = tuple(str(n) for n in names) if names is not None else None
+        #: The contract fields those columns read.
         self.feature_names: tuple[str, ...] | None = (
-            tuple(str(n) for n in names) if names is not None else None
+            field_names(self._columns, options.features) if self._columns is not None else None
         )
-        self._classes: np.ndarray | None = None
+        #: Class labels of a classifier, in the order of the ``proba`` columns; else None.
+        self.classes: np.ndarray | None = None
         if is_classification(options.task):
             if not hasattr(model, "predict_proba"):
                 raise ModelLoadError(
@@ -130,21 +159,24 @@ class SklearnPredictor:
             classes = getattr(model, "classes_", None)
             if classes is None:
                 raise ModelLoadError(f"the {type(model).__name__} model records no classes_")
-            self._classes = check_classes(classes, options.task, self.flavor)
+            self.classes = check_classes(classes, options.task, self.flavor)
+
+    @property
+    def model(self) -> Any:
+        """The fitted estimator or pipeline (what ``mlhandoff.flavors.compile`` translates)."""
+        return self._model
 
     def predict(self, table: pa.Table) -> dict[str, np.ndarray]:
-        columns = feature_order(table, self._options.features, self.feature_names)
-        frame = to_frame(table, columns, self.flavor)
+        columns = feature_order(table, self._options.features, self._columns)
+        frame = to_frame(table, columns, self.flavor)  # array fields: one column per element
         # Same kind of input as at fit time, so sklearn has no feature-name warning to give.
-        x: Any = frame if self.feature_names is not None else frame.to_numpy()
+        x: Any = frame if self._columns is not None else frame.to_numpy()
         try:
             raw = (
-                self._model.predict_proba(x)
-                if self._classes is not None
-                else self._model.predict(x)
+                self._model.predict_proba(x) if self.classes is not None else self._model.predict(x)
             )
         except Exception as exc:
             raise PredictError(
                 f"the sklearn model failed to predict: {type(exc).__name__}: {exc}"
             ) from exc
-        return standard_outputs(raw, self._options, self._classes, flavor=self.flavor)
+        return standard_outputs(raw, self._options, self.classes, flavor=self.flavor)

@@ -33,7 +33,7 @@ SUFFIXES = (".json", ".ubj")
 #: Objectives whose ``predict`` is already a probability.
 _PROBABILITY_OBJECTIVES = frozenset({"binary:logistic", "multi:softprob"})
 #: Objectives whose probabilities are recovered from the margin.
-_MARGIN_OBJECTIVES = frozenset({"binary:logitraw", "multi:softmax"})
+MARGIN_OBJECTIVES = frozenset({"binary:logitraw", "multi:softmax"})
 
 
 def _xgb() -> Any:
@@ -110,20 +110,27 @@ class XGBoostPredictor:
         #: Feature names recorded at training, or None when it was trained on a bare array.
         self.feature_names: tuple[str, ...] | None = tuple(names) if names else None
         learner = config.get("learner", {})
-        self._objective = str(learner.get("objective", {}).get("name", ""))
+        #: The training objective (``binary:logistic`` ...): it says what ``predict`` returns.
+        self.objective = str(learner.get("objective", {}).get("name", ""))
         task = options.task
-        self._classes: np.ndarray | None = None
+        #: Class labels of a classifier, in the order of the ``proba`` columns; else None.
+        self.classes: np.ndarray | None = None
         if is_classification(task):
             kind = "binary" if task == "binary_classification" else "multi"
-            known = _PROBABILITY_OBJECTIVES | _MARGIN_OBJECTIVES
-            if not self._objective.startswith(kind + ":") or self._objective not in known:
+            known = _PROBABILITY_OBJECTIVES | MARGIN_OBJECTIVES
+            if not self.objective.startswith(kind + ":") or self.objective not in known:
                 raise ModelLoadError(
-                    f"the XGBoost model's objective is '{self._objective}', which gives no "
+                    f"the XGBoost model's objective is '{self.objective}', which gives no "
                     f"class probabilities for {task}; train with "
                     f"{'binary:logistic' if kind == 'binary' else 'multi:softprob'}"
                 )
             k = int(learner.get("learner_model_param", {}).get("num_class", "0") or 0)
-            self._classes = check_classes(np.arange(max(k, 2)), task, self.flavor)
+            self.classes = check_classes(np.arange(max(k, 2)), task, self.flavor)
+
+    @property
+    def booster(self) -> Any:
+        """The ``xgboost.Booster`` (what ``mlhandoff.flavors.compile`` translates)."""
+        return self._booster
 
     def predict(self, table: pa.Table) -> dict[str, np.ndarray]:
         xgb = _xgb()
@@ -132,7 +139,7 @@ class XGBoostPredictor:
         for column in frame.columns:
             if is_string_column(frame[column]):
                 frame[column] = pd.Categorical(frame[column])
-        margin = self._objective in _MARGIN_OBJECTIVES
+        margin = self.objective in MARGIN_OBJECTIVES
         try:
             data = (
                 xgb.DMatrix(frame, enable_categorical=True)
@@ -144,18 +151,20 @@ class XGBoostPredictor:
             raise PredictError(
                 f"the xgboost model failed to predict: {type(exc).__name__}: {exc}"
             ) from exc
-        task = self._options.task
-        if self._classes is None:
-            return from_values(raw, task, flavor=self.flavor)
-        if margin:
-            raw = _softmax(raw) if raw.ndim == 2 else 1.0 / (1.0 + np.exp(-raw))
-        return from_probabilities(
-            raw,
-            task,
-            flavor=self.flavor,
-            classes=self._classes,
-            threshold=self._options.threshold,
-        )
+        return xgboost_outputs(raw, self.objective, self._options, self.classes)
+
+
+def xgboost_outputs(
+    raw: np.ndarray, objective: str, options: LoadOptions, classes: np.ndarray | None
+) -> dict[str, np.ndarray]:
+    """What ``Booster.predict`` returned (margins for a margin objective) as standard outputs."""
+    if classes is None:
+        return from_values(raw, options.task, flavor=_NAME)
+    if objective in MARGIN_OBJECTIVES:
+        raw = _softmax(raw) if raw.ndim == 2 else 1.0 / (1.0 + np.exp(-raw))
+    return from_probabilities(
+        raw, options.task, flavor=_NAME, classes=classes, threshold=options.threshold
+    )
 
 
 def _softmax(margin: np.ndarray) -> np.ndarray:

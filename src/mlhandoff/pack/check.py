@@ -13,7 +13,7 @@ from pathlib import Path
 import mlhandoff.capabilities  # noqa: F401  (registers the built-in capabilities)
 from mlhandoff.bundle import layout
 from mlhandoff.bundle.record import DataDigest, ModelRecord, PackRecord, TrainingRecord
-from mlhandoff.capability import HandoffView, checklist
+from mlhandoff.capability import HandoffView, checklist, registered
 from mlhandoff.checks import CheckResult
 from mlhandoff.errors import HandoffError
 from mlhandoff.flavors import flavor_for_path
@@ -50,7 +50,7 @@ def check_spec(path: str | Path) -> SpecCheck:
     path = Path(path)
     spec = load_spec(path)
     base = path.resolve().parent
-    files = {layout.SPEC, layout.ENV_REQUIREMENTS, layout.GOLDEN_INPUTS, layout.GOLDEN_OUTPUTS}
+    files = {layout.SPEC, layout.PACK_RECORD, *(f for cap in registered() for f in cap.writes)}
     model_source = base / spec.model.path
     flavor = spec.model.flavor
     if model_source.exists():

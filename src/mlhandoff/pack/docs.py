@@ -4,12 +4,17 @@ spec, the pack record and what the steps measured, with the same checklist verif
 from __future__ import annotations
 
 import json
+from typing import Any
 
 from mlhandoff.bundle import layout
+from mlhandoff.bundle.bundle import model_outputs
 from mlhandoff.bundle.manifest import sha256_file
 from mlhandoff.bundle.record import PackRecord
 from mlhandoff.capability import HandoffView, PackContext, checklist, registered
 from mlhandoff.checks import CheckResult
+from mlhandoff.contract.outputs import PredictionRows, name_outputs
+from mlhandoff.contract.tables import read_table
+from mlhandoff.contract.validate import CompiledContract, without_batch_rules
 from mlhandoff.render import render_model_card, render_readme
 from mlhandoff.render.openapi import openapi_document
 
@@ -29,21 +34,13 @@ def write_docs(ctx: PackContext, record: PackRecord) -> list[CheckResult]:
     ]
     (root / layout.DOCS_DIR).mkdir()
     (root / layout.OPENAPI).write_text(
-        json.dumps(openapi_document(spec), indent=2) + "\n", encoding="utf-8"
+        json.dumps(openapi_document(spec, model_outputs(spec, record.model)), indent=2) + "\n",
+        encoding="utf-8",
     )
-    golden = ctx.golden_outputs
-    response_example = {
-        "predictions": golden.slice(0, 1).to_pylist() if golden is not None else [],
-        "model": {
-            "name": spec.name,
-            "version": spec.version,
-            "version_tag": spec.model.version_tag,
-        },
-        "request_id": "4f0c8e1a2b3d4c5e6f708192a3b4c5d6",
-    }
+    responses = _example_responses(ctx, record)
     env = ctx.measured.get("environment", {})
     acceptance = ctx.measured.get("acceptance")
-    blocks = [cap.readme(view) for cap in registered() if cap.readme is not None]
+    blocks = [b for cap in registered() if cap.readme is not None and (b := cap.readme(view))]
     lines = checklist(view)
     (root / layout.README).write_text(
         render_readme(
@@ -53,9 +50,10 @@ def write_docs(ctx: PackContext, record: PackRecord) -> list[CheckResult]:
             environment=env,
             checklist=lines,
             bundle_name=f"{spec.name}-{spec.version}",
-            response_example=response_example,
+            responses=responses,
             acceptance=acceptance,
             blocks=blocks,
+            outputs=model_outputs(spec, record.model),
         ),
         encoding="utf-8",
     )
@@ -64,3 +62,32 @@ def write_docs(ctx: PackContext, record: PackRecord) -> list[CheckResult]:
         encoding="utf-8",
     )
     return lines
+
+
+def _example_responses(ctx: PackContext, record: PackRecord) -> list[dict[str, Any] | None]:
+    """What the server answers to each ``api.examples`` request: the model's real output, formed
+    as the server forms it (``PredictionRows``), or None for an example the contract refuses."""
+    spec = ctx.spec
+    contract = CompiledContract(without_batch_rules(spec.data_contract))
+    outputs = model_outputs(spec, record.model)
+    rows = PredictionRows(outputs, spec.api.abstain_below)
+    answers: list[dict[str, Any] | None] = []
+    for example in spec.api.examples:
+        table = read_table([example], contract=spec.data_contract, name="api.examples")
+        if not contract.validate(table).ok:
+            answers.append(None)
+            continue
+        predictor = ctx.serving_predictor or ctx.require_predictor()  # what the server runs
+        raw = predictor.predict(contract.normalize(table))
+        answers.append(
+            {
+                "predictions": rows(name_outputs(raw, outputs)),
+                "model": {
+                    "name": spec.name,
+                    "version": spec.version,
+                    "version_tag": spec.model.version_tag,
+                },
+                "request_id": "4f0c8e1a2b3d4c5e6f708192a3b4c5d6",
+            }
+        )
+    return answers

@@ -29,7 +29,7 @@ from mlhandoff.bundle import layout
 from mlhandoff.bundle.manifest import build_manifest, write_manifest
 from mlhandoff.capability import PackContext, registered
 from mlhandoff.checks import CheckResult
-from mlhandoff.contract.tables import TableLike, read_table
+from mlhandoff.contract.tables import TableLike
 from mlhandoff.contract.validate import CompiledContract
 from mlhandoff.errors import BundleExistsError, InputError, StorageError
 from mlhandoff.pack.docs import write_docs
@@ -51,6 +51,8 @@ class PackResult:
     checklist: tuple[CheckResult, ...] = ()
     #: TODOs left in the spec file, with their lines.
     todos: tuple[Todo, ...] = ()
+    #: One-line notices from the steps (e.g. whether the model compiled, and why not).
+    notices: tuple[str, ...] = ()
 
     @property
     def failing(self) -> list[CheckResult]:
@@ -97,9 +99,6 @@ def pack(
 
     stage("reading sample")
     sample_table = _read_sample(sample, spec, base)
-    CompiledContract(spec.data_contract).validate(
-        sample_table, allow_extra=True
-    ).raise_for_violations("sample")
 
     with _storage_errors(out):
         out.mkdir(parents=True, exist_ok=True)
@@ -144,6 +143,7 @@ def pack(
         golden_rows=record.golden_rows,
         checklist=tuple(lines),
         todos=tuple(find_todos_in(spec_path)) if spec_path else (),
+        notices=tuple(ctx.notices),
     )
 
 
@@ -163,9 +163,12 @@ def _read_sample(sample: TableLike | None, spec: HandoffSpec, base: Path) -> pa.
                 "no sample data: pass --sample (or sample= in Python) or set golden.sample in the spec"
             )
         sample = base / spec.golden.sample
-    table = read_table(sample, name="sample")
+    table, report = CompiledContract(spec.data_contract).read(
+        sample, allow_extra=True, name="sample"
+    )
     if table.num_rows == 0:
         raise InputError("sample has 0 rows; the golden set needs at least one row")
+    report.raise_for_violations("sample")
     return table
 
 

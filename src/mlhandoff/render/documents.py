@@ -9,8 +9,8 @@ import jinja2
 from mlhandoff._version import __version__
 from mlhandoff.bundle.record import PackRecord
 from mlhandoff.checks import CheckResult
-from mlhandoff.render.openapi import ERROR_CODES
-from mlhandoff.spec.models import FieldSpec, HandoffSpec, is_todo
+from mlhandoff.http_codes import ERROR_CODES
+from mlhandoff.spec.models import FieldSpec, HandoffSpec, OutputContract, is_todo
 
 _ENV = jinja2.Environment(
     loader=jinja2.PackageLoader("mlhandoff.render", "templates"),
@@ -98,9 +98,10 @@ def render_readme(
     environment: dict[str, Any],
     checklist: list[CheckResult],
     bundle_name: str,
-    response_example: dict[str, Any] | None = None,
+    responses: list[dict[str, Any] | None] | None = None,
     acceptance: Any = None,
     blocks: list[str] | None = None,
+    outputs: OutputContract | None = None,
 ) -> str:
     """The handoff README: every statement in it is re-checked by ``mlhandoff verify``.
 
@@ -110,12 +111,12 @@ def render_readme(
     return _ENV.get_template("README.md.j2").render(
         spec=spec,
         record=record,
-        outputs=spec.outputs(),
+        outputs=outputs or spec.outputs(),
         artifacts=artifacts,
         env=environment,
         checklist=checklist,
         bundle_name=bundle_name,
-        response_example=response_example,
+        responses=responses or [],
         error_codes=ERROR_CODES,
         acceptance=acceptance,
         blocks=blocks or [],

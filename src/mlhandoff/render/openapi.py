@@ -8,51 +8,15 @@ from __future__ import annotations
 
 from typing import Any
 
-from mlhandoff.spec.models import FieldSpec, HandoffSpec, OutputField
-
-#: Every error the server answers with, by HTTP status: (stable code, when).
-ERROR_CODES: dict[int, tuple[str, str]] = {
-    400: ("malformed_request", "the body is not valid JSON or not in a supported shape"),
-    401: ("unauthorized", "a bearer token is configured and the request has none"),
-    403: ("forbidden", "the bearer token is wrong"),
-    404: ("not_found", "no such route or model name"),
-    405: ("method_not_allowed", "the route exists but not for this HTTP method"),
-    409: ("idempotency_conflict", "the Idempotency-Key was used before with another body"),
-    413: ("payload_too_large", "the body or the batch is larger than allowed"),
-    415: ("unsupported_media_type", "the Content-Type is not application/json"),
-    422: ("contract_violation", "records break the data contract; every violation is listed"),
-    429: ("rate_limited", "too many requests; retry after the Retry-After header's seconds"),
-    500: (
-        "model_error",
-        "the model failed (or `internal_error`: the server did); the body carries the request id, never a traceback",
-    ),
-    503: ("not_ready", "the model is still loading or warming up, or its worker is restarting"),
-    504: ("model_timeout", "the model exceeded its time budget (api.timeout_ms)"),
-}
-
-_JSON_TYPES = {
-    "int": {"type": "integer"},
-    "float": {"type": "number"},
-    "bool": {"type": "boolean"},
-    "string": {"type": "string"},
-    "category": {"type": "string"},
-    "timestamp": {"type": "string", "format": "date-time"},
-    "date": {"type": "string", "format": "date"},
-}
+from mlhandoff.contract.types import json_schema
+from mlhandoff.http_codes import ERROR_CODES, all_codes
+from mlhandoff.spec.models import FieldSpec, HandoffSpec, OutputContract, OutputField
 
 
 def field_schema(field: FieldSpec | OutputField) -> dict[str, Any]:
     """JSON Schema of one field, saying what the validator enforces (no more, no less)."""
-    if field.type == "array":
-        item: dict[str, Any] = {"type": "number"}
-        _bounds(item, field)
-        length = getattr(field, "length", None)
-        schema: dict[str, Any] = {"type": "array", "items": item}
-        if length:
-            schema["minItems"] = schema["maxItems"] = length
-    else:
-        schema = dict(_JSON_TYPES[field.type])
-        _bounds(schema, field)
+    schema = json_schema(field)
+    _bounds(schema["items"] if field.type == "array" else schema, field)
     domain = getattr(field, "domain", None)
     if (
         domain
@@ -93,8 +57,8 @@ def record_schema(spec: HandoffSpec) -> dict[str, Any]:
     }
 
 
-def prediction_schema(spec: HandoffSpec) -> dict[str, Any]:
-    outputs = spec.outputs().fields
+def prediction_schema(spec: HandoffSpec, contract: OutputContract | None = None) -> dict[str, Any]:
+    outputs = (contract or spec.outputs()).fields
     properties = {name: field_schema(f) for name, f in outputs.items()}
     if spec.api.abstain_below is not None:
         properties["abstain"] = {
@@ -115,10 +79,7 @@ def _error_schema() -> dict[str, Any]:
                 "type": "object",
                 "required": ["code", "message", "request_id"],
                 "properties": {
-                    "code": {
-                        "type": "string",
-                        "enum": sorted({c for c, _ in ERROR_CODES.values()} | {"internal_error"}),
-                    },
+                    "code": {"type": "string", "enum": all_codes()},
                     "message": {"type": "string"},
                     "request_id": {"type": "string"},
                     "violations": {
@@ -204,8 +165,8 @@ _V2_REQUEST = {
 }
 
 
-def openapi_document(spec: HandoffSpec) -> dict[str, Any]:
-    """The whole OpenAPI document for a bundle's spec."""
+def openapi_document(spec: HandoffSpec, outputs: OutputContract | None = None) -> dict[str, Any]:
+    """The whole OpenAPI document; ``outputs`` is the model's output contract (default: the spec's)."""
     examples = spec.api.examples
     request_errors = _errors(400, 401, 403, 409, 413, 415, 422, 429, 500, 503, 504)
     predict_body = {
@@ -354,7 +315,7 @@ def openapi_document(spec: HandoffSpec) -> dict[str, Any]:
         "components": {
             "schemas": {
                 "Record": record_schema(spec),
-                "Prediction": prediction_schema(spec),
+                "Prediction": prediction_schema(spec, outputs),
                 "PredictResponse": {
                     "type": "object",
                     "required": ["predictions", "model", "request_id"],

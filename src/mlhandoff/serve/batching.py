@@ -1,6 +1,6 @@
 """Dynamic micro-batching: requests that wait while the model is busy share its next call.
 
-The model's own thread (in the worker process, or in the server with ``--no-model-process``)
+The model's own thread (in the model process, or in the server with ``--no-model-process``)
 runs :func:`run_batches`: it takes the first waiting job, then every job queued behind it (up to
 ``max_rows`` rows), optionally waiting ``max_wait_s`` for more, and calls the model once. The
 batch is decided where the model runs, at the moment it becomes free, so the model is never

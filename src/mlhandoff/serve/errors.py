@@ -4,8 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
+import orjson
+from starlette.responses import Response
+
 from mlhandoff.errors import Violation
-from mlhandoff.render.openapi import ERROR_CODES
+from mlhandoff.http_codes import ERROR_CODES, MORE_CODES
 
 
 class ApiError(Exception):
@@ -23,6 +26,8 @@ class ApiError(Exception):
         super().__init__(message)
         self.status = status
         self.code = code or ERROR_CODES[status][0]
+        if code is not None and MORE_CODES.get(code) != status:
+            raise ValueError(f"'{code}' is not an error code of status {status} (http_codes.py)")
         self.message = message
         self.violations = violations or []
         self.headers = headers or {}
@@ -45,3 +50,27 @@ class ApiError(Exception):
                 for v in self.violations
             ]
         return {"error": error}
+
+    def response(self, request_id: str, headers: dict[str, str] | None = None) -> Response:
+        return Response(
+            orjson.dumps(self.body(request_id)),
+            status_code=self.status,
+            media_type="application/json",
+            headers={**(headers or {}), **self.headers},
+        )
+
+
+def without_pii_values(violations: list[Violation], pii: set[str]) -> list[Violation]:
+    """Violations of PII fields keep field, rule and count, never values."""
+    return [
+        v
+        if v.field not in pii
+        else Violation(
+            v.field,
+            v.rule,
+            f"{v.count} value(s) break rule '{v.rule}' (values of PII fields are not shown)",
+            v.count,
+            v.rows,
+        )
+        for v in violations
+    ]

@@ -9,6 +9,7 @@ import asyncio
 import datetime as dt
 import time
 from collections import Counter
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -36,7 +37,7 @@ class LoadResult:
         return len(self.latencies_ms) / self.duration_s if self.duration_s else 0.0
 
     def percentile(self, q: float) -> float:
-        return float(np.percentile(self.latencies_ms, q)) if self.latencies_ms else float("nan")
+        return percentile(self.latencies_ms, q)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -52,10 +53,21 @@ class LoadResult:
         }
 
 
+def percentile(values: Sequence[float], q: float) -> float:
+    """The q-th percentile, linearly interpolated (numpy's default): the one definition the
+    load test, the benches and their reports use."""
+    return float(np.percentile(values, q)) if len(values) else float("nan")
+
+
+def golden_records(bundle: Bundle) -> list[dict[str, Any]]:
+    """One /predict record (JSON-ready) per golden row."""
+    inputs, _ = bundle.golden()
+    return [{k: _json(v) for k, v in row.items()} for row in inputs.to_pylist()]
+
+
 def golden_bodies(bundle: Bundle) -> list[bytes]:
     """One single-record /predict body per golden row."""
-    inputs, _ = bundle.golden()
-    return [orjson.dumps({k: _json(v) for k, v in row.items()}) for row in inputs.to_pylist()]
+    return [orjson.dumps(record) for record in golden_records(bundle)]
 
 
 def _json(value: Any) -> Any:

@@ -1,8 +1,15 @@
-"""Prometheus metrics of one server, in their own registry (several apps can share a process)."""
+"""Prometheus metrics of one server, in their own registry (several apps can share a process);
+``Scrape`` reads a ``/metrics`` answer back (loadtests, benches, tests)."""
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping
+
+import pyarrow as pa
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from prometheus_client.parser import text_string_to_metric_families
+
+from mlhandoff.spec.models import OutputField
 
 _LATENCY_BUCKETS = (
     0.001,
@@ -73,12 +80,13 @@ class ServerMetrics:
         )
         self.log_dropped = Counter(
             "mlhandoff_prediction_log_dropped",
-            "Prediction-log records dropped (buffer full).",
+            "Prediction-log records dropped (buffer full, or the write failed: disk full).",
             registry=r,
         )
-        self.worker_restarts = Counter(
+        # The metric keeps its first name ("worker") so that dashboards and alerts keep working.
+        self.model_restarts = Counter(
             "mlhandoff_model_worker_restarts",
-            "Model worker processes restarted after a crash or a hang, by model.",
+            "Model processes restarted after a crash or a hang, by model.",
             ["model"],
             registry=r,
         )
@@ -89,3 +97,53 @@ class ServerMetrics:
             registry=r,
         )
         self.ready = Gauge("mlhandoff_ready", "1 when the model is loaded and warmed.", registry=r)
+
+    def observe_outputs(self, outputs: pa.Table, fields: Mapping[str, OutputField]) -> None:
+        """Float outputs into the prediction-value histogram (answers of up to 64 rows)."""
+        if outputs.num_rows > 64:
+            return
+        for name, out in fields.items():
+            if out.type == "float":
+                histogram = self.prediction.labels(name)
+                for value in outputs.column(name).to_pylist():
+                    if value is not None:
+                        histogram.observe(value)
+
+
+class Scrape:
+    """A ``/metrics`` answer read back as samples, the way Prometheus stores them: a metric
+    that was registered but never observed has ``# HELP`` lines and no samples to match."""
+
+    def __init__(self, text: str) -> None:
+        self.samples = [
+            sample for family in text_string_to_metric_families(text) for sample in family.samples
+        ]
+
+    def names(self) -> set[str]:
+        return {sample.name for sample in self.samples}
+
+    def value(self, name: str, /, **labels: str) -> float:
+        """The sum of the samples called ``name`` whose labels include ``labels``; KeyError
+        when there is none."""
+        found = [
+            sample.value
+            for sample in self.samples
+            if sample.name == name and labels.items() <= sample.labels.items()
+        ]
+        if not found:
+            raise KeyError(f"no sample {name}{labels or ''}")
+        return float(sum(found))
+
+
+def sample_values(text: str, names: Iterable[str]) -> dict[str, float]:
+    """Totals of the named samples in a Prometheus exposition (summed over labels), parsed by
+    prometheus_client's own parser: what tests and benches read from ``/metrics``."""
+    from prometheus_client.parser import text_string_to_metric_families
+
+    wanted = set(names)
+    totals = dict.fromkeys(wanted, 0.0)
+    for family in text_string_to_metric_families(text):
+        for sample in family.samples:
+            if sample.name in wanted:
+                totals[sample.name] += sample.value
+    return totals

@@ -1,7 +1,7 @@
-"""Where the model runs: in a worker process (the default) or in a thread of the server.
+"""Where the model runs: in a model process (the default) or in a thread of the server.
 
 Both expose the same small interface: ``start()`` (load and warm), ``predict(table,
-deadline)``, ``stop()``, and ``ready`` (False while a crashed worker restarts). Both batch
+deadline)``, ``stop()``, and ``ready`` (False while a crashed model process restarts). Both batch
 concurrent jobs with ``batching.run_batches`` in the thread that runs the model.
 """
 
@@ -25,40 +25,26 @@ from typing import Protocol
 
 import pyarrow as pa
 
-from mlhandoff.errors import ModelLoadError, PredictError
-from mlhandoff.serve import worker
+from mlhandoff.errors import (
+    ModelCrashed,
+    ModelExpired,
+    ModelFailed,
+    ModelLoadError,
+    PredictError,
+)
+from mlhandoff.serve import model_process
 from mlhandoff.serve.batching import Job, QueueSource, run_batches, split
 
 log = logging.getLogger("mlhandoff.serve")
 
 OnBatch = Callable[[int], None]
 
-#: Where ``serve.server`` passes its config to uvicorn's worker processes (it may hold secrets).
+#: Where ``serve.server`` passes its config to the server processes of ``--workers`` (it may
+#: hold secrets).
 SERVE_CONFIG_ENV = "MLHANDOFF_SERVE_CONFIG"
 
-#: How long a worker may take to verify, load and warm the model before it counts as stuck.
+#: How long a model process may take to verify, load and warm the model before it counts as stuck.
 LOAD_TIMEOUT_S = 600.0
-
-
-class ModelCrashed(PredictError):
-    """The worker process died or was killed during a call; it is being restarted."""
-
-    code = "model_crashed"
-
-
-class ModelExpired(PredictError):
-    """The time budget ran out before the model was free; the job was not computed."""
-
-    code = "model_expired"
-
-
-class ModelFailed(PredictError):
-    """The model raised; carries its type and stack (never its message: it may hold PII)."""
-
-    def __init__(self, type: str, stack: str) -> None:
-        super().__init__(f"the model raised {type}")
-        self.type_name = type
-        self.stack = stack
 
 
 @dataclass
@@ -69,8 +55,10 @@ class RunOptions:
     max_rows: int = 256
     max_wait_s: float = 0.0
     on_batch: OnBatch = lambda rows: None
-    #: Called each time a crashed or hung worker process is replaced.
+    #: Called each time a crashed or hung model process is replaced.
     on_restart: Callable[[], None] = lambda: None
+    #: Serve the bundle's compiled model when it has one (False: the model itself).
+    compiled: bool = True
 
 
 class Runner(Protocol):
@@ -108,7 +96,9 @@ class ThreadRunner:
         assert self._loop is not None
         error: ModelLoadError | None = None
         try:
-            predict = worker.checked_predict(self._bundle, self._options.threads)
+            predict = model_process.checked_predict(
+                self._bundle, self._options.threads, compiled=self._options.compiled
+            )
         except Exception as exc:
             error = ModelLoadError(f"{type(exc).__name__}: {exc}")
         try:
@@ -144,7 +134,7 @@ class ThreadRunner:
         self._reply([(j.id, part, None) for j, part in zip(jobs, parts, strict=True)], outputs)
 
     def failed(self, jobs: list[Job], error: BaseException) -> None:
-        failure = ModelFailed(**worker.failure(error))
+        failure = ModelFailed(**model_process.failure(error))
         self._reply([(j.id, None, failure) for j in jobs])
 
     def expired(self, jobs: list[Job]) -> None:
@@ -169,11 +159,11 @@ class ThreadRunner:
 
 
 class ProcessRunner:
-    """The model in a child process (``mlhandoff.serve.worker``), over a socket pair.
+    """The model in a child process (``mlhandoff.serve.model_process``), over a socket pair.
 
-    Jobs go out as soon as they arrive; the worker batches whatever queued while it was busy.
-    A job outstanding for ``kill_after_s`` means the model hangs: the worker is killed (a
-    thread could not be stopped). A worker that dies is restarted; ``ready`` is False meanwhile.
+    Jobs go out as soon as they arrive; the model process batches whatever queued while it was busy.
+    A job outstanding for ``kill_after_s`` means the model hangs: the process is killed
+    (a thread could not be stopped). A model process that dies is restarted; ``ready`` is False meanwhile.
     """
 
     def __init__(
@@ -193,7 +183,7 @@ class ProcessRunner:
         self._ids = itertools.count()
         #: job id → the caller's future (gone when the caller stops waiting)
         self._pending: dict[int, asyncio.Future[pa.Table]] = {}
-        #: job id → time.monotonic() when sent, until the worker answers it (the hang watch)
+        #: job id → time.monotonic() when sent, until the model process answers it (the hang watch)
         self._sent: dict[int, float] = {}
         self._process: subprocess.Popen[bytes] | None = None
         self._writer: asyncio.StreamWriter | None = None
@@ -203,7 +193,7 @@ class ProcessRunner:
         self.ready = False
 
     async def start(self) -> None:
-        """Spawn the worker and wait until it has loaded and warmed the model."""
+        """Spawn the model process and wait until it has loaded and warmed the model."""
         parent, child = socket.socketpair()
         options = self._options
         try:
@@ -211,11 +201,12 @@ class ProcessRunner:
                 [
                     sys.executable,
                     "-c",
-                    "from mlhandoff.serve.worker import main; raise SystemExit(main())",
+                    "from mlhandoff.serve.model_process import main; raise SystemExit(main())",
                     *("--fd", str(child.fileno()), "--bundle", str(self._bundle)),
                     *("--threads", str(options.threads or 0), "--max-rows", str(options.max_rows)),
                     *("--max-wait-ms", str(options.max_wait_s * 1000)),
                     *("--log-level", self._log_level, "--parent", str(os.getpid())),
+                    *(() if options.compiled else ("--no-compile",)),
                 ],
                 pass_fds=(child.fileno(),),
                 stdin=subprocess.DEVNULL,
@@ -239,38 +230,38 @@ class ProcessRunner:
         except TimeoutError:
             await self._kill()
             raise ModelLoadError(
-                f"the model worker did not load the model within {LOAD_TIMEOUT_S:g} s"
+                f"the model process did not load the model within {LOAD_TIMEOUT_S:g} s"
             ) from None
         except BaseException:  # cancelled: the server stops while the model loads
             await self._kill()
             raise
-        if kind != worker.READY:
+        if kind != model_process.READY:
             await self._kill()
-            if kind == worker.LOAD_FAILED:
+            if kind == model_process.LOAD_FAILED:
                 raise ModelLoadError(_load_failure(payload))
-            raise ModelLoadError(f"the model worker exited while loading ({self._exit_status()})")
+            raise ModelLoadError(f"the model process exited while loading ({self._exit_status()})")
         loop = asyncio.get_running_loop()
         self._tasks = [
             loop.create_task(self._read_answers(reader)),
             loop.create_task(self._watch()),
         ]
         self.ready = True
-        log.info("model worker %d ready", self._process.pid)
+        log.info("model process %d ready", self._process.pid)
 
     async def predict(self, table: pa.Table, deadline: float) -> pa.Table:
         if not self.ready or self._writer is None:  # restarting: fail fast, the caller decides
-            raise ModelCrashed("the model worker is restarting")
+            raise ModelCrashed("the model process is restarting")
         job_id = next(self._ids)
         future: asyncio.Future[pa.Table] = asyncio.get_running_loop().create_future()
         self._pending[job_id] = future
         self._sent[job_id] = time.monotonic()
         try:
-            self._writer.write(worker.job_frame(job_id, deadline, table))
+            self._writer.write(model_process.job_frame(job_id, deadline, table))
             await self._writer.drain()
             return await future
         except ConnectionError:
             self._sent.pop(job_id, None)
-            raise ModelCrashed("the model worker is not running") from None
+            raise ModelCrashed("the model process is not running") from None
         finally:
             self._pending.pop(job_id, None)
 
@@ -291,21 +282,21 @@ class ProcessRunner:
         user can read the server's own /proc/PID/environ."""
         hidden = self._hidden_env | {SERVE_CONFIG_ENV}
         env = {k: v for k, v in os.environ.items() if k not in hidden}
-        return {**env, **worker.thread_env(self._options.threads)}
+        return {**env, **model_process.thread_env(self._options.threads)}
 
     async def _read_answers(self, reader: asyncio.StreamReader) -> None:
         try:
             while True:
                 kind, payload = await _read_frame(reader)
-                if kind == worker.OUTPUT:
-                    ids, rows, outputs = worker.read_output(payload)
+                if kind == model_process.OUTPUT:
+                    ids, rows, outputs = model_process.read_output(payload)
                     self._options.on_batch(outputs.num_rows)
                     for job_id, part in zip(ids, split(outputs, rows), strict=True):
                         self._settle(job_id, part, None)
                     continue
                 detail = json.loads(payload)
                 error: PredictError
-                if kind == worker.FAILED:
+                if kind == model_process.FAILED:
                     error = ModelFailed(detail["type"], detail["stack"])
                 else:
                     error = ModelExpired("the time budget ran out")
@@ -315,17 +306,17 @@ class ProcessRunner:
             if not self._stopped:
                 await self._crashed("died")
         except Exception as exc:  # an answer that cannot be read: the protocol is out of step
-            log.error("unreadable answer from the model worker: %s", type(exc).__name__)
+            log.error("unreadable answer from the model process: %s", type(exc).__name__)
             await self._crashed("sent an unreadable answer")
 
     async def _watch(self) -> None:
-        """Kill a worker that has held a job for ``kill_after_s``: the model hangs."""
+        """Kill a model process that has held a job for ``kill_after_s``: the model hangs."""
         while True:
             await asyncio.sleep(min(1.0, self._kill_after / 4))
             oldest = min(self._sent.values(), default=None)
             if oldest is not None and time.monotonic() - oldest > self._kill_after:
                 log.error(
-                    "a model call ran over %g s: killing worker %d",
+                    "a model call ran over %g s: killing model process %d",
                     self._kill_after,
                     self._process.pid if self._process else -1,
                 )
@@ -339,7 +330,7 @@ class ProcessRunner:
             _settle(future, result, error)
 
     async def _crashed(self, what: str) -> None:
-        """Fail the jobs in flight, kill what is left of the worker, restart it."""
+        """Fail the jobs in flight, kill what is left of the model process, restart it."""
         if not self.ready:
             return
         self.ready = False
@@ -348,7 +339,7 @@ class ProcessRunner:
             if task is not current:
                 task.cancel()
         await self._kill()
-        error = ModelCrashed(f"the model worker {what} ({self._exit_status()})")
+        error = ModelCrashed(f"the model process {what} ({self._exit_status()})")
         log.error("%s; restarting it", error)
         self._sent.clear()
         for future in list(self._pending.values()):
@@ -364,7 +355,7 @@ class ProcessRunner:
             try:
                 await self.start()
             except Exception as exc:
-                log.error("model worker restart failed: %s", _describe(exc))
+                log.error("model process restart failed: %s", _describe(exc))
                 await asyncio.sleep(max(0.0, delay - (time.monotonic() - started)))
                 delay = min(delay * 2, 30.0)
                 continue
@@ -372,8 +363,8 @@ class ProcessRunner:
         self._restarting = None
 
     async def _kill(self) -> None:
-        """Kill the worker, then drop the socket and whatever was still queued for it (waiting
-        for a hung worker to read it would wait forever)."""
+        """Kill the model process, then drop the socket and whatever was still queued for it (waiting
+        for a hung model process to read it would wait forever)."""
         current = asyncio.current_task()
         for task in self._tasks:
             if task is not current:
@@ -399,7 +390,7 @@ def _load_failure(payload: bytes) -> str:
         detail = json.loads(payload)
         return f"{detail['type']}: {detail['message']}"
     except (ValueError, KeyError, TypeError):
-        return "the model worker failed to load the model (unreadable report)"
+        return "the model process failed to load the model (unreadable report)"
 
 
 def _describe(exc: BaseException) -> str:
@@ -408,7 +399,7 @@ def _describe(exc: BaseException) -> str:
 
 
 async def _read_frame(reader: asyncio.StreamReader) -> tuple[bytes, bytes]:
-    size, kind = worker.HEADER.unpack(await reader.readexactly(worker.HEADER.size))
+    size, kind = model_process.HEADER.unpack(await reader.readexactly(model_process.HEADER.size))
     return bytes([kind]), await reader.readexactly(size)
 
 

@@ -1,54 +1,19 @@
-"""Running the app with uvicorn: JSON logs, one or several worker processes."""
+"""Running the app with uvicorn: JSON logs, one or several server processes (``--workers``)."""
 
 from __future__ import annotations
 
 import dataclasses
 import json
-import logging
 import os
-import sys
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-import orjson
 from starlette.applications import Starlette
 
-from mlhandoff.serve.app import ServeConfig, create_app
+from mlhandoff.serve.app import create_app
+from mlhandoff.serve.config import ServeConfig
+from mlhandoff.serve.logs import configure_logging
 from mlhandoff.serve.runners import SERVE_CONFIG_ENV
-
-_CONFIG_ENV = SERVE_CONFIG_ENV
-_STANDARD = set(vars(logging.LogRecord("", 0, "", 0, "", None, None))) | {
-    "message",
-    "asctime",
-    "color_message",
-}
-
-
-class JsonFormatter(logging.Formatter):
-    """One JSON object per line; extras such as request_id become fields."""
-
-    def format(self, record: logging.LogRecord) -> str:
-        line: dict[str, Any] = {
-            "ts": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds"),
-            "level": record.levelname.lower(),
-            "logger": record.name,
-            "msg": record.getMessage(),
-        }
-        line.update({k: v for k, v in vars(record).items() if k not in _STANDARD})
-        if record.exc_info:
-            line["traceback"] = self.formatException(record.exc_info)
-        return orjson.dumps(line, default=str).decode()
-
-
-def configure_logging(level: str = "info") -> None:
-    handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(JsonFormatter())
-    for name in ("mlhandoff", "uvicorn.error"):
-        logger = logging.getLogger(name)
-        logger.handlers[:] = [handler]
-        logger.setLevel(level.upper())
-        logger.propagate = False
 
 
 def _encode(config: ServeConfig) -> str:
@@ -59,8 +24,8 @@ def _encode(config: ServeConfig) -> str:
 
 
 def app_from_env() -> Starlette:
-    """Factory for uvicorn worker processes: the config travels in an environment variable."""
-    data = json.loads(os.environ[_CONFIG_ENV])
+    """Factory for uvicorn's server processes: the config travels in an environment variable."""
+    data = json.loads(os.environ[SERVE_CONFIG_ENV])
     for key in ("bundle", "fallback", "log_dir"):
         if data.get(key):
             data[key] = Path(data[key])
@@ -70,6 +35,10 @@ def app_from_env() -> Starlette:
     data["log_pii_key"] = os.environ.get(key_env) if key_env else None
     configure_logging(data.get("log_level", "info"))
     return create_app(ServeConfig(token=token, **data))
+
+
+#: Seconds an idle keep-alive connection is held open.
+KEEP_ALIVE_S = 5
 
 
 def run(
@@ -85,10 +54,11 @@ def run(
         "access_log": False,  # our own structured access log carries the request id
         "server_header": False,
         "timeout_graceful_shutdown": 10,
+        "timeout_keep_alive": KEEP_ALIVE_S,  # an idle connection is closed after this
     }
     if workers > 1:
         config.log_level = log_level
-        os.environ[_CONFIG_ENV] = _encode(config)
+        os.environ[SERVE_CONFIG_ENV] = _encode(config)
         uvicorn.run("mlhandoff.serve.server:app_from_env", factory=True, workers=workers, **common)
     else:
         uvicorn.run(create_app(config), **common)

@@ -30,26 +30,46 @@ class StateStore(Protocol):
 
 
 class MemoryStore:
-    """Per-process store with expiry and a size bound (oldest entries evicted first)."""
+    """Per-process store with expiry and bounds on entries and on bytes (keys and values):
+    oldest entries are evicted first, so no client can grow it past ``max_bytes``."""
 
-    def __init__(self, max_entries: int = 100_000) -> None:
+    def __init__(self, max_entries: int = 100_000, max_bytes: int = 64 * 1024 * 1024) -> None:
         self._data: OrderedDict[str, tuple[float, bytes | int]] = OrderedDict()
         self._max = max_entries
+        self._max_bytes = max_bytes
+        self._bytes = 0
 
     def _live(self, key: str) -> bytes | int | None:
         item = self._data.get(key)
         if item is None:
             return None
         if item[0] < time.monotonic():
-            del self._data[key]
+            self._drop(key)
             return None
         return item[1]
 
+    @staticmethod
+    def _size(key: str, value: bytes | int) -> int:
+        return len(key) + (len(value) if isinstance(value, bytes) else 8)
+
+    def _drop(self, key: str) -> None:
+        item = self._data.pop(key, None)
+        if item is not None:
+            self._bytes -= self._size(key, item[1])
+
     def _put(self, key: str, value: bytes | int, ttl_s: float) -> None:
+        self._drop(key)
         self._data[key] = (time.monotonic() + ttl_s, value)
-        self._data.move_to_end(key)
-        while len(self._data) > self._max:
-            self._data.popitem(last=False)
+        self._bytes += self._size(key, value)
+        while len(self._data) > self._max or (
+            self._bytes > self._max_bytes and len(self._data) > 1
+        ):
+            oldest = next(iter(self._data))
+            self._drop(oldest)
+
+    @property
+    def bytes_held(self) -> int:
+        return self._bytes
 
     async def get(self, key: str) -> bytes | None:
         value = self._live(key)
@@ -65,7 +85,7 @@ class MemoryStore:
         self._put(key, value, ttl_s)
 
     async def delete(self, key: str) -> None:
-        self._data.pop(key, None)
+        self._drop(key)
 
     async def incr(self, key: str, ttl_s: float) -> int:
         current = self._live(key)
@@ -78,6 +98,7 @@ class MemoryStore:
 
     async def close(self) -> None:
         self._data.clear()
+        self._bytes = 0
 
 
 class RedisStore:

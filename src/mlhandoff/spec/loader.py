@@ -38,8 +38,38 @@ class _Marks:
         return None
 
 
+#: A spec is a few pages of YAML. These bound what a hostile one costs to read (every command
+#: reads specs, including the frozen one inside a bundle someone sent): its size on disk, how
+#: deep it nests, and how many values it holds once aliases are expanded ("billion laughs":
+#: eight levels of ten aliases each are a file of a few hundred bytes holding a billion values).
+MAX_SPEC_BYTES = 1 << 20
+MAX_DEPTH = 100
+MAX_VALUES = 1_000_000
+
+
+class _TooDeep(Exception):
+    """Raised inside the composer; becomes a SpecError with the file's name."""
+
+    def __init__(self, mark: yaml.Mark) -> None:
+        self.mark = mark
+
+
 class _StrictLoader(yaml.SafeLoader):
-    """SafeLoader that refuses duplicate keys (PyYAML keeps the last one silently)."""
+    """SafeLoader that refuses duplicate keys (PyYAML keeps the last one silently) and nesting
+    deeper than ``MAX_DEPTH`` (its composer recurses once per level)."""
+
+    def __init__(self, stream: str) -> None:
+        super().__init__(stream)
+        self._depth = 0
+
+    def compose_node(self, parent: yaml.Node | None, index: int) -> yaml.Node | None:
+        self._depth += 1
+        try:
+            if self._depth > MAX_DEPTH:
+                raise _TooDeep(self.peek_event().start_mark)
+            return super().compose_node(parent, index)
+        finally:
+            self._depth -= 1
 
 
 def _construct_mapping(loader: _StrictLoader, node: yaml.MappingNode) -> dict[Any, Any]:
@@ -62,16 +92,96 @@ def _construct_mapping(loader: _StrictLoader, node: yaml.MappingNode) -> dict[An
 _StrictLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_mapping)
 
 
-def _collect_marks(node: yaml.Node, loc: Loc, marks: _Marks) -> None:
+def _check_expansion(root: yaml.Node, file: Path | None) -> None:
+    """Refuse a document whose aliases expand past ``MAX_VALUES`` values or ``MAX_DEPTH`` levels.
+
+    An alias is the anchored node itself, so sizes are computed once per node: linear in the
+    text, however much the aliases would expand to.
+    """
+    measured: dict[int, tuple[int, int] | None] = {}  # id -> (values, depth); None: being measured
+
+    def measure(node: yaml.Node) -> tuple[int, int]:
+        key = id(node)
+        if key in measured:
+            known = measured[key]
+            if known is None:
+                raise _issue_error(file, node.start_mark, "an alias refers to the anchor it is in")
+            return known
+        measured[key] = None
+        values, depth = 1, 0
+        children: list[yaml.Node] = []
+        if isinstance(node, yaml.MappingNode):
+            children = [n for pair in node.value for n in pair]
+        elif isinstance(node, yaml.SequenceNode):
+            children = node.value
+        for child in children:
+            child_values, child_depth = measure(child)
+            values, depth = values + child_values, max(depth, child_depth)
+        if values > MAX_VALUES or depth + 1 > MAX_DEPTH:
+            grows = f"{MAX_VALUES:,} values" if values > MAX_VALUES else f"{MAX_DEPTH} levels"
+            raise _issue_error(
+                file,
+                node.start_mark,
+                f"aliases here expand to more than {grows}; a spec needs far fewer: repeat "
+                "less through anchors and aliases",
+            )
+        measured[key] = (values, depth + 1)
+        return values, depth + 1
+
+    measure(root)
+
+
+def _issue_error(file: Path | None, mark: yaml.Mark | None, message: str) -> SpecError:
+    line = mark.line + 1 if mark else None
+    column = mark.column + 1 if mark else None
+    return SpecError([SpecIssue(path="", message=message, file=file, line=line, column=column)])
+
+
+def _read_yaml(text: str, file: Path | None) -> tuple[yaml.Node | None, Any]:
+    """The composed document (for line numbers) and the data built from it."""
+    size = len(text.encode("utf-8", "surrogatepass"))
+    if size > MAX_SPEC_BYTES:
+        raise _issue_error(
+            file, None, f"the spec is {size:,} bytes; a spec holds at most {MAX_SPEC_BYTES:,}"
+        )
+    loader = _StrictLoader(text)
+    try:
+        node = loader.get_single_node()
+        if node is None:
+            return None, None
+        _check_expansion(node, file)
+        return node, loader.construct_document(node)
+    except _TooDeep as exc:
+        raise _issue_error(
+            file,
+            exc.mark,
+            f"nested more than {MAX_DEPTH} levels deep; a spec needs a handful: flatten it",
+        ) from None
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        problem = f"{exc.problem or exc.context}" + (
+            f" {exc.context}" if exc.problem and exc.context else ""
+        )
+        raise _issue_error(file, mark, f"not valid YAML: {problem}") from exc
+    except yaml.YAMLError as exc:
+        raise SpecError([SpecIssue(path="", message=f"not valid YAML: {exc}", file=file)]) from exc
+    finally:
+        loader.dispose()
+
+
+def _collect_marks(node: yaml.Node, loc: Loc, marks: _Marks, seen: set[int]) -> None:
     marks.values[loc] = node.start_mark
+    if id(node) in seen:  # an alias: what is under it is marked where its anchor is
+        return
+    seen.add(id(node))
     if isinstance(node, yaml.MappingNode):
         for key_node, value_node in node.value:
             child = (*loc, str(key_node.value))
             marks.keys[child] = key_node.start_mark
-            _collect_marks(value_node, child, marks)
+            _collect_marks(value_node, child, marks, seen)
     elif isinstance(node, yaml.SequenceNode):
         for index, item in enumerate(node.value):
-            _collect_marks(item, (*loc, index), marks)
+            _collect_marks(item, (*loc, index), marks, seen)
 
 
 def _format_loc(loc: Loc) -> str:
@@ -237,8 +347,7 @@ def _acceptance_checks(spec: HandoffSpec) -> Iterator[tuple[Loc, str]]:
             yield (at, "a criterion needs threshold, min_absolute_change or min_relative_change")
         if ref.fairness:
             yield ((*at, "metric"), f"{ref.name} compares slices: make it a guardrail with 'by'")
-        if c.op and c.greater_is_better is not None and (c.op[0] == ">") != c.greater_is_better:
-            yield ((*at, "op"), f"op '{c.op}' contradicts greater_is_better: {c.greater_is_better}")
+        yield from _direction_check(at, c.op, c.greater_is_better)
     for i, g in enumerate(spec.acceptance.guardrails):
         at = ("acceptance", "guardrails", i)
         try:
@@ -250,11 +359,18 @@ def _acceptance_checks(spec: HandoffSpec) -> Iterator[tuple[Loc, str]]:
             yield ((*at, "by"), f"{ref.name} compares slices: name the slice column in 'by'")
         if g.threshold is None and ref.name not in DEFAULT_THRESHOLDS:
             yield ((*at, "threshold"), "a guardrail needs a threshold")
+        yield from _direction_check(at, g.op, g.greater_is_better)
     if task == "ranking" and spec.acceptance.criteria and not spec.acceptance.query:
         yield (
             ("acceptance", "query"),
             "ranking metrics need the query-group column: set acceptance.query",
         )
+
+
+def _direction_check(at: Loc, op: str | None, better: bool | None) -> Iterator[tuple[Loc, str]]:
+    """Criteria and guardrails share one grammar: an op must agree with greater_is_better."""
+    if op and better is not None and (op[0] == ">") != better:
+        yield ((*at, "op"), f"op '{op}' contradicts greater_is_better: {better}")
 
 
 def _field_rule_checks(at: Loc, f: FieldSpec) -> Iterator[tuple[Loc, str]]:
@@ -311,30 +427,10 @@ def _zone_problem(name: str) -> bool:
 
 def parse_spec(text: str, file: Path | None = None) -> HandoffSpec:
     """Parse and validate spec text; every problem found is reported at once."""
-    try:
-        node = yaml.compose(text, Loader=_StrictLoader)
-        data = yaml.load(text, Loader=_StrictLoader)
-    except yaml.MarkedYAMLError as exc:
-        mark = exc.problem_mark or exc.context_mark
-        problem = f"{exc.problem or exc.context}" + (
-            f" {exc.context}" if exc.problem and exc.context else ""
-        )
-        raise SpecError(
-            [
-                SpecIssue(
-                    path="",
-                    message=f"not valid YAML: {problem}",
-                    file=file,
-                    line=mark.line + 1 if mark else None,
-                    column=mark.column + 1 if mark else None,
-                )
-            ]
-        ) from exc
-    except yaml.YAMLError as exc:
-        raise SpecError([SpecIssue(path="", message=f"not valid YAML: {exc}", file=file)]) from exc
+    node, data = _read_yaml(text, file)
     marks = _Marks()
     if node is not None:
-        _collect_marks(node, (), marks)
+        _collect_marks(node, (), marks, set())
     if not isinstance(data, dict):
         kind = "empty" if data is None else f"a {type(data).__name__}"
         raise SpecError(
@@ -347,30 +443,61 @@ def parse_spec(text: str, file: Path | None = None) -> HandoffSpec:
     try:
         spec = HandoffSpec.model_validate(data)
     except ValidationError as exc:
-        raise SpecError(list(_pydantic_issues(exc, file, marks))) from None
+        issues = list(_pydantic_issues(exc, file, marks))
+        issues += _cross_issues_around(data, exc, file, marks)
+        raise SpecError(_by_line(issues)) from None
     issues = [
         _issue(tuple(p for p in loc if p != ""), msg, file, marks)
         for loc, msg in _cross_checks(spec)
     ]
     if issues:
-        raise SpecError(issues)
+        raise SpecError(_by_line(issues))
     # One notion of PII everywhere: a field listed under privacy.pii_fields is a pii field.
     for name in spec.privacy.pii_fields:
         spec.data_contract.fields[name].pii = True
     return spec
 
 
+def _cross_issues_around(
+    data: dict[str, Any], exc: ValidationError, file: Path | None, marks: _Marks
+) -> list[SpecIssue]:
+    """The cross-section problems of the sections that did parse, so a spec's problems come in
+    one report rather than in rounds: the broken sections are set aside (a broken required
+    section leaves nothing to check) and the rest is checked as usual."""
+    broken = {str(e["loc"][0]) for e in exc.errors() if e["loc"]}
+    rest = {k: v for k, v in data.items() if k not in broken}
+    try:
+        partial = HandoffSpec.model_validate(rest)
+    except ValidationError:
+        return []
+    return [
+        _issue(tuple(p for p in loc if p != ""), msg, file, marks)
+        for loc, msg in _cross_checks(partial)
+        if str(loc[0]) not in broken
+    ]
+
+
+def _by_line(issues: list[SpecIssue]) -> list[SpecIssue]:
+    return sorted(issues, key=lambda i: (i.line if i.line is not None else 0, i.column or 0))
+
+
 def load_spec(path: str | Path) -> HandoffSpec:
     """Read ``handoff.yaml`` from disk; a missing or unreadable file is a SpecError naming it."""
     path = Path(path)
     try:
-        text = path.read_text(encoding="utf-8")
+        with path.open("rb") as f:
+            raw = f.read(MAX_SPEC_BYTES + 1)  # never more: the file may be huge or endless
+        text = raw.decode("utf-8")
     except FileNotFoundError:
         raise SpecError([SpecIssue(path="", message="spec file not found", file=path)]) from None
     except (OSError, UnicodeDecodeError) as exc:
         raise SpecError(
             [SpecIssue(path="", message=f"cannot read spec: {exc}", file=path)]
         ) from exc
+    if len(raw) > MAX_SPEC_BYTES:
+        raise _issue_error(
+            path, None, f"the spec is larger than {MAX_SPEC_BYTES:,} bytes, the most a spec holds"
+        )
     return parse_spec(text, file=path)
 
 

@@ -216,6 +216,14 @@ class Api(_Section):
     )
 
 
+class Serving(_Section):
+    compile: Literal["auto", "required", "off"] = Field(
+        default="auto",
+        description="auto: serve a compiled predictor when pack proves it answers like the "
+        "model; required: pack fails unless it does; off: always serve the model itself.",
+    )
+
+
 class Criterion(_Section):
     """An acceptance criterion: an absolute bound and/or a required gain over the baseline.
 
@@ -249,6 +257,9 @@ class Guardrail(_Section):
     op: Comparison | None = Field(default=None, description="Default from the metric's direction.")
     threshold: float | None = Field(
         default=None, description="Required unless the metric has a conventional bound."
+    )
+    greater_is_better: bool | None = Field(
+        default=None, description="Direction; defaults to the metric's natural one (as criteria)."
     )
     min_slice_size: int | None = Field(
         default=None, ge=1, description="Overrides acceptance.min_slice_size."
@@ -446,6 +457,7 @@ class HandoffSpec(_Section):
     output_contract: OutputContract | None = None
     golden: Golden = Field(default_factory=Golden)
     api: Api = Field(default_factory=Api)
+    serving: Serving = Field(default_factory=Serving)
     acceptance: Acceptance = Field(default_factory=Acceptance)
     monitoring: Monitoring = Field(default_factory=Monitoring)
     rollout: Rollout = Field(default_factory=Rollout)
@@ -459,20 +471,27 @@ class HandoffSpec(_Section):
     def features(self) -> list[str]:
         return list(self.model.features or self.data_contract.features())
 
-    def outputs(self) -> OutputContract:
-        """The output contract, or the task's standard outputs when the spec names none."""
-        return self.output_contract or default_output_contract(self.model.task)
+    def outputs(self, label_type: OutputType | None = None) -> OutputContract:
+        """The output contract, or the task's standard outputs when the spec names none.
+
+        ``label_type`` is the type of the model's classes (a bundle knows it from its pack
+        record): the standard ``label`` output then keeps the type the training labels had.
+        """
+        return self.output_contract or default_output_contract(self.model.task, label_type)
 
 
-def default_output_contract(task: Task) -> OutputContract:
+def default_output_contract(task: Task, label_type: OutputType | None = None) -> OutputContract:
     probability = {"type": "float", "min": 0.0, "max": 1.0}
     by_task: dict[str, dict[str, dict[str, Any]]] = {
         "binary_classification": {
             "score": {**probability, "description": "Probability of the positive class."},
-            "label": {"type": "int", "description": "Predicted class at model.threshold."},
+            "label": {
+                "type": label_type or "int",
+                "description": "Predicted class at model.threshold.",
+            },
         },
         "multiclass_classification": {
-            "label": {"type": "string", "description": "Predicted class."},
+            "label": {"type": label_type or "string", "description": "Predicted class."},
             "confidence": {**probability, "description": "Probability of the predicted class."},
         },
         "regression": {"prediction": {"type": "float", "description": "Predicted value."}},

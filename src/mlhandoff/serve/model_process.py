@@ -1,24 +1,25 @@
-"""The model worker: a child process that loads one bundle and answers predict jobs.
+"""The model process: a child process that loads one bundle and answers predict jobs.
 
 The server runs the model here rather than in its own process, so that the event loop (HTTP,
 JSON, validation) and the model (scikit-learn and pandas are mostly Python, holding the GIL)
 run on two cores instead of taking turns on one. A crash or a hang of the model kills this
-process, not the server, which restarts it. Micro-batching happens here too (``batching.run_batches``):
-the worker knows the moment it becomes free.
+process, not the server, which restarts it. Micro-batching happens here too
+(``batching.run_batches``): the model process knows the moment it becomes free. ("Workers" are
+something else: the server processes of ``--workers N``, each with its own model process.)
 
 Protocol, over a Unix socket pair inherited as a file descriptor: frames of a 4-byte big-endian
 length, one kind byte, then the payload.
 
-    server → worker  P  job id (u64), deadline (f64, time.monotonic()), Arrow IPC of the table
-    worker → server  R  ready (loaded and warmed)
-                     L  JSON {"type", "message"}: the bundle failed to load
-                     O  JSON length (u32), JSON {"ids", "rows"}, Arrow IPC of the batch's outputs
-                     E  JSON {"ids", "type", "stack"}: the model raised (never its message)
-                     X  JSON {"ids"}: deadline passed before the model was free; not computed
+    server → model process  P  job id (u64), deadline (f64, time.monotonic()), Arrow IPC
+    model process → server  R  ready (loaded and warmed)
+                            L  JSON {"type", "message"}: the bundle failed to load
+                            O  JSON length (u32), JSON {"ids", "rows"}, Arrow IPC of the outputs
+                            E  JSON {"ids", "type", "stack"}: the model raised (never its message)
+                            X  JSON {"ids"}: deadline passed before the model was free
 
-Started by ``runners.ProcessRunner`` as ``python -c "from mlhandoff.serve.worker import main;
-raise SystemExit(main())" --fd N --bundle DIR ...`` (``-c``, not ``-m``: the package imports
-this module first, and runpy would then run a second copy).
+Started by ``runners.ProcessRunner`` as ``python -c "from mlhandoff.serve.model_process import
+main; raise SystemExit(main())" --fd N --bundle DIR ...``. It imports neither the HTTP app nor
+the runners: its logging comes from ``serve.logs``.
 """
 
 from __future__ import annotations
@@ -45,6 +46,7 @@ import pyarrow as pa
 
 from mlhandoff.errors import ModelLoadError, PredictError
 from mlhandoff.serve.batching import Job, run_batches
+from mlhandoff.serve.logs import configure_logging
 
 PREDICT, READY, LOAD_FAILED, OUTPUT, FAILED, EXPIRED = b"P", b"R", b"L", b"O", b"E", b"X"
 HEADER = struct.Struct(">IB")
@@ -52,25 +54,28 @@ JOB = struct.Struct(">Qd")
 _JSON_LEN = struct.Struct(">I")
 _PR_SET_PDEATHSIG = 1  # from <sys/prctl.h>
 
-log = logging.getLogger("mlhandoff.worker")
+log = logging.getLogger("mlhandoff.model_process")
 
 
-def checked_predict(bundle_path: Path, threads: int | None) -> Callable[[pa.Table], pa.Table]:
+def checked_predict(
+    bundle_path: Path, threads: int | None, *, compiled: bool = True
+) -> Callable[[pa.Table], pa.Table]:
     """The bundle's model as table → named outputs, holding outputs to the output contract.
 
     Opens (and so verifies) the bundle itself: the process that deserialises the model is the
     one that checked the hashes. Call it in the thread that will predict: the native thread
-    limit is per thread, and applies only to libraries loaded by then."""
+    limit is per thread, and applies only to libraries loaded by then. ``compiled``: the
+    bundle's compiled model when it has one (pack proved it answers like the model)."""
     from mlhandoff.bundle.bundle import open_bundle
     from mlhandoff.contract.outputs import output_violations
 
     bundle = open_bundle(bundle_path)
-    bundle.predictor()
+    bundle.predictor(compiled)
     limit_threads(threads)
-    outputs = bundle.spec.outputs()
+    outputs = bundle.outputs
 
     def predict(table: pa.Table) -> pa.Table:
-        named = bundle.predict_table(table)  # normalised once per batch, as the model expects
+        named = bundle.predict_table(table, compiled=compiled)  # normalised once per batch
         problems = output_violations(named, outputs)
         if problems:  # a NaN or out-of-range score is a model failure, not an answer
             raise PredictError("outputs break the output contract: " + "; ".join(problems))
@@ -155,7 +160,7 @@ def json_frame(kind: bytes, data: dict[str, object]) -> bytes:
     return frame(kind, json.dumps(data).encode())
 
 
-# --- the worker process ----------------------------------------------------------------------
+# --- the model process -----------------------------------------------------------------------
 
 
 class _SocketReplies:
@@ -239,8 +244,9 @@ class _SocketJobs:
 
 def _follow_the_server(parent: int) -> None:
     """Live and die with the server: Ctrl-C or a service manager's SIGTERM reach the whole
-    process group, but the server stops the worker itself once its requests are answered; and
-    on Linux the kernel kills the worker if the server dies (even mid-call, even hung)."""
+    process group, but the server stops its model process itself once its requests are
+    answered; and on Linux the kernel kills the model process if the server dies (even mid-call,
+    even hung)."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
     if sys.platform.startswith("linux"):
@@ -251,7 +257,7 @@ def _follow_the_server(parent: int) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="mlhandoff-worker")
+    parser = argparse.ArgumentParser(prog="mlhandoff-model-process")
     parser.add_argument("--fd", type=int, required=True)
     parser.add_argument("--bundle", type=Path, required=True)
     parser.add_argument("--threads", type=int, default=0)
@@ -259,15 +265,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--max-wait-ms", type=float, default=0.0)
     parser.add_argument("--log-level", default="info")
     parser.add_argument("--parent", type=int, default=0, help="the server's pid")
+    parser.add_argument("--no-compile", action="store_true", help="serve the model itself")
     args = parser.parse_args(sys.argv[1:] if argv is None else argv)
-
-    from mlhandoff.serve.server import configure_logging
 
     configure_logging(args.log_level)
     _follow_the_server(args.parent)
     sock = socket.socket(fileno=args.fd)
     try:
-        predict = checked_predict(args.bundle, args.threads or None)
+        predict = checked_predict(args.bundle, args.threads or None, compiled=not args.no_compile)
     except Exception as exc:
         log.error("model failed to load: %s: %s", type(exc).__name__, exc)
         sock.sendall(json_frame(LOAD_FAILED, {"type": type(exc).__name__, "message": str(exc)}))

@@ -1,4 +1,4 @@
-"""The model outside the server: batching where the model runs, worker crashes and hangs,
+"""The model outside the server: batching where the model runs, model-process crashes and hangs,
 jobs past their deadline, and the in-thread mode (``--no-model-process``)."""
 
 from __future__ import annotations
@@ -19,8 +19,10 @@ from serving import (
     free_port,
     live_server,
     pyfunc_bundle,
+    scrape,
     serve_process,
     wait_ready_at,
+    wait_until,
 )
 
 JSON = {"content-type": "application/json"}
@@ -34,15 +36,14 @@ def _post(url: str, x: float, timeout: float = 20) -> httpx.Response:
 
 
 def _metric(server, name: str) -> float:
-    lines = server.client.get("/metrics").text.splitlines()
-    return sum(float(line.split()[-1]) for line in lines if line.startswith(name))
+    return scrape(server.client).value(name)
 
 
-def _wait_restarted(server, timeout_s: float = 20) -> None:
-    deadline = time.monotonic() + timeout_s
-    while _metric(server, "mlhandoff_model_worker_restarts_total") < 1:
-        assert time.monotonic() < deadline, "the worker was never replaced"
-        time.sleep(0.1)
+def _wait_restarted(server) -> None:
+    wait_until(
+        lambda: _metric(server, "mlhandoff_model_worker_restarts_total") >= 1,
+        "the model process to be replaced",
+    )
 
 
 def _wait_ready(server, timeout_s: float = 30) -> list[str]:
@@ -136,18 +137,20 @@ def test_max_wait_gathers_jobs_that_arrive_shortly_after() -> None:
     jobs.put(Job(0, later, pa.table({"x": [1]})))
 
     def feed() -> None:
-        time.sleep(0.05)
-        jobs.put(Job(1, later, pa.table({"x": [2]})))
-        time.sleep(0.5)
-        jobs.put(None)
+        try:  # each job arrives after the batcher took the one before
+            wait_until(jobs.empty, "the batcher to take job 0")
+            jobs.put(Job(1, later, pa.table({"x": [2]})))
+            wait_until(jobs.empty, "the batcher to take job 1")
+        finally:
+            jobs.put(None)
 
     threading.Thread(target=feed).start()
     replies = _Recorder()
-    run_batches(source, _double, replies, max_wait_s=0.3)
+    run_batches(source, _double, replies, max_wait_s=10)
     assert replies.batches == [[0, 1]]
 
 
-# --- the worker process, on a real server ----------------------------------------------------
+# --- the model process, on a real server -----------------------------------------------------
 
 CRASHER = """
 import os
@@ -161,14 +164,14 @@ def predict(frame):
 """
 
 
-def test_a_crashing_model_answers_500_and_its_worker_is_restarted(tmp_path: Path) -> None:
+def test_a_crashing_model_answers_500_and_its_process_is_restarted(tmp_path: Path) -> None:
     bundle = pyfunc_bundle(tmp_path, "crasher", CRASHER)
     with live_server(bundle) as server:
         crashed = _post(server.url, 13.0)
         assert crashed.status_code == 500
         assert crashed.json()["error"]["code"] == "model_error"
         statuses = _wait_ready(server)
-        assert statuses[0] == "restarting"  # the replica said so while the worker restarted
+        assert statuses[0] == "restarting"  # the replica said so while the model process restarted
         assert _post(server.url, 5.0).json()["predictions"][0]["score"] == 0.05
         assert _metric(server, "mlhandoff_model_worker_restarts_total") == 1
 
@@ -215,8 +218,9 @@ def test_requests_that_timed_out_while_queued_are_never_computed(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     calls = tmp_path / "calls.txt"
-    monkeypatch.setenv("MLH_TEST_CALLS", str(calls))  # the worker inherits the environment
+    monkeypatch.setenv("MLH_TEST_CALLS", str(calls))  # the model process inherits the environment
     bundle = pyfunc_bundle(tmp_path, "slowlog", SLOW_LOGGER, api={"timeout_ms": 200})
+    calls.unlink(missing_ok=True)  # pack answered the API example (for the README) itself
     with live_server(bundle) as server:
         codes: list[int] = []
 
@@ -227,18 +231,21 @@ def test_requests_that_timed_out_while_queued_are_never_computed(
 
         first = threading.Thread(target=send, args=(1.0,))
         first.start()
-        time.sleep(0.1)  # the first is in the model when the others arrive
+        wait_until(calls.exists, "the first request to reach the model")
         others = [threading.Thread(target=send, args=(x,)) for x in (2.0, 3.0, 4.0)]
         for t in others:
             t.start()
         for t in [first, *others]:
             t.join()
         assert codes == [504] * 4
-        time.sleep(1.7)  # the first call finishes; the queued three are dropped, not run
-        assert calls.read_text().split() == ["1"]
+        # jobs are taken in order: once a later request is answered, the three were handled
+        wait_until(lambda: _post(server.url, 5.5).status_code == 200, "a later answer")
+        assert calls.read_text().split() == ["1"]  # dropped, not run
 
 
 MODES = """
+import os
+import pathlib
 import time
 import numpy as np
 
@@ -247,6 +254,7 @@ def predict(frame):
     if (x == 66).any():
         raise RuntimeError("boom")
     if (x == 77).any():
+        pathlib.Path(os.environ["MLH_TEST_BUSY"]).touch()
         time.sleep(0.6)
     if (x == 88).any():
         time.sleep(1.5)
@@ -256,8 +264,10 @@ def predict(frame):
 
 @pytest.mark.parametrize("model_process", [True, False], ids=["process", "thread"])
 def test_one_bad_request_does_not_fail_its_batch_neighbours_in_both_modes(
-    tmp_path: Path, model_process
+    tmp_path: Path, model_process, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    busy = tmp_path / "busy"
+    monkeypatch.setenv("MLH_TEST_BUSY", str(busy))
     bundle = pyfunc_bundle(tmp_path, "modes", MODES, api={"timeout_ms": 1000})
     with live_server(bundle, model_process=model_process) as server:
         results: dict[float, int] = {}
@@ -267,7 +277,7 @@ def test_one_bad_request_does_not_fail_its_batch_neighbours_in_both_modes(
 
         slow = threading.Thread(target=send, args=(77.0,))
         slow.start()
-        time.sleep(0.15)  # the model is busy: the next five queue and share its next call
+        wait_until(busy.exists, "the model to be busy")  # the next five queue meanwhile
         batch = [threading.Thread(target=send, args=(x,)) for x in (66.0, 1.0, 2.0, 3.0, 4.0)]
         for t in batch:
             t.start()
@@ -275,7 +285,7 @@ def test_one_bad_request_does_not_fail_its_batch_neighbours_in_both_modes(
             t.join()
         assert results == {77.0: 200, 66.0: 500, 1.0: 200, 2.0: 200, 3.0: 200, 4.0: 200}
         assert _post(server.url, 88.0).status_code == 504
-        time.sleep(1.6)
+        wait_until(lambda: _post(server.url, 5.0).status_code == 200, "the slow call to end")
         assert _post(server.url, 5.0).json()["predictions"][0]["score"] == 0.05
 
 
@@ -301,7 +311,7 @@ def _gone(pid: int) -> bool:
 
 
 @pytest.mark.skipif(not Path("/proc").exists(), reason="reads the process tree from /proc")
-def test_the_worker_exits_when_the_server_is_killed(tmp_path: Path) -> None:
+def test_the_model_process_exits_when_the_server_is_killed(tmp_path: Path) -> None:
     import signal
 
     bundle = pyfunc_bundle(tmp_path, "orphan", SCORER)
@@ -318,13 +328,13 @@ def test_the_worker_exits_when_the_server_is_killed(tmp_path: Path) -> None:
                 ).json()["predictions"][0]["score"]
                 == 0.05
             )
-        [worker] = _children(server.pid)
+        [child] = _children(server.pid)
         server.send_signal(signal.SIGKILL)  # no shutdown hook runs
         server.wait(10)
         deadline = time.monotonic() + 10
-        while not _gone(worker) and time.monotonic() < deadline:
+        while not _gone(child) and time.monotonic() < deadline:
             time.sleep(0.05)
-        assert _gone(worker), "the model worker outlived its server"
+        assert _gone(child), "the model process outlived its server"
     finally:
         server.kill()
         server.wait(10)
@@ -341,7 +351,7 @@ def predict(frame):
 """
 
 
-def test_the_worker_does_not_inherit_the_servers_secrets(
+def test_the_model_process_does_not_inherit_the_servers_secrets(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("MLH_TEST_TOKEN", "s3cret")
@@ -372,9 +382,9 @@ def test_while_a_crashed_primary_restarts_the_fallback_answers(tmp_path: Path) -
         assert _post(server.url, 5.0).json()["predictions"][0]["score"] == 0.05
 
 
-def test_a_large_batch_crosses_the_worker_socket_in_pieces(tmp_path: Path) -> None:
+def test_a_large_batch_crosses_the_model_process_socket_in_pieces(tmp_path: Path) -> None:
     """50,000 rows: the job frame (about 1 MB of Arrow IPC) and its answer arrive in many reads,
-    and the worker reassembles them; every row gets its own answer, in order."""
+    and the model process reassembles them; every row gets its own answer, in order."""
     api = {"max_batch_size": 50_000, "max_body_bytes": 8_000_000, "timeout_ms": 10_000}
     bundle = pyfunc_bundle(tmp_path, "big", SCORER, api=api)
     xs = [float(i % 100) for i in range(50_000)]
@@ -387,23 +397,53 @@ def test_a_large_batch_crosses_the_worker_socket_in_pieces(tmp_path: Path) -> No
         assert scores == pytest.approx([x / 100 for x in xs])
 
 
-def test_worker_reads_frames_split_across_writes_and_stops_at_eof() -> None:
+def test_the_model_process_imports_no_http_app() -> None:
+    """It loads the model, not the server (it once imported the ASGI app for a log formatter:
+    worker -> server -> app -> runners -> worker)."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys; from mlhandoff.serve.model_process import main; "
+        "print(sorted(m for m in sys.modules if m.startswith(('starlette', 'uvicorn', "
+        "'prometheus_client', 'mlhandoff.serve.'))))"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=True
+    )
+    loaded = json.loads(done.stdout.replace("'", '"'))
+    assert loaded == [
+        "mlhandoff.serve.batching",
+        "mlhandoff.serve.logs",
+        "mlhandoff.serve.model_process",
+    ]
+
+
+def test_model_process_reads_frames_split_across_writes_and_stops_at_eof() -> None:
+    import array
+    import fcntl
     import socket
+    import termios
 
-    from mlhandoff.serve import worker
+    from mlhandoff.serve import model_process
 
-    server_end, worker_end = socket.socketpair()
-    jobs = worker._SocketJobs(worker_end)
-    first = worker.job_frame(7, 123.5, pa.table({"x": [1.0, 2.0]}))
-    second = worker.job_frame(8, 124.5, pa.table({"x": [3.0]}))
+    server_end, child_end = socket.socketpair()
+    jobs = model_process._SocketJobs(child_end)
+    first = model_process.job_frame(7, 123.5, pa.table({"x": [1.0, 2.0]}))
+    second = model_process.job_frame(8, 124.5, pa.table({"x": [3.0]}))
 
     data = first + second
     parsed_first, checked_gap = threading.Event(), threading.Event()
 
+    def unread() -> int:  # bytes waiting in the model process's end of the socket
+        count = array.array("i", [0])
+        fcntl.ioctl(child_end.fileno(), termios.FIONREAD, count)
+        return count[0]
+
     def feed() -> None:
-        for piece in (data[:3], data[3:40], data[40:-5]):
+        for piece in (data[:3], data[3:40], data[40:-5]):  # each read on its own
             server_end.sendall(piece)
-            time.sleep(0.05)
+            wait_until(lambda: unread() == 0, "the piece to be read")
         parsed_first.wait(10)
         checked_gap.wait(10)
         server_end.sendall(data[-5:])
@@ -420,18 +460,18 @@ def test_worker_reads_frames_split_across_writes_and_stops_at_eof() -> None:
     later = jobs.take(None)
     assert later is not None and later.id == 8 and later.table.num_rows == 1
     assert jobs.take(None) is None  # the server closed its end
-    worker_end.close()
+    child_end.close()
 
 
-def test_a_hung_worker_with_undelivered_jobs_is_still_replaced(tmp_path: Path) -> None:
-    """Megabytes queued for a worker that no longer reads must not stall its replacement."""
+def test_a_hung_model_process_with_undelivered_jobs_is_still_replaced(tmp_path: Path) -> None:
+    """Megabytes queued for a model process that no longer reads must not stall its replacement."""
     api = {"max_batch_size": 50_000, "max_body_bytes": 8_000_000, "timeout_ms": 300}
     bundle = pyfunc_bundle(tmp_path, "stuck", HANGER, api=api)
     big = {"instances": [{"x": 1.0, "c": "a", "secret": f"s{i}"} for i in range(50_000)]}
     with live_server(bundle, model_kill_after_s=1.0) as server:
-        assert _post(server.url, 88.0).status_code == 504  # the worker hangs from here on
+        assert _post(server.url, 88.0).status_code == 504  # the model process hangs from here on
         stuck = server.client.post("/predict", content=json.dumps(big), headers=JSON)
-        assert stuck.status_code == 504  # about 1 MB now waits in the socket for the worker
+        assert stuck.status_code == 504  # about 1 MB now waits in the socket for the model process
         _wait_restarted(server)
         _wait_ready(server)
         assert _post(server.url, 5.0).json()["predictions"][0]["score"] == 0.05

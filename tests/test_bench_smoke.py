@@ -1,0 +1,66 @@
+"""Benches that nothing runs rot: each bench script runs here at tiny sizes (no timings judged)."""
+
+from __future__ import annotations
+
+import importlib.util
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+BENCH = Path(__file__).resolve().parents[1] / "bench"
+
+
+def _bench(script: str, *args: str) -> str:
+    done = subprocess.run(
+        [sys.executable, str(BENCH / script), *args],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
+    return done.stdout
+
+
+def test_evaluate_bench_runs() -> None:
+    assert "speed-up" in _bench("evaluate.py", "--rows", "2000", "--resamples", "20")
+
+
+def test_pack_verify_bench_runs(tmp_path: Path) -> None:
+    out = _bench("pack_verify.py", "--size-mb", "1", "--repeat", "1", "--dir", str(tmp_path))
+    assert "mlhandoff verify" in out
+
+
+def test_contract_bench_runs(tmp_path: Path) -> None:
+    out = _bench(
+        "contract.py", "--rows", "2000", "--repeat", "1", "--latency-only", "--dir", str(tmp_path)
+    )
+    assert out.strip()
+
+
+@pytest.fixture(scope="module")
+def serve_bench():
+    spec = importlib.util.spec_from_file_location("bench_serve", BENCH / "serve.py")
+    assert spec and spec.loader
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_serve_bench_in_process_layers_run(serve_bench, example_bundle: Path) -> None:
+    """The in-process part of bench/serve.py (the HTTP runs need wrk and the peers' venvs)."""
+    timed, raw = serve_bench.measure_raw(example_bundle, calls=20)
+    assert raw["calls"] == 20 and timed() > 0
+    records = serve_bench.golden_records(example_bundle)
+    assert records and all(
+        isinstance(v, str | int | float | bool | None) for v in records[0].values()
+    )
+
+
+def test_serve_bench_and_loadtest_share_one_percentile(serve_bench) -> None:
+    from mlhandoff.serve.loadtest import percentile
+
+    values = [float(v) for v in range(1, 102)]
+    assert serve_bench._pct(values, 99) == percentile(values, 99) == pytest.approx(100.0)
