@@ -11,9 +11,9 @@ import pytest
 import yaml
 from typer.testing import CliRunner
 
-from conftest import SIGNERS
 from mlhandoff.cli import app
 from mlhandoff.spec import load_spec
+from signers import SIGNERS
 
 runner = CliRunner()
 

@@ -14,7 +14,6 @@ import pytest
 import yaml
 
 import mlhandoff
-from conftest import sign_example
 from mlhandoff.bundle.manifest import MANIFEST_NAME, build_manifest, read_manifest, write_manifest
 from mlhandoff.errors import (
     BundleError,
@@ -26,6 +25,7 @@ from mlhandoff.errors import (
     PredictError,
     UnsafeModelError,
 )
+from signers import sign_example
 
 
 @pytest.fixture(scope="module")

@@ -9,15 +9,16 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
+import yaml
 from typer.testing import CliRunner
 
 import mlhandoff
-from conftest import SIGNERS
 from mlhandoff.bundle.manifest import build_manifest, read_manifest, write_manifest
 from mlhandoff.bundle.signing import generate_key
 from mlhandoff.bundle.signoffs import read_signoffs, sign_off
 from mlhandoff.cli import app
 from mlhandoff.errors import InputError
+from signers import SIGNERS
 
 
 def _run(*args: object):
@@ -155,3 +156,17 @@ def test_a_tampered_bundle_is_not_signed_off(copy: Path, ring: Path) -> None:
     (copy / "docs" / "README.md").write_text("changed")
     result = _run("signoff", copy, "--role", "pm", "--name", "Pat", "--key", ring / "pat.key")
     assert result.exit_code == 2 and "modified: docs/README.md" in result.output
+
+
+def test_the_spec_chooses_the_roles_it_requires(
+    example_dir: Path, ring: Path, tmp_path: Path
+) -> None:
+    data = yaml.safe_load((example_dir / "handoff.yaml").read_text())
+    data["security"]["signoff_roles"] = ["ds"]
+    spec = example_dir / f"{tmp_path.name}-ds-only.yaml"
+    spec.write_text(yaml.safe_dump(data, sort_keys=False))
+    bundle = mlhandoff.pack(spec=spec, out=tmp_path).path
+    assert _signoffs(bundle, keyring=ring).status == "missing"
+    sign_off(bundle, role="ds", name="Dana Scientist", key=ring / "dana.key")
+    line = _signoffs(bundle, keyring=ring)
+    assert line.status == "pass" and "declared, not signed: Eng Eli Engineer" in line.detail

@@ -78,9 +78,8 @@ def signature(bundle: Bundle) -> Outcome:
         return "fail", str(exc)
     detail = f"{signed.files} files signed by {signed.signer.name} ({where})"
     if not given:
-        return "warn", detail + "; a key the bundle carries proves nothing by itself: " + (
-            "pass --public-key PUB"
-        )
+        caveat = "a key the bundle carries proves nothing by itself: pass --public-key PUB"
+        return "warn", f"{detail}; {caveat}"
     return "pass", detail
 
 
@@ -120,7 +119,7 @@ def signoffs(bundle: Bundle) -> Outcome:
     status: Status = "fail" if problems else "missing" if missing else "pass"
     if status == "pass" and bundle.anchors.keyring is None:
         parts.append("keys from the bundle's own keys/: pass --keyring to use yours")
-    return status, "; ".join(parts)
+    return status, "; ".join(parts) or "no sign-off required (security.signoff_roles is empty)"
 
 
 def readme(view: HandoffView) -> str:
