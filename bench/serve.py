@@ -124,6 +124,7 @@ def prepare_bundle(work: Path) -> Path:
         work / "handoff.yaml"
     )  # the project's loader: comments and layout do not matter
     spec.api.rate_limit_rps = 1_000_000
+    spec.security.keyring = None  # the bench measures serving, not sign-offs: no keys to make
     (work / "handoff.bench.yaml").write_text(dump_spec(spec))
     log("packing the bench bundle")
     subprocess.run(

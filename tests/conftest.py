@@ -10,6 +10,8 @@ from types import ModuleType
 
 import pytest
 
+from signers import SIGNERS, sign_example
+
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLE = ROOT / "examples" / "risky_transactions"
 
@@ -41,6 +43,10 @@ def example_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     with threadpool_limits(1):
         model = train.train(pd.read_parquet(work / "train.parquet"), seed=42)
     skops.io.dump(model, work / "model.skops")
+    from mlhandoff.bundle.signing import generate_key
+
+    for name, _, _ in SIGNERS:  # the spec's security.keyring: work/keys
+        generate_key(work / "keys" / f"{name}.key")
     return root
 
 
@@ -54,9 +60,12 @@ def example_model(example_dir: Path) -> object:
 
 @pytest.fixture(scope="session")
 def example_bundle(example_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The example packed once, for tests that only read or serve it."""
+    """The example packed once (signed, with its three sign-offs), for tests that only read or
+    serve it."""
     import mlhandoff
 
-    return mlhandoff.pack(
+    bundle = mlhandoff.pack(
         spec=example_dir / "handoff.yaml", out=tmp_path_factory.mktemp("bundle")
     ).path
+    sign_example(bundle, example_dir)
+    return bundle

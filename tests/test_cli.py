@@ -13,6 +13,7 @@ from typer.testing import CliRunner
 
 from mlhandoff.cli import app
 from mlhandoff.spec import load_spec
+from signers import SIGNERS
 
 runner = CliRunner()
 
@@ -96,7 +97,7 @@ def test_inited_spec_packs_after_trusting_types_and_verify_lists_missing(
     checks = {c["id"]: c for c in json.loads(verified.output)["checks"]}
     assert checks["integrity"]["status"] == checks["golden_replay"]["status"] == "pass"
     assert checks["signoffs"]["status"] == "missing"
-    assert "no sign-off from PM" in checks["signoffs"]["detail"]
+    assert "no signed sign-off from PM" in checks["signoffs"]["detail"]
     assert checks["model_card_privacy"]["status"] == "missing"
 
 
@@ -128,10 +129,21 @@ def test_pack_and_verify_the_example(example_dir: Path, tmp_path: Path) -> None:
     packed = _run("pack", str(example_dir / "handoff.yaml"), "--out", str(tmp_path / "dist"))
     assert packed.exit_code == 0, packed.output
     bundle = tmp_path / "dist" / "risky-transactions-1.0.0"
-    verified = _run("verify", str(bundle))
+    unsigned = _run("verify", str(bundle))
+    assert unsigned.exit_code == 1 and "Bundle signed" in unsigned.output
+    keys = example_dir / "work" / "keys"
+    assert _run("sign", str(bundle), "--key", str(keys / "eli.key")).exit_code == 0
+    for key, role, who in SIGNERS:
+        done = _run(
+            "signoff", str(bundle), "--role", role, "--name", who, "--key", str(keys / f"{key}.key")
+        )
+        assert done.exit_code == 0, done.output
+    trust = ("--public-key", str(keys / "eli.pub"), "--keyring", str(keys))
+    verified = _run("verify", str(bundle), *trust)
     assert verified.exit_code == 0, verified.output
     statuses = [
-        c["status"] for c in json.loads(_run("verify", str(bundle), "--json").output)["checks"]
+        c["status"]
+        for c in json.loads(_run("verify", str(bundle), "--json", *trust).output)["checks"]
     ]
     assert "no check failed:" in verified.output
     assert f"{statuses.count('pass')} passed" in verified.output  # warnings are not passes

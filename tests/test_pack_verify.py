@@ -25,12 +25,15 @@ from mlhandoff.errors import (
     PredictError,
     UnsafeModelError,
 )
+from signers import sign_example
 
 
 @pytest.fixture(scope="module")
 def bundle(example_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     out = tmp_path_factory.mktemp("dist")
-    return mlhandoff.pack(spec=example_dir / "handoff.yaml", out=out).path
+    bundle = mlhandoff.pack(spec=example_dir / "handoff.yaml", out=out).path
+    sign_example(bundle, example_dir)
+    return bundle
 
 
 def _spec_copy(example_dir: Path, tmp_path: Path, edit=None, name: str = "handoff.yaml") -> Path:
@@ -131,11 +134,19 @@ def test_rendered_docs_state_the_spec(bundle: Path) -> None:
     )
 
 
-def test_verify_passes_on_a_fresh_bundle(bundle: Path) -> None:
-    report = mlhandoff.verify(bundle)
+def test_verify_passes_on_a_fresh_bundle(bundle: Path, example_dir: Path) -> None:
+    trust = sign_example(bundle, example_dir)  # a second signature and set of sign-offs: fine
+    report = mlhandoff.verify(bundle, **trust)
     assert report.ok, [r for r in report.results if r.failed]
     ids = [r.id for r in report.results]
-    assert ids[:4] == ["integrity", "spec", "golden_contract", "golden_replay"]
+    assert ids[:6] == [
+        "integrity",
+        "spec",
+        "signature",
+        "signoffs",
+        "golden_contract",
+        "golden_replay",
+    ]
     assert {
         "artifacts",
         "repro",
@@ -227,8 +238,8 @@ def test_pack_in_memory_model_from_python(example_dir: Path, example_model, tmp_
     spec = _spec_copy(example_dir, tmp_path, lambda d: d["model"].pop("flavor"))
     result = mlhandoff.pack(example_model, sample=sample, spec=spec, out=tmp_path / "dist")
     assert (result.path / "model" / "model.skops").exists()
-    report = mlhandoff.verify(result.path)
-    assert report.ok
+    report = mlhandoff.verify(result.path, **sign_example(result.path, example_dir))
+    assert report.ok, [r for r in report.results if r.failed]
     # the recorded command is not shown to make an object handed over in memory: flagged
     assert mlhandoff.open_bundle(result.path).record.model.from_memory
     repro = {r.id: r for r in report.results}["repro"]
@@ -241,7 +252,8 @@ def test_pack_refuses_existing_bundle_and_force_replaces(bundle: Path, example_d
         mlhandoff.pack(spec=example_dir / "handoff.yaml", out=bundle.parent)
     before = read_manifest(bundle)["bundle_digest"]
     result = mlhandoff.pack(spec=example_dir / "handoff.yaml", out=bundle.parent, force=True)
-    assert result.path == bundle and mlhandoff.verify(bundle).ok
+    assert result.path == bundle and not (bundle / "signatures").exists()  # a new bundle
+    assert mlhandoff.verify(bundle, **sign_example(bundle, example_dir)).ok
     assert (
         read_manifest(bundle)["bundle_digest"] == before
     )  # packing the same inputs is reproducible

@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# The bundled example end to end: generate data, train, init, pack, verify, evaluate, repro, serve.
+# The bundled example end to end: generate data, train, init, pack, sign, sign off, verify,
+# evaluate, repro, serve.
 set -euo pipefail
 cd "$(dirname "$0")"
 WORK=work
@@ -21,22 +22,36 @@ mlhandoff init --model "$WORK/model.skops" --sample "$WORK/sample.parquet" --eva
 mlhandoff check "$WORK/handoff.init.yaml" | tail -3 || true   # the TODOs a person still fills in
 mlhandoff check handoff.yaml                                    # the complete spec: nothing left
 
-step "4/5 pack the complete spec (handoff.yaml) into a bundle"
+step "4/5 pack the complete spec (handoff.yaml) into a bundle, sign it, sign off on it"
+# One key pair per person (demo keys; real ones stay with their owners). The spec's
+# security.keyring (work/keys) names whose public keys may sign off; pack copies them into keys/.
+for who in dana eli pat; do
+  [ -f "$WORK/keys/$who.key" ] || mlhandoff keygen "$WORK/keys/$who.key"
+done
 mlhandoff pack handoff.yaml --out "$WORK/dist" --force
+mlhandoff sign "$BUNDLE" --key "$WORK/keys/eli.key"   # OpenSSF model signing: signatures/model.sig
+mlhandoff signoff "$BUNDLE" --role ds --name "Dana Scientist" --key "$WORK/keys/dana.key" --comment "metrics and guardrails reviewed"
+mlhandoff signoff "$BUNDLE" --role eng --name "Eli Engineer" --key "$WORK/keys/eli.key" --comment "serving and rollback reviewed"
+mlhandoff signoff "$BUNDLE" --role pm --name "Pat Manager" --key "$WORK/keys/pat.key"
+TRUST=(--public-key "$WORK/keys/eli.pub" --keyring "$WORK/keys")
+if command -v model_signing >/dev/null 2>&1; then  # the OpenSSF CLI checks the same signature
+  model_signing verify key "$BUNDLE" --signature "$BUNDLE/signatures/model.sig" \
+    --public_key "$WORK/keys/eli.pub" --ignore-paths "$BUNDLE/signatures"
+fi
 
-step "5/5 verify the bundle as the receiving engineer would"
-mlhandoff verify "$BUNDLE"
+step "5/5 verify the bundle as the receiving engineer would (signature, sign-offs, ML Test Score)"
+mlhandoff verify "$BUNDLE" "${TRUST[@]}"
 
 step "acceptance: verdicts with 95% paired bootstrap intervals, guardrails by country, latency budget"
 mlhandoff evaluate "$BUNDLE" --junit "$WORK/acceptance.xml" || true
 
 step "repro dry run: fresh venv from env/requirements.txt, re-measure, retrain from the bundled code"
 mlhandoff repro "$BUNDLE" --retrain || true
-mlhandoff verify "$BUNDLE" --json | python -c "import json,sys; c=[x for x in json.load(sys.stdin)['checks'] if x['id']=='repro_validated'][0]; print('verify:', c['title'], '->', c['status'], '-', c['detail'])"
+mlhandoff verify "$BUNDLE" "${TRUST[@]}" --json | python -c "import json,sys; c=[x for x in json.load(sys.stdin)['checks'] if x['id']=='repro_validated'][0]; print('verify:', c['title'], '->', c['status'], '-', c['detail'])"
 
 step "serve the bundle, send valid and invalid requests, run a short load test"
 PORT="${MLHANDOFF_DEMO_PORT:-8765}"
-mlhandoff serve "$BUNDLE" --port "$PORT" --log-dir "$WORK/predictions" --log-level warning &
+mlhandoff serve "$BUNDLE" --public-key "$WORK/keys/eli.pub" --port "$PORT" --log-dir "$WORK/predictions" --log-level warning &
 SERVER=$!
 trap 'kill $SERVER 2>/dev/null || true' EXIT
 for _ in $(seq 1 100); do
@@ -48,6 +63,7 @@ mlhandoff loadtest "http://127.0.0.1:$PORT" --bundle "$BUNDLE" --concurrency 8 -
 kill $SERVER && wait $SERVER 2>/dev/null || true
 trap - EXIT
 echo "prediction log:  examples/risky_transactions/$WORK/predictions/ (PII redacted)"
+mlhandoff logs prune --dir "$WORK/predictions" --bundle "$BUNDLE"   # privacy.log_retention: 30d
 
 echo
 echo "bundle:          examples/risky_transactions/$BUNDLE"

@@ -51,6 +51,9 @@ class PackContext:
     model_object: object | None = None
     allow_outside: bool = False
     on_bytes: Callable[[int], None] | None = None
+    #: Record artifact hashes in env/requirements.txt (network, or offline from ``wheels``).
+    lock_hashes: bool = False
+    wheels: Path | None = None
     model: ModelRecord | None = None
     training: TrainingRecord = field(default_factory=TrainingRecord)
     predictor: Predictor | None = None

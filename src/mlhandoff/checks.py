@@ -28,6 +28,9 @@ class VerifyReport:
     bundle: str
     bundle_digest: str | None
     results: list[CheckResult] = field(default_factory=list)
+    #: The ML Test Score of the checks above (sections, final, evidence per test), when the
+    #: bundle could be opened.
+    ml_test_score: dict[str, Any] | None = None
 
     @property
     def ok(self) -> bool:
@@ -39,4 +42,5 @@ class VerifyReport:
             "bundle_digest": self.bundle_digest,
             "ok": self.ok,
             "checks": [asdict(r) for r in self.results],
+            "ml_test_score": self.ml_test_score,
         }

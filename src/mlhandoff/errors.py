@@ -12,6 +12,7 @@
     │                             compiled form: change the model or set compile: auto
     ├── BundleError               the bundle cannot be used as it is
     │   ├── IntegrityError        a file's hash does not match MANIFEST.json: do not trust it
+    │   ├── SignatureError        a signature or sign-off is missing, unreadable or does not match
     │   └── BundleExistsError     pack would overwrite an existing bundle
     ├── ModelLoadError            the model file cannot be deserialised
     │   ├── UnsafeModelError      the artifact reaches for code outside the allowlist
@@ -152,6 +153,10 @@ class BundleError(HandoffError):
 
 class IntegrityError(BundleError):
     code = "bundle_integrity"
+
+
+class SignatureError(BundleError):
+    code = "signature_invalid"
 
 
 class BundleExistsError(BundleError):

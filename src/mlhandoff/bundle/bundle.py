@@ -23,6 +23,7 @@ from mlhandoff.bundle import layout
 from mlhandoff.bundle.environment import version_mismatches
 from mlhandoff.bundle.manifest import IntegrityReport, Progress, check_integrity, read_manifest
 from mlhandoff.bundle.record import DataDigest, ModelRecord, PackRecord, TrainingRecord
+from mlhandoff.bundle.signing import TrustAnchors, verify_bundle_signature
 from mlhandoff.contract.outputs import name_outputs
 from mlhandoff.contract.tables import TableLike, read_table
 from mlhandoff.contract.validate import CompiledContract, without_batch_rules
@@ -32,7 +33,7 @@ from mlhandoff.flavors.base import LoadOptions, Predictor
 from mlhandoff.flavors.compile import load_compiled
 from mlhandoff.flavors.outputs import label_type
 from mlhandoff.spec.loader import load_spec, parse_spec
-from mlhandoff.spec.models import HandoffSpec, OutputContract
+from mlhandoff.spec.models import DataContract, HandoffSpec, OutputContract
 
 
 class EnvironmentMismatchWarning(UserWarning):
@@ -60,6 +61,8 @@ class Bundle:
     _token: object = field(default=None, repr=False)
     _predictor: Predictor | None = field(default=None, repr=False)
     _compiled: Predictor | None = field(default=None, repr=False)
+    #: The keys the opener trusts (``--public-key``, ``--keyring``); the trust checks read them.
+    anchors: TrustAnchors = field(default_factory=TrustAnchors)
 
     def __post_init__(self) -> None:
         if self._token is not _OPENED:
@@ -161,7 +164,15 @@ class Bundle:
 
     @functools.cached_property
     def _record_contract(self) -> CompiledContract:
-        return CompiledContract(without_batch_rules(self.spec.data_contract))
+        # the PII fields pack dropped are not used by the model: their absence is no refusal
+        contract = without_fields(without_batch_rules(self.spec.data_contract), self.dropped_fields)
+        return CompiledContract(contract)
+
+    @functools.cached_property
+    def dropped_fields(self) -> frozenset[str]:
+        """PII fields pack dropped from the golden and eval data (``reports/pii.json``)."""
+        report = self.report(layout.PII_REPORT) or {}
+        return frozenset(f for names in (report.get("dropped") or {}).values() for f in names)
 
     @functools.cached_property
     def outputs(self) -> OutputContract:
@@ -180,6 +191,14 @@ class Bundle:
         if rel not in self.manifest["files"]:
             return None
         return json.loads((self.root / rel).read_text(encoding="utf-8"))
+
+
+def without_fields(contract: DataContract, names: frozenset[str]) -> DataContract:
+    """The contract less ``names`` (fields a bundle's data left out on purpose)."""
+    if not names:
+        return contract
+    fields = {n: f for n, f in contract.fields.items() if n not in names}
+    return contract.model_copy(update={"fields": fields})
 
 
 def model_outputs(spec: HandoffSpec, model: ModelRecord) -> OutputContract:
@@ -214,17 +233,24 @@ def open_bundle(
     progress: Progress | None = None,
     *,
     checked: tuple[dict[str, Any], IntegrityReport] | None = None,
+    anchors: TrustAnchors | None = None,
+    require_signature: bool = False,
 ) -> Bundle:
     """Verify every hash, then read the frozen spec and the pack record.
 
     Raises IntegrityError on any mismatch and BundleError when the spec or record is invalid
     or names a path outside the bundle. ``checked`` is what :func:`read_bundle` just returned
     for this path (so verify, which reports integrity itself, does not hash twice).
+    ``require_signature`` (serve ``--public-key``): ``signatures/model.sig`` must verify with
+    ``anchors.public_keys`` before anything, the spec included, is parsed (SignatureError).
     """
     root = Path(path)
+    anchors = anchors or TrustAnchors()
     manifest, integrity = checked if checked is not None else read_bundle(root, progress)
     if not integrity.ok:
         raise IntegrityError(f"{root}: bundle does not match MANIFEST.json: {integrity.describe()}")
+    if require_signature:
+        verify_bundle_signature(root, manifest, anchors.public_keys, "the given public keys")
     if manifest["format_version"] == 1:
         spec, record, legacy = _read_format_1(root)
     else:
@@ -237,7 +263,7 @@ def open_bundle(
     ):
         if rel is not None and not (root / rel).resolve().is_relative_to(root.resolve()):
             raise BundleError(f"{root}: the {name} path '{rel}' points outside the bundle")
-    return Bundle(root, manifest, spec, record, integrity, legacy, _OPENED)
+    return Bundle(root, manifest, spec, record, integrity, legacy, _OPENED, anchors=anchors)
 
 
 def _read_spec(root: Path) -> HandoffSpec:

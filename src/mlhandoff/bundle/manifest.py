@@ -184,6 +184,10 @@ class IntegrityReport:
     checked: int
     #: Links, FIFOs, sockets, devices: never followed, opened or trusted.
     irregular: list[str] = field(default_factory=list)
+    #: MANIFEST.json itself was edited: the files on disk are the ones its bundle_digest names
+    #: (or agree with every entry while the bundle_digest does not), so the manifest is the
+    #: file that changed, not the files it lists.
+    manifest_edited: bool = False
 
     @property
     def ok(self) -> bool:
@@ -194,6 +198,8 @@ class IntegrityReport:
     def describe(self) -> str:
         if self.ok:
             return f"{self.checked} files match MANIFEST.json"
+        if self.manifest_edited:
+            return self._describe_edited_manifest()
         parts = []
         for label, names in (
             ("modified", self.modified),
@@ -210,6 +216,22 @@ class IntegrityReport:
             parts.append("bundle_digest does not match the listed files")
         return "; ".join(parts)
 
+    def _describe_edited_manifest(self) -> str:
+        head = f"{MANIFEST_NAME} was changed after pack"
+        entries = self.modified + self.missing + self.extra
+        if not entries:
+            return (
+                f"{head}: its bundle_digest does not match the listed files, "
+                "which all match the files on disk"
+            )
+        shown = ", ".join(entries[:5]) + (
+            f" (+{len(entries) - 5} more)" if len(entries) > 5 else ""
+        )
+        return (
+            f"{head}: its entries for {shown} disagree with the files, "
+            "while the files on disk still match its bundle_digest"
+        )
+
 
 def check_integrity(
     root: Path, manifest: dict[str, Any], progress: Progress | None = None
@@ -222,15 +244,31 @@ def check_integrity(
     extra = sorted(on_disk - set(listed))  # irregular entries are reported as such, not extra
     present = [p for p in listed if p in on_disk]
     sized = [p for p in present if (root / p).stat().st_size == listed[p]["size"]]
-    modified = sorted(set(present) - set(sized))
+    resized = sorted(set(present) - set(sized))
     hashed = hash_files(root, sized, progress)
-    modified += sorted(p for p, e in hashed.items() if e.sha256 != listed[p]["sha256"])
+    modified = resized + sorted(p for p, e in hashed.items() if e.sha256 != listed[p]["sha256"])
     recorded = {p: FileEntry(sha256=v["sha256"], size=v["size"]) for p, v in listed.items()}
+    digest_ok = bundle_digest(recorded) == manifest.get("bundle_digest")
+    edited = False
+    if not irregular and (resized or not digest_ok):
+        # Which changed, the files or MANIFEST.json? Hash what was not hashed yet and see
+        # whether the files on disk are still the ones the manifest's digests name.
+        wanted = resized if digest_ok else [p for p in files if p not in hashed]
+        actual = {**hashed, **hash_files(root, wanted, progress)}
+        if digest_ok:  # only sizes disagree: edited sizes if every hash is as listed
+            edited = not (missing or extra) and all(
+                actual[p].sha256 == listed[p]["sha256"] for p in modified
+            )
+        else:  # all entries match but the digest line does not, or the files match the digest
+            edited = not (modified or missing or extra) or bundle_digest(actual) == manifest.get(
+                "bundle_digest"
+            )
     return IntegrityReport(
         modified=sorted(modified),
         missing=missing,
         extra=extra,
-        digest_ok=bundle_digest(recorded) == manifest.get("bundle_digest"),
+        digest_ok=digest_ok,
         checked=len(listed),
         irregular=irregular,
+        manifest_edited=edited,
     )

@@ -10,15 +10,19 @@ from mlhandoff.capabilities import (
     golden,
     leakage,
     model,
+    privacy,
     rollout,
     training,
+    trust,
 )
 from mlhandoff.capability import register
 
 BUILTIN = (
+    trust.CAPABILITY,  # its checks run first: a signature is checked before any model loads
     model.CAPABILITY,  # writes and loads the model: later steps use it
     golden.CAPABILITY,
     acceptance.CAPABILITY,
+    privacy.CAPABILITY,  # after golden and acceptance wrote the data it scans and trims
     compile.CAPABILITY,  # proves the compiled form on the golden set and the eval sample
     training.CAPABILITY,  # hashes training.data, refusing paths outside the spec's directory
     environment.CAPABILITY,

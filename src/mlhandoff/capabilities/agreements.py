@@ -1,5 +1,6 @@
 """The handoff's agreements, checked against the spec: documented contracts, monitoring,
-rollback and on-call, model card, privacy and security notes, sign-offs."""
+rollback and on-call, model card, privacy and security notes. (Sign-offs are signed after pack:
+the trust capability checks them, in ``capabilities/trust.py``.)"""
 
 from __future__ import annotations
 
@@ -80,6 +81,8 @@ def model_card_privacy(view: HandoffView) -> Outcome:
             ("acceptance.criteria", spec.acceptance.criteria),
             ("privacy.notes", spec.privacy.notes),
             ("privacy.retention", spec.privacy.retention),
+            ("privacy.access_controls", spec.privacy.access_controls),
+            ("privacy.data_owner", spec.privacy.data_owner),
             ("security.notes", spec.security.notes),
         ]
     )
@@ -87,19 +90,13 @@ def model_card_privacy(view: HandoffView) -> Outcome:
     unlisted = sorted(declared_pii - set(spec.privacy.pii_fields))
     if unlisted:
         gaps.append(f"fields marked pii but not in privacy.pii_fields: {', '.join(unlisted)}")
+    retention = spec.privacy.log_retention
     return outcome(
-        gaps, f"model card complete, {len(spec.privacy.pii_fields)} PII field(s) declared"
+        gaps,
+        f"model card complete, {len(spec.privacy.pii_fields)} PII field(s) declared, "
+        f"data owner {spec.privacy.data_owner}, prediction logs kept "
+        + (retention or "without a limit (privacy.log_retention unset)"),
     )
-
-
-_ROLES = {"pm": "PM", "ds": "DS", "eng": "Eng"}
-
-
-def signoffs(view: HandoffView) -> Outcome:
-    have = {s.role for s in view.spec.signoffs}
-    gaps = [f"no sign-off from {_ROLES[r]}" for r in _ROLES if r not in have]
-    detail = ", ".join(f"{_ROLES[s.role]} {s.name} {s.date}" for s in view.spec.signoffs)
-    return outcome(gaps, detail)
 
 
 CAPABILITY = Capability(
@@ -115,6 +112,5 @@ CAPABILITY = Capability(
             "Model card and privacy/security notes completed",
             model_card_privacy,
         ),
-        ChecklistLine("signoffs", "Sign-offs from PM, DS and Eng", signoffs),
     ),
 )

@@ -28,8 +28,12 @@ def capture(ctx: PackContext) -> None:
         )
     (ctx.root / layout.ENVIRONMENT).parent.mkdir(exist_ok=True)
     (ctx.root / layout.ENVIRONMENT).write_text(json.dumps(env, indent=2) + "\n", encoding="utf-8")
+    lock = None
+    if ctx.lock_hashes:
+        lock = environment.lock_hashes(env["packages"], wheels=ctx.wheels)
+        ctx.measured["hash_lock"] = lock
     (ctx.root / layout.ENV_REQUIREMENTS).write_text(
-        environment.requirements_txt(env), encoding="utf-8"
+        environment.requirements_txt(env, lock), encoding="utf-8"
     )
     ctx.measured["environment"] = env
 

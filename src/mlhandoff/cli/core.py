@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
-from typing import Annotated, cast
+from typing import Annotated, Any, cast
 
 import typer
 from rich.table import Table
@@ -60,6 +60,7 @@ def init(
     Example: [bold]mlhandoff init --model model.skops --sample train.parquet --eval test.parquet
     --label is_fraud --code train.py --command "python train.py" --seed 42[/]
     """
+    from mlhandoff.capabilities.model_audit import refuse_unsafe_pickle
     from mlhandoff.errors import InputError
     from mlhandoff.scaffold import scaffold
 
@@ -75,6 +76,7 @@ def init(
             raise InputError(
                 f"--task '{task}' is not a task; use binary_classification, multiclass_classification, regression or ranking"
             )
+        refuse_unsafe_pickle(model)  # what pack would refuse, refused before a spec exists
         chosen = cast(Task | None, task)
         return scaffold(
             model_path=model,
@@ -122,6 +124,17 @@ def pack(
         ),
     ] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
+    lock_hashes: Annotated[
+        bool,
+        typer.Option(
+            "--lock-hashes",
+            help="Record artifact hashes in env/requirements.txt (pip download from the index).",
+        ),
+    ] = False,
+    wheels: Annotated[
+        Path | None,
+        typer.Option(help="Take the artifacts to hash from this folder only (offline)."),
+    ] = None,
 ) -> None:
     """Build an immutable, hashed bundle: model, golden set, environment lock, rendered docs.
 
@@ -140,6 +153,8 @@ def pack(
                 allow_outside=allow_outside,
                 on_stage=on_stage,
                 on_bytes=on_bytes,
+                lock_hashes=lock_hashes,
+                wheels=wheels,
             ),
             as_json=as_json,
         )
@@ -156,6 +171,13 @@ def pack(
         )
         return
     console.print(f"packed [bold]{result.path}[/] ({result.golden_rows} golden rows)")
+    if lock_hashes or wheels is not None:
+        lock = (result.path / "env" / "requirements.txt").read_text(encoding="utf-8")
+        console.print(
+            "env/requirements.txt: artifact hashes recorded (pip --require-hashes)"
+            if "--hash=sha256:" in lock
+            else "[yellow]env/requirements.txt: no artifact hashes; its header says why[/]"
+        )
     console.print(f"bundle digest {result.bundle_digest}")
     for notice in result.notices:
         console.print(f"note: {notice}", markup=False, highlight=False)
@@ -211,15 +233,29 @@ def verify(
     as_json: Annotated[
         bool, typer.Option("--json", help="Print the checklist as JSON (for CI).")
     ] = False,
+    public_key: Annotated[
+        list[Path] | None,
+        typer.Option("--public-key", help="Public key the bundle's signature must verify with."),
+    ] = None,
+    keyring: Annotated[
+        Path | None,
+        typer.Option(help="Directory of public keys (*.pub) trusted to sign off."),
+    ] = None,
 ) -> None:
-    """Check a bundle: integrity of every file, golden set vs data contract, golden replay, checklist.
+    """Check a bundle: integrity of every file, signature, golden set vs data contract, golden
+    replay, sign-offs, checklist.
 
     Exits 1 when any line fails or is missing.
     """
     from mlhandoff.verify import verify as run_verify
 
     with byte_progress(not as_json, "hashing") as (on_bytes, _):
-        report = run(lambda: run_verify(bundle, progress=on_bytes), as_json=as_json)
+        report = run(
+            lambda: run_verify(
+                bundle, progress=on_bytes, public_keys=public_key or (), keyring=keyring
+            ),
+            as_json=as_json,
+        )
     if as_json:
         sys.stdout.write(json.dumps(report.to_dict(), indent=2) + "\n")
     else:
@@ -247,9 +283,27 @@ def _print_report(report: VerifyReport) -> None:
     for r in report.results:
         table.add_row(r.title, f"[{_STYLE[r.status]}]{r.status}[/]", r.detail)
     console.print(table)
+    if report.ml_test_score:
+        _print_score(report.ml_test_score)
     if report.bundle_digest:
         console.print(f"bundle digest {report.bundle_digest}")
     console.print(_summary(report.results))
+
+
+def _print_score(score: dict[str, Any]) -> None:
+    """Every test of the ML Test Score with its points and the check behind them."""
+    table = Table(title="ML Test Score (Breck et al. 2017)", title_justify="left")
+    table.add_column("test")
+    table.add_column("points", justify="right")
+    table.add_column("evidence", overflow="fold")
+    for row in score["tests"]:
+        style = "green" if row["points"] == 1 else "yellow" if row["points"] else "dim"
+        table.add_row(
+            f"{row['id']} {row['title']}", f"[{style}]{row['points']:g}[/]", row["evidence"]
+        )
+    console.print(table)
+    sections = ", ".join(f"{name} {value:g}" for name, value in score["sections"].items())
+    console.print(f"ML Test Score: [bold]{score['final']:g}[/] (the lowest of {sections})")
 
 
 def _summary(results: list[CheckResult]) -> str:

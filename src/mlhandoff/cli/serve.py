@@ -100,6 +100,14 @@ def serve(
         ),
     ] = 10.0,
     log_level: Annotated[str, typer.Option(help="debug, info, warning or error.")] = "info",
+    public_key: Annotated[
+        list[Path] | None,
+        typer.Option(
+            "--public-key",
+            help="Serve only a bundle signed (signatures/model.sig) by this key; checked before "
+            "anything in it is deserialised.",
+        ),
+    ] = None,
 ) -> None:
     """Serve a bundle over HTTP: verifies it, loads and warms the model, enforces its contracts.
 
@@ -138,6 +146,7 @@ def serve(
         body_timeout_s=body_timeout_s,
         token_env=token_env,
         log_level=log_level,
+        public_keys=tuple(public_key or ()),
     )
     run(lambda: create_app(config))  # verify the bundle and the options before binding
     if redis:

@@ -18,7 +18,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from mlhandoff.bundle import layout
-from mlhandoff.bundle.bundle import Bundle, open_bundle
+from mlhandoff.bundle.bundle import Bundle, open_bundle, without_fields
 from mlhandoff.contract.diff import diff_contracts
 from mlhandoff.contract.tables import TableLike, read_table
 from mlhandoff.contract.validate import CompiledContract
@@ -70,10 +70,12 @@ def _classes(predictor: Predictor) -> Any:
     return getattr(predictor, "classes", None)
 
 
-def _check_contract(spec: HandoffSpec, table: pa.Table, name: str) -> None:
-    CompiledContract(spec.data_contract).validate(table, allow_extra=True).raise_for_violations(
-        name
-    )
+def _check_contract(
+    spec: HandoffSpec, table: pa.Table, name: str, skip: frozenset[str] = frozenset()
+) -> None:
+    """``skip``: PII fields pack dropped from the eval sample (the model does not use them)."""
+    contract = without_fields(spec.data_contract, skip)
+    CompiledContract(contract).validate(table, allow_extra=True).raise_for_violations(name)
 
 
 def _baseline_from_columns(table: pa.Table) -> tuple[dict[str, np.ndarray], list[str]] | None:
@@ -161,7 +163,7 @@ def evaluate_bundle(
             read_table(data, contract=spec.data_contract, name="evaluation data"),
             _name(data),
         )
-    _check_contract(spec, table, name)
+    _check_contract(spec, table, name, skip=b.dropped_fields if packed else frozenset())
     evalset = _eval_set(spec, table, name)
     predictor = b.predictor() if model is None else _load_other(b, Path(model))
     raw = _predict(predictor, table, "the model")

@@ -70,12 +70,15 @@ def pack(
     allow_outside: bool = False,
     on_stage: Reporter | None = None,
     on_bytes: Callable[[int], None] | None = None,
+    lock_hashes: bool = False,
+    wheels: str | Path | None = None,
 ) -> PackResult:
     """Build a bundle from ``spec``; ``model`` (an in-memory object) overrides ``model.path``.
 
     ``sample`` overrides ``golden.sample``. Relative paths in the spec are resolved against the
     spec file's directory (or ``base_dir`` when ``spec`` is an object); files outside it are
-    refused unless ``allow_outside``.
+    refused unless ``allow_outside``. ``lock_hashes`` records artifact hashes in the lock
+    (``pip download`` from the index, or from the folder ``wheels`` alone, which implies it).
     """
     stage = on_stage or (lambda _: None)
     spec_path = None if isinstance(spec, HandoffSpec) else Path(spec)
@@ -112,6 +115,8 @@ def pack(
                 model_object=model,
                 allow_outside=allow_outside,
                 on_bytes=on_bytes,
+                lock_hashes=lock_hashes or wheels is not None,
+                wheels=Path(wheels) if wheels is not None else None,
             )
             for capability in registered():
                 for step in capability.steps:

@@ -41,3 +41,6 @@ class ServeConfig:
     token_env: str | None = None
     log_pii_key_env: str | None = None
     log_level: str = "info"
+    #: Serve only a bundle whose signatures/model.sig verifies with one of these public keys
+    #: (checked before anything in the bundle is deserialised; the fallback too).
+    public_keys: tuple[Path, ...] = ()

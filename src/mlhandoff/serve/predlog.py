@@ -20,13 +20,15 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Literal
 
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
+
+from mlhandoff.serve.retention import prune
 
 log = logging.getLogger("mlhandoff.serve")
 PiiMode = Literal["redact", "hash"]
@@ -56,8 +58,11 @@ class PredictionLog:
         flush_rows: int = 1000,
         flush_seconds: float = 1.0,
         on_drop: Callable[[], None] | None = None,
+        retention: timedelta | None = None,
     ) -> None:
         self.directory = directory
+        #: Closed files older than this are deleted at each rotation (privacy.log_retention).
+        self._retention = retention
         directory.mkdir(parents=True, exist_ok=True)
         self._pii = set(pii_fields)
         self._pii_mode = pii
@@ -183,6 +188,16 @@ class PredictionLog:
         self._path.rename(self._path.with_suffix(""))
         self._writer = None
         self._path = None
+        if self._retention is not None:
+            try:
+                pruned = prune(self.directory, self._retention)
+            except Exception:  # the log must never take the server down
+                log.exception("prediction log: could not delete files past the retention")
+            else:
+                if pruned.deleted:
+                    log.info(
+                        "prediction log: deleted %d file(s) past the retention", len(pruned.deleted)
+                    )
 
 
 _TICK = _Item("", datetime.min.replace(tzinfo=UTC), pa.table({}), pa.table({}))

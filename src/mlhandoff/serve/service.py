@@ -25,6 +25,7 @@ from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
 
 from mlhandoff.bundle.bundle import open_bundle
+from mlhandoff.bundle.signing import TrustAnchors
 from mlhandoff.contract.outputs import PredictionRows
 from mlhandoff.contract.validate import CompiledContract, without_batch_rules
 from mlhandoff.errors import InputError
@@ -41,6 +42,7 @@ from mlhandoff.serve.idempotency import Claim, Idempotency
 from mlhandoff.serve.metrics import ServerMetrics
 from mlhandoff.serve.predlog import PredictionLog
 from mlhandoff.serve.protocols import ScoringProtocol
+from mlhandoff.serve.retention import parse_retention
 from mlhandoff.serve.routing import ModelRouter, Router
 from mlhandoff.serve.state import MemoryStore, RedisStore, StateStore, ping_store
 
@@ -51,9 +53,16 @@ access_log = logging.getLogger("mlhandoff.access")
 class ModelService:
     def __init__(self, config: ServeConfig) -> None:
         self.config = config
-        # Integrity first: a tampered bundle is refused before anything is deserialised.
-        self.bundle = open_bundle(config.bundle)
-        fallback = open_bundle(config.fallback) if config.fallback else None
+        # Integrity (and with public keys the signature) first: a tampered or unsigned bundle
+        # is refused before anything is deserialised.
+        anchors = TrustAnchors.load(config.public_keys)
+        signed = bool(config.public_keys)
+        self.bundle = open_bundle(config.bundle, anchors=anchors, require_signature=signed)
+        fallback = (
+            open_bundle(config.fallback, anchors=anchors, require_signature=signed)
+            if config.fallback
+            else None
+        )
         self.spec = spec = self.bundle.spec
         api = spec.api
         if config.log_dir and config.log_pii == "hash" and not config.log_pii_key:
@@ -103,6 +112,8 @@ class ModelService:
     async def start(self) -> None:
         await ping_store(self.store)
         if self.config.log_dir:
+            kept = self.spec.privacy.log_retention  # the spec's pattern admits only 12h/30d/2w
+            retention = parse_retention(kept) if kept else None
             self.predlog = PredictionLog(
                 self.config.log_dir,
                 pii_fields=sorted(self.pii),
@@ -111,6 +122,7 @@ class ModelService:
                 pii=self.config.log_pii,
                 pii_key=(self.config.log_pii_key or "").encode(),
                 on_drop=self.metrics.log_dropped.inc,
+                retention=retention,
             )
         await self.router.start()
 

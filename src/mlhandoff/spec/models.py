@@ -601,10 +601,44 @@ class ModelCard(_Section):
     ethical_considerations: str | None = None
 
 
+PiiRule = Literal["email", "phone", "card_number", "iban", "ip_address"]
+
+
+class PiiAcknowledgement(_Section):
+    """Personal data pack found in a field that is not PII, and why that is acceptable."""
+
+    field: Text
+    rule: PiiRule | None = Field(default=None, description="The rule it answers; any when unset.")
+    reason: Text = Field(description="Why the bundle may carry it (e.g. synthetic test data).")
+
+
 class Privacy(_Section):
-    pii_fields: list[str] = Field(default_factory=list)
-    retention: str | None = None
+    pii_fields: list[str] = Field(
+        default_factory=list,
+        description="PII fields; those the model does not use are dropped from golden/eval data.",
+    )
+    retention: str | None = Field(default=None, description="How long each kind of data is kept.")
+    log_retention: str | None = Field(
+        default=None,
+        pattern=r"^[1-9][0-9]*[hdw]$",
+        description="Prediction-log files older than this are deleted, e.g. 30d (h, d, w).",
+    )
+    access_controls: str | None = Field(
+        default=None, description="Who may read the data and logs, and how that is enforced."
+    )
+    data_owner: str | None = Field(
+        default=None, description="Who answers for the data (a person or team)."
+    )
+    acknowledged: list[PiiAcknowledgement] = Field(
+        default_factory=list,
+        description="Personal data pack found in fields that are not PII, with a reason.",
+    )
     notes: str | None = None
+
+
+Role = Literal["pm", "ds", "eng"]
+#: The sign-off roles, in the order the checklist names them.
+ROLES: tuple[Role, ...] = ("pm", "ds", "eng")
 
 
 class Security(_Section):
@@ -613,6 +647,18 @@ class Security(_Section):
         description="Types the model file may construct beyond the built-in allowlist (reviewed).",
     )
     notes: str | None = None
+    require_signature: bool = Field(
+        default=False,
+        description="verify fails unless signatures/model.sig verifies with a key you give it.",
+    )
+    keyring: str | None = Field(
+        default=None,
+        description="Directory of public keys (*.pub) allowed to sign off; copied into keys/.",
+    )
+    signoff_roles: list[Role] = Field(
+        default_factory=lambda: list(ROLES),
+        description="Roles whose signed sign-off verify requires (mlhandoff signoff).",
+    )
 
 
 class FailureMode(_Section):
@@ -627,7 +673,7 @@ class Runbook(_Section):
 
 
 class SignOff(_Section):
-    role: Literal["pm", "ds", "eng"]
+    role: Role
     name: Text
     date: dt.date
 

@@ -34,6 +34,7 @@ from typing import Any
 from mlhandoff._version import __version__
 from mlhandoff.bundle import layout
 from mlhandoff.bundle.bundle import Bundle, open_bundle
+from mlhandoff.bundle.environment import format_requirements, parse_requirements
 from mlhandoff.bundle.manifest import sha256_file
 from mlhandoff.capabilities.provenance import data_digest
 
@@ -114,6 +115,8 @@ def _clean_env(venv: Path) -> dict[str, str]:
             "LC_ALL",
             "TMPDIR",
             "PIP_CACHE_DIR",
+            "PIP_CONFIG_FILE",
+            "PIP_NO_INDEX",
             "PIP_INDEX_URL",
             "PIP_EXTRA_INDEX_URL",
             "PIP_FIND_LINKS",
@@ -202,32 +205,36 @@ def _create_venv(runner: _Runner, python: str, venv: Path, work: Path) -> bool:
     return True
 
 
-def _requirements(bundle: Bundle) -> list[str]:
+def _requirements(bundle: Bundle) -> list[tuple[str, list[str]]]:
+    """The lock's pins (with their artifact hashes, if it has them), mlhandoff left out."""
     path = bundle.root / layout.ENV_REQUIREMENTS
-    lines = path.read_text(encoding="utf-8").splitlines() if path.exists() else []
-    reqs = [ln.strip() for ln in lines if ln.strip() and not ln.lstrip().startswith("#")]
-    return [r for r in reqs if r.split("==")[0].strip().lower() != "mlhandoff"]
+    entries = parse_requirements(path.read_text(encoding="utf-8")) if path.exists() else []
+    return [(pin, h) for pin, h in entries if pin.split("==")[0].strip().lower() != "mlhandoff"]
 
 
 def _install(runner: _Runner, bundle: Bundle, vpy: str, work: Path, env: dict[str, str]) -> bool:
     reqs = _requirements(bundle)
     if not (bundle.root / layout.ENV_REQUIREMENTS).exists():
         runner.friction(f"missing file: {layout.ENV_REQUIREMENTS}")
-    req_file = work / "requirements.txt"
-    req_file.write_text("\n".join(reqs) + "\n", encoding="utf-8")
-    proc = runner.run(
-        f"pip install -r env/requirements.txt ({len(reqs)} pinned)",
-        [vpy, *_PIP, "install", "-q", "-r", str(req_file)],
-        cwd=work,
-        env=env,
-    )
+    # With hashes, pip installs exactly the audited artifacts or nothing.
+    hashed = bool(reqs) and all(h for _, h in reqs)
+    mode = ["--require-hashes"] if hashed else []
+
+    def install(
+        name: str, entries: list[tuple[str, list[str]]], file: Path
+    ) -> subprocess.CompletedProcess[str] | None:
+        file.write_text(format_requirements(entries), encoding="utf-8")
+        args = [vpy, *_PIP, "install", "-q", *mode, "-r", str(file)]
+        return runner.run(name, args, cwd=work, env=env)
+
+    command = "pip install " + ("--require-hashes " if hashed else "") + "-r env/requirements.txt"
+    checked = ", hash-checked" if hashed else ""
+    proc = install(f"{command} ({len(reqs)} pinned{checked})", reqs, work / "requirements.txt")
     if proc is None or proc.returncode:
-        for req in reqs:  # find which pins fail, one by one
-            one = runner.run(
-                f"pip install {req}", [vpy, *_PIP, "install", "-q", req], cwd=work, env=env
-            )
+        for entry in reqs:  # find which pins fail, one by one
+            one = install(f"pip install {entry[0]}", [entry], work / "one.txt")
             if one is None or one.returncode:
-                runner.friction(f"package failed to install: {req}")
+                runner.friction(f"package failed to install: {entry[0]}")
     tree = source_tree()
     target = str(tree) if tree else f"mlhandoff=={__version__}"
     proc = runner.run(

@@ -8,11 +8,14 @@ whose dependencies did not pass is skipped and says which.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 
 import mlhandoff.capabilities  # noqa: F401  (registers the built-in capabilities)
 from mlhandoff.bundle.bundle import Bundle, open_bundle, read_bundle
 from mlhandoff.bundle.manifest import Progress
+from mlhandoff.bundle.signing import TrustAnchors
+from mlhandoff.capabilities.ml_test_score import ml_test_score, score_line
 from mlhandoff.capability import Check, HandoffView, checklist, registered
 from mlhandoff.checks import CheckResult, VerifyReport
 from mlhandoff.errors import BundleError, HandoffError
@@ -22,9 +25,20 @@ _SPEC = ("spec", "Frozen spec and pack record are valid")
 _PASSED = frozenset({"pass", "warn"})
 
 
-def verify(path: str | Path, *, progress: Progress | None = None) -> VerifyReport:
-    """Run every check on the bundle at ``path``; never raises for a bad bundle, reports it."""
+def verify(
+    path: str | Path,
+    *,
+    progress: Progress | None = None,
+    public_keys: Sequence[str | Path] = (),
+    keyring: str | Path | None = None,
+) -> VerifyReport:
+    """Run every check on the bundle at ``path``; never raises for a bad bundle, reports it.
+
+    ``public_keys`` check its signature, ``keyring`` (a directory of ``.pub`` files) its
+    sign-offs; an unreadable key file is bad input (InputError), not a bad bundle.
+    """
     root = Path(path)
+    anchors = TrustAnchors.load(public_keys, keyring)
     try:
         manifest, integrity = read_bundle(root, progress)
     except BundleError as exc:
@@ -47,7 +61,9 @@ def verify(path: str | Path, *, progress: Progress | None = None) -> VerifyRepor
         report.results += [CheckResult(c.id, c.title, "skipped", reason) for c in checks]
         return report
     try:
-        bundle = open_bundle(root, checked=(manifest, integrity))  # containment checks too
+        bundle = open_bundle(
+            root, checked=(manifest, integrity), anchors=anchors
+        )  # containment checks too
     except HandoffError as exc:
         report.results.append(CheckResult(*_SPEC, "fail", str(exc)))
         return report
@@ -63,6 +79,8 @@ def verify(path: str | Path, *, progress: Progress | None = None) -> VerifyRepor
         done[check.id] = _run(check, bundle, done)
         report.results.append(done[check.id])
     report.results += checklist(HandoffView.of_bundle(bundle))
+    report.ml_test_score = ml_test_score(bundle, report.results)
+    report.results.append(score_line(report.ml_test_score))
     return report
 
 
