@@ -9,6 +9,7 @@ from mlhandoff.capabilities import (
     golden,
     leakage,
     model,
+    monitoring,
     training,
 )
 from mlhandoff.capability import register
@@ -21,6 +22,7 @@ BUILTIN = (
     environment.CAPABILITY,
     bundle_tests.CAPABILITY,
     agreements.CAPABILITY,
+    monitoring.CAPABILITY,  # profiles the eval sample the acceptance step wrote
     leakage.CAPABILITY,  # reads training.data after training checked where it is
 )
 for _capability in BUILTIN:

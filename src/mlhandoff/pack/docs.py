@@ -32,7 +32,7 @@ def write_docs(ctx: PackContext, record: PackRecord) -> list[CheckResult]:
         for rel in sorted(staged.files)
         if not rel.startswith(layout.CODE_DIR + "/")
     ]
-    (root / layout.DOCS_DIR).mkdir()
+    (root / layout.DOCS_DIR).mkdir(exist_ok=True)  # steps may render docs too
     (root / layout.OPENAPI).write_text(
         json.dumps(openapi_document(spec, model_outputs(spec, record.model)), indent=2) + "\n",
         encoding="utf-8",
