@@ -11,7 +11,7 @@ import sys
 from typing import Any
 
 import mlhandoff.cli.evaluate  # noqa: F401  (registers commands)
-from mlhandoff.cli import contract, core, serve  # noqa: F401  (registers commands)
+from mlhandoff.cli import contract, core, monitor, serve  # noqa: F401  (registers commands)
 from mlhandoff.cli._app import app, err
 
 __all__ = ["app", "main"]

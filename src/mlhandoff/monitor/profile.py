@@ -274,7 +274,7 @@ def _categories(spec: FieldSpec | OutputField, column: pa.ChunkedArray | None) -
         return ("false", "true")
     if column is None or len(column) == 0:
         return ()
-    counts = pc.value_counts(_text(column).drop_null()).to_pylist()
+    counts = pc.value_counts(text_values(column).drop_null()).to_pylist()
     ranked = sorted(counts, key=lambda c: (-c["counts"], c["values"]))
     return tuple(c["values"] for c in ranked[:TOP_CATEGORIES])
 
@@ -386,7 +386,7 @@ def slot_indices(
         return slot
     if shape.kind == "categorical":
         assert shape.categories is not None
-        text = _text(column)
+        text = text_values(column)
         found = pc.index_in(text, value_set=pa.array(shape.categories, pa.string()))
         unseen = len(shape.categories) + 1
         slot = found.to_numpy(zero_copy_only=False)
@@ -414,7 +414,7 @@ def _floats(column: pa.Array | pa.ChunkedArray) -> np.ndarray:
     return np.asarray(column.to_numpy(zero_copy_only=False), dtype=np.float64)
 
 
-def _text(column: pa.Array | pa.ChunkedArray) -> pa.Array | pa.ChunkedArray:
+def text_values(column: pa.Array | pa.ChunkedArray) -> pa.Array | pa.ChunkedArray:
     """Values as text, the way categories are written: ``true``/``false``, ``1``, ``DE``."""
     if pa.types.is_dictionary(column.type):
         column = column.cast(column.type.value_type)
