@@ -29,6 +29,10 @@ OUTPUT_PREFIX = "output."
 _READABLE = (".parquet", ".pq", ".csv")
 
 
+class Unreadable(Exception):
+    """A file that cannot be read as a table: the monitor skips it and says why."""
+
+
 @dataclass(frozen=True)
 class Skipped:
     path: str
@@ -86,10 +90,22 @@ class LogReader:
         self.layout: str | None = None  # "prediction log" or "table", from the first file
 
     def read(self, path: Path) -> Iterator[LogBatch]:
-        batches = open_batches(path, chunk_rows=self.chunk_rows)
+        """The file's batches; :class:`Unreadable` when the file cannot be read (skip it),
+        InputError when it reads but cannot be windowed (no timestamp column, no timezone)."""
+        try:
+            batches = open_batches(path, chunk_rows=self.chunk_rows)
+        except (InputError, pa.ArrowException, OSError) as exc:
+            raise Unreadable(str(exc)) from exc
         inputs, outputs = self._columns(batches.schema)
         time_column = self._time_column(path, batches.schema)
-        for batch in batches:
+        it = iter(batches)
+        while True:
+            try:
+                batch = next(it)
+            except StopIteration:
+                return
+            except (InputError, pa.ArrowException, OSError) as exc:
+                raise Unreadable(str(exc)) from exc
             if batch.num_rows == 0:
                 continue
             yield LogBatch(

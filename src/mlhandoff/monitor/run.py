@@ -18,9 +18,9 @@ import pyarrow.compute as pc
 
 from mlhandoff.bundle.bundle import Bundle, open_bundle
 from mlhandoff.contract.validate import CompiledContract, without_batch_rules
-from mlhandoff.errors import HandoffError, InputError
+from mlhandoff.errors import InputError
 from mlhandoff.monitor.labels import Labels
-from mlhandoff.monitor.logs import LogBatch, LogReader, Skipped, log_files
+from mlhandoff.monitor.logs import LogBatch, LogReader, Skipped, Unreadable, log_files
 from mlhandoff.monitor.performance import ScoreCounts, count_scores, estimated, realised
 from mlhandoff.monitor.profile import FieldProfile, Profile, ProfileCounter, Role, category_text
 from mlhandoff.monitor.reference import load_reference
@@ -95,7 +95,7 @@ def monitor(
         try:
             for batch in reader.read(path):
                 counting.add(batch, local, reader.layout == "table")
-        except (HandoffError, pa.ArrowException, OSError) as exc:
+        except Unreadable as exc:
             skipped.append(Skipped(str(path), _reason(exc)))
             continue  # what this file added is dropped with it: whole files only
         report.files += 1
