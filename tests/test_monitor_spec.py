@@ -75,7 +75,7 @@ def test_example_monitoring_is_rules_that_check_clean() -> None:
         "1h",
     )
     band = next(r for r in m.outputs if r.statistic == "positive_rate")
-    assert (band.min, band.max, band.window) == (0.005, 0.03, "1h")
+    assert (band.min, band.max, band.window) == (0.001, 0.03, "6h")
     errors = next(r for r in m.service if r.metric == "error_rate")
     assert (errors.threshold, errors.for_) == (0.01, "10m")
     assert {a.name for a in m.alerts} == {r.alert for r in [*m.rules(), *m.slos]}
@@ -300,3 +300,14 @@ def test_example_frozen_spec_round_trips() -> None:
     again = parse_spec(dump_spec(spec))
     assert again.monitoring == spec.monitoring
     assert yaml.safe_load(dump_spec(spec))["monitoring"]["drift"][0]["for"] == "1h"
+
+
+def test_one_window_per_field_and_statistic() -> None:
+    issues = _issues(
+        "  drift:\n"
+        "    - {field: amount, window: 1d, alert: Drift}\n"
+        "    - {field: amount, window: 1h, threshold: 0.5, alert: Drift}\n"
+        "    - {field: amount, statistic: js, window: 1h, alert: Drift}\n" + ALERT
+    )
+    assert list(issues) == [("monitoring", "drift", 1, "window")]
+    assert "measured over 1d by monitoring.drift[0]" in issues[("monitoring", "drift", 1, "window")]

@@ -19,6 +19,7 @@ README = "docs/README.md"
 MODEL_CARD = "docs/MODEL_CARD.md"
 OPENAPI = "docs/openapi.json"
 ALERT_RULES = "docs/alerts.yaml"
+ALERT_TESTS = "docs/alerts.test.yaml"
 DASHBOARD = "docs/dashboard.json"
 RUNBOOK = "docs/RUNBOOK.md"
 

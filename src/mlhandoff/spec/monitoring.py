@@ -179,6 +179,7 @@ def monitoring_issues(spec: HandoffSpec) -> Iterator[tuple[Loc, str]]:
                 )
             continue
         yield from _fits(loc, out, field_kind(out_field), out_field.type)
+    yield from _one_gauge_each(spec)
     yield from _service_issues(spec)
     if score_output(spec) is None or label_output(spec) is None:
         for i in range(len(m.performance)):
@@ -207,6 +208,24 @@ def monitoring_issues(spec: HandoffSpec) -> Iterator[tuple[Loc, str]]:
                     (*loc, "latency_ms"),
                     f"{bound:g} ms is not a bucket of the server's latency histogram; choose one "
                     f"of {', '.join(f'{b:g}' for b in LATENCY_BUCKETS_MS)}",
+                )
+
+
+def _one_gauge_each(spec: HandoffSpec) -> Iterator[tuple[Loc, str]]:
+    """The server exports one gauge per field and statistic (``mlhandoff_drift{field,
+    statistic}``): two rules on the same pair must agree on the window it is measured over."""
+    seen: dict[tuple[str, str], tuple[str, int, str]] = {}
+    m = spec.monitoring
+    for section, rules in (("drift", m.drift), ("outputs", m.outputs)):
+        for i, rule in enumerate(rules):
+            key = (rule.field, rule.statistic)
+            first = seen.setdefault(key, (section, i, rule.window))
+            if first[2] != rule.window:
+                yield (
+                    ("monitoring", section, i, "window"),
+                    f"{rule.field} {rule.statistic} is measured over {first[2]} by "
+                    f"monitoring.{first[0]}[{first[1]}]: the server keeps one window per field "
+                    "and statistic",
                 )
 
 
