@@ -122,7 +122,8 @@ def monitor(
             f"judged live by Prometheus (docs/alerts.yaml), not from logs: {', '.join(live)}"
         )
     if joined is not None:
-        report.labels = joined.summary()
+        counted = sum(w.scores.labelled for w in counting.windows.values() if w.scores)
+        report.labels = {**joined.summary(), "joined_rows": counted}
     return report
 
 
@@ -157,6 +158,7 @@ class _Counting:
     def add(self, batch: LogBatch, into: dict[int, WindowCounts], table: bool) -> None:
         """Count ``batch`` into ``into`` by step; ``table``: a plain table (validated against
         the contract) rather than a prediction log (PII redacted: those inputs not counted)."""
+        labels = self._labels(batch)  # every logged key, so unknown_keys means unknown
         keep = np.ones(len(batch.micros), dtype=bool)
         if self.since is not None:
             keep &= batch.micros >= self.since
@@ -166,6 +168,7 @@ class _Counting:
             return
         if not keep.all():
             batch = _filtered(batch, keep)
+            labels = None if labels is None else labels[keep]
         steps = batch.micros // self.step_us
         first = int(steps.min())
         groups = (steps - first).astype(np.intp)
@@ -182,7 +185,7 @@ class _Counting:
                 Profile(p.inputs, p.outputs, rows=int(c))
                 for p, c in zip(profiles, np.bincount(groups, minlength=n), strict=True)
             ]
-        scores = self._scores(batch, groups, n)
+        scores = self._scores(batch, labels, groups, n)
         for g, profile in enumerate(profiles):
             if profile.rows == 0:
                 continue
@@ -208,21 +211,25 @@ class _Counting:
             self.notes.append(note)
         return False
 
-    def _scores(self, batch: LogBatch, groups: np.ndarray, n: int) -> list[ScoreCounts] | None:
+    def _labels(self, batch: LogBatch) -> np.ndarray | None:
+        if self.labels is None or self.join_key is None:
+            return None
+        keys = batch.column(self.join_key)
+        if keys is None:
+            raise InputError(
+                f"the data has no column '{self.join_key}' (--join-key) to join labels on"
+            )
+        return self.labels.lookup(keys)
+
+    def _scores(
+        self, batch: LogBatch, labels: np.ndarray | None, groups: np.ndarray, n: int
+    ) -> list[ScoreCounts] | None:
         column = batch.outputs.get(self.score) if self.score else None
         if column is None or not (
             pa.types.is_floating(column.type) or pa.types.is_integer(column.type)
         ):
             return None
         scores = pc.cast(column, pa.float64()).to_numpy(zero_copy_only=False)
-        labels = None
-        if self.labels is not None and self.join_key is not None:
-            keys = batch.column(self.join_key)
-            if keys is None:
-                raise InputError(
-                    f"the data has no column '{self.join_key}' (--join-key) to join labels on"
-                )
-            labels = self.labels.lookup(keys)
         return count_scores(scores, labels, self.threshold, groups=groups, n_groups=n)
 
     def _validate(self, rows: pa.RecordBatch, counts: WindowCounts) -> None:
