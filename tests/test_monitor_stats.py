@@ -365,3 +365,13 @@ def test_merge_is_associative_and_commutative(parts: list[list[float]]) -> None:
     _assert_same(a.merge(b).merge(c), a.merge(b.merge(c)))
     _assert_same(a.merge(b), b.merge(a))
     _assert_same(a.merge(ref.empty()), a)
+
+
+def test_dictionary_columns_count_like_plain_text() -> None:
+    ref = _reference()
+    values = ["a", None, "zz", "b", "c", "a", None, "yy", "a"]
+    plain = ProfileCounter(ref).count({"c": pa.array(values)})[0].inputs["c"]
+    encoded = pa.array(values).dictionary_encode()
+    assert isinstance(encoded, pa.DictionaryArray)
+    coded = ProfileCounter(ref).count({"c": encoded})[0].inputs["c"]
+    assert coded.counts.tolist() == plain.counts.tolist() == [2, 3, 1, 1, 2]

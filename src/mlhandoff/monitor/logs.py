@@ -18,6 +18,7 @@ from pathlib import Path
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
+import pyarrow.parquet as pq
 
 from mlhandoff.contract.reader import open_batches
 from mlhandoff.errors import InputError
@@ -81,27 +82,35 @@ class LogReader:
         time_column: str | None = None,
         timezone: str | None = None,
         chunk_rows: int = 262_144,
+        categorical: frozenset[str] = frozenset(),
+        extra: tuple[str, ...] = (),
     ) -> None:
         self.spec = spec
         self.outputs = output_names
         self.time_column = time_column
         self.timezone = timezone
         self.chunk_rows = chunk_rows
+        #: Input fields read as dictionaries from Parquet; other columns to read (a join key).
+        self.categorical = categorical
+        self.extra = {c for name in extra for c in (name, INPUT_PREFIX + name)}
         self.layout: str | None = None  # "prediction log" or "table", from the first file
 
     def read(self, path: Path) -> Iterator[LogBatch]:
         """The file's batches; :class:`Unreadable` when the file cannot be read (skip it),
         InputError when it reads but cannot be windowed (no timestamp column, no timezone)."""
         try:
-            batches = open_batches(path, chunk_rows=self.chunk_rows)
+            if path.suffix.lower() in (".parquet", ".pq"):
+                schema, batches = self._parquet(path)
+            else:
+                opened = open_batches(path, chunk_rows=self.chunk_rows)
+                schema, batches = opened.schema, iter(opened)
         except (InputError, pa.ArrowException, OSError) as exc:
             raise Unreadable(str(exc)) from exc
-        inputs, outputs = self._columns(batches.schema)
-        time_column = self._time_column(path, batches.schema)
-        it = iter(batches)
+        inputs, outputs = self._columns(schema)
+        time_column = self._time_column(path, schema)
         while True:
             try:
-                batch = next(it)
+                batch = next(batches)
             except StopIteration:
                 return
             except (InputError, pa.ArrowException, OSError) as exc:
@@ -114,6 +123,18 @@ class LogReader:
                 {name: batch.column(column) for name, column in outputs.items()},
                 batch,
             )
+
+    def _parquet(self, path: Path) -> tuple[pa.Schema, Iterator[pa.RecordBatch]]:
+        """Only the columns the monitor reads (not request ids, say), categories as dictionaries
+        so each distinct value is looked up once; row group by row group."""
+        schema = pq.read_schema(path)
+        inputs, outputs = self._columns(schema)
+        wanted = {*inputs.values(), *outputs.values(), *self.extra}
+        wanted.add(self._time_column(path, schema))
+        columns = [c for c in schema.names if c in wanted]
+        dictionary = [c for name, c in inputs.items() if name in self.categorical]
+        file = pq.ParquetFile(path, read_dictionary=dictionary, pre_buffer=False)
+        return schema, file.iter_batches(batch_size=self.chunk_rows, columns=columns)
 
     def _columns(self, schema: pa.Schema) -> tuple[dict[str, str], dict[str, str]]:
         """Input field → column and output → column: ``input.x`` / ``output.y`` in a prediction

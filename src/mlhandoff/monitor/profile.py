@@ -354,15 +354,20 @@ def _count_one(
     size = len(shape.counts)
     values = _floats(column) if shape.kind == "numeric" else None
     slots = slot_indices(shape, column, values)
-    combined = groups * size + slots
-    counts = np.bincount(combined, minlength=n_groups * size).reshape(n_groups, size)
+    flat = slots if n_groups == 1 else groups * size + slots
+    counts = np.bincount(flat, minlength=n_groups * size).reshape(n_groups, size)
     if values is None:
         return [replace(shape, counts=counts[g]) for g in range(n_groups)]
     finite = np.isfinite(values)
-    weights = np.where(finite, values, 0.0)
-    sums = np.bincount(combined, weights=weights, minlength=n_groups * size).reshape(n_groups, size)
-    n_finite = np.bincount(groups, weights=finite, minlength=n_groups)
-    sumsq = np.bincount(groups, weights=weights * weights, minlength=n_groups)
+    everywhere = bool(finite.all())
+    weights = values if everywhere else np.where(finite, values, 0.0)
+    sums = np.bincount(flat, weights=weights, minlength=n_groups * size).reshape(n_groups, size)
+    if n_groups == 1:  # one window in the batch (the common case): no per-group passes
+        n_finite = np.array([values.size if everywhere else np.count_nonzero(finite)])
+        sumsq = np.array([float(np.square(weights).sum())])  # no BLAS: its threads spin
+    else:
+        n_finite = np.bincount(groups, weights=finite, minlength=n_groups)
+        sumsq = np.bincount(groups, weights=weights * weights, minlength=n_groups)
     return [
         replace(
             shape, counts=counts[g], sums=sums[g], finite=int(n_finite[g]), sumsq=float(sumsq[g])
@@ -378,29 +383,49 @@ def slot_indices(
     if shape.kind == "numeric":
         assert shape.edges is not None
         x = _floats(column) if values is None else values
-        edges = shape.edges
-        slot = np.searchsorted(edges, x, side="right") + 1
-        if edges.size:
-            slot[x == edges[-1]] = edges.size  # the top edge closes the last bin
-        slot[np.isnan(x)] = 0
+        slot = np.searchsorted(_search_edges(shape.edges), x, side="right")
+        missing = np.isnan(x)
+        if missing.any():
+            slot[missing] = 0
         return slot
     if shape.kind == "categorical":
         assert shape.categories is not None
-        text = text_values(column)
-        found = pc.index_in(text, value_set=pa.array(shape.categories, pa.string()))
-        unseen = len(shape.categories) + 1
-        slot = found.to_numpy(zero_copy_only=False)
-        slot = np.where(np.isnan(slot), unseen, slot + 1) if slot.dtype.kind == "f" else slot + 1
-        slot = slot.astype(np.intp)
+        if isinstance(column, pa.ChunkedArray) and column.num_chunks == 1:
+            column = column.chunk(0)
+        if isinstance(column, pa.DictionaryArray):  # each distinct value looked up once
+            per_value = _category_slots(shape.categories, column.dictionary)
+            codes = column.indices.fill_null(0).to_numpy(zero_copy_only=False)
+            slot = per_value[codes]
+        else:
+            slot = _category_slots(shape.categories, column)
         nulls = pc.is_null(column)
         if isinstance(nulls, pa.ChunkedArray):
             nulls = nulls.combine_chunks()
-        slot[nulls.to_numpy(zero_copy_only=False)] = 0
+        if nulls.true_count:
+            slot[nulls.to_numpy(zero_copy_only=False)] = 0
         return slot
     nulls = pc.is_null(column)
     if isinstance(nulls, pa.ChunkedArray):
         nulls = nulls.combine_chunks()
     return np.where(nulls.to_numpy(zero_copy_only=False), 0, 1).astype(np.intp)
+
+
+def _category_slots(categories: tuple[str, ...], values: pa.Array | pa.ChunkedArray) -> np.ndarray:
+    """The slot of each value: 1 + its category's index, or the unseen slot."""
+    found = pc.index_in(text_values(values), value_set=pa.array(categories, pa.string()))
+    slot = found.to_numpy(zero_copy_only=False)
+    unseen = len(categories) + 1
+    slot = np.where(np.isnan(slot), unseen, slot + 1) if slot.dtype.kind == "f" else slot + 1
+    return slot.astype(np.intp)
+
+
+def _search_edges(edges: np.ndarray) -> np.ndarray:
+    """Edges for one ``searchsorted`` that gives the slot itself: a -inf sentinel first (below
+    is slot 1), the top edge nudged up so that it closes the last bin (above is the last)."""
+    if edges.size == 0:
+        return np.array([-np.inf])
+    top = np.nextafter(edges[-1], np.inf)
+    return np.concatenate([[-np.inf], edges[:-1], [top]])
 
 
 def _floats(column: pa.Array | pa.ChunkedArray) -> np.ndarray:

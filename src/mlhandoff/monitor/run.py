@@ -76,6 +76,8 @@ def monitor(
         time_column=time_column,
         timezone=timezone,
         chunk_rows=chunk_rows,
+        categorical=frozenset(n for n, f in reference.inputs.items() if f.kind == "categorical"),
+        extra=(join_key,) if join_key else (),
     )
     counting = _Counting(
         ProfileCounter(reference),
