@@ -26,13 +26,18 @@ lint: install-test
 typecheck: install-test
 	$(BIN)/mypy
 
-# The Redis tests start their own redis-server on a free port; install Debian's package if absent.
+# The Redis tests start their own redis-server on a free port, the monitoring tests run promtool
+# (Debian's prometheus package) on the rendered alert rules; install the packages if absent.
 services:
-	@command -v redis-server >/dev/null 2>&1 || { \
+	@missing=""; \
+	command -v redis-server >/dev/null 2>&1 || missing="$$missing redis-server"; \
+	command -v promtool >/dev/null 2>&1 || missing="$$missing prometheus"; \
+	if [ -n "$$missing" ]; then \
 	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
-	    echo "installing redis-server (Debian package) for the serving tests"; \
-	    apt-get update -qq >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq redis-server >/dev/null; \
-	  else echo "redis-server is missing: apt-get install redis-server (needed by the serving tests)" >&2; exit 1; fi; }
+	    echo "installing$$missing (Debian packages) for the serving and monitoring tests"; \
+	    apt-get update -qq >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \
+	  else echo "missing:$$missing: apt-get install$$missing (needed by the serving and monitoring tests)" >&2; exit 1; fi; \
+	fi
 
 test: install-test services lint typecheck
 	MLHANDOFF_FULL_REPRO=1 $(BIN)/python -m pytest -q -p no:cacheprovider

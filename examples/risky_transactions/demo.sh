@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The bundled example end to end: generate data, train, init, pack, sign, sign off, verify,
-# evaluate, repro, serve.
+# evaluate, repro, serve, monitor.
 set -euo pipefail
 cd "$(dirname "$0")"
 WORK=work
@@ -65,7 +65,24 @@ trap - EXIT
 echo "prediction log:  examples/risky_transactions/$WORK/predictions/ (PII redacted)"
 mlhandoff logs prune --dir "$WORK/predictions" --bundle "$BUNDLE"   # privacy.log_retention: 30d
 
+step "monitor: two days of traffic replayed into a prediction log, drift injected halfway (day 2)"
+# Day 1 fills the rules' 1-day windows; from local midnight of day 2 on, amounts triple and cards
+# transact twice as often. The alert is pending at the first hour whose 1-day PSI breaches and
+# fires one hour later (its for: 1h); the table shows the hours around it. Exit 1: an alert fired.
+rm -rf "$WORK/replay"
+python replay.py --bundle "$BUNDLE" --out "$WORK/replay" --labels "$WORK/chargebacks.parquet"
+mlhandoff monitor "$BUNDLE" --data "$WORK/replay" --window 1h \
+  --labels "$WORK/chargebacks.parquet" --join-key transaction_id \
+  --since 2026-04-21T08:00Z --until 2026-04-21T14:00Z --html "$WORK/monitor.html" \
+  && echo "no alert fired" || echo "exit $?: an alert fired, as the injected drift should make it"
+if command -v promtool >/dev/null 2>&1; then
+  step "the same rules for Prometheus: promtool checks them and runs their unit tests"
+  (cd "$BUNDLE/docs" && promtool check rules alerts.yaml && promtool test rules alerts.test.yaml)
+fi
+
 echo
 echo "bundle:          examples/risky_transactions/$BUNDLE"
 echo "handoff README:  examples/risky_transactions/$BUNDLE/docs/README.md"
 echo "model card:      examples/risky_transactions/$BUNDLE/docs/MODEL_CARD.md"
+echo "runbook, alerts: examples/risky_transactions/$BUNDLE/docs/RUNBOOK.md, alerts.yaml, dashboard.json"
+echo "monitor report:  examples/risky_transactions/$WORK/monitor.html"

@@ -232,10 +232,10 @@ acceptance:{acceptance_data}
   criteria: []              # e.g. - {{metric: roc_auc, op: ">=", threshold: 0.85}}
   guardrails: []            # e.g. - {{metric: recall, by: country, op: ">=", threshold: 0.5}}
 
-monitoring:
-  slos: []                  # e.g. - {{name: availability, objective: "2xx ratio over 30d", target: 0.999}}
-  drift: []                 # e.g. - {{field: amount_eur, statistic: psi, threshold: 0.2, window: 1d}}
-  alerts: []                # e.g. - {{name: drift, condition: "psi > 0.2 for 1d", severity: ticket}}
+monitoring:                 # rules checked by `mlhandoff monitor` and rendered for Prometheus
+  slos: []                  # e.g. - {{name: availability, kind: availability, target: 0.999, window: 30d, alert: ErrorBudgetBurn}}
+  drift: []                 # e.g. - {{field: amount_eur, statistic: psi, threshold: 0.2, window: 1d, for: 1h, alert: InputDrift}}
+  alerts: []                # e.g. - {{name: InputDrift, severity: ticket, route: "#team", runbook: "what to do"}}
 
 rollout:
   strategy: canary

@@ -10,6 +10,7 @@ from mlhandoff.capabilities import (
     golden,
     leakage,
     model,
+    monitoring,
     privacy,
     rollout,
     training,
@@ -28,6 +29,7 @@ BUILTIN = (
     environment.CAPABILITY,
     bundle_tests.CAPABILITY,
     agreements.CAPABILITY,
+    monitoring.CAPABILITY,  # profiles the eval sample the acceptance step wrote
     leakage.CAPABILITY,  # reads training.data after training checked where it is
     rollout.CAPABILITY,
 )

@@ -1,6 +1,6 @@
-"""The handoff's agreements, checked against the spec: documented contracts, monitoring,
-rollback and on-call, model card, privacy and security notes. (Sign-offs are signed after pack:
-the trust capability checks them, in ``capabilities/trust.py``.)"""
+"""The handoff's agreements, checked against the spec: documented contracts, rollback and
+on-call, model card, privacy and security notes. (Monitoring is capabilities/monitoring.py; sign-offs
+are signed after pack, so capabilities/trust.py checks them.)"""
 
 from __future__ import annotations
 
@@ -27,20 +27,6 @@ def contracts(view: HandoffView) -> Outcome:
     return outcome(
         gaps,
         f"{len(spec.data_contract.fields)} fields documented, {len(spec.api.examples)} request example(s)",
-    )
-
-
-def monitoring(view: HandoffView) -> Outcome:
-    m = view.spec.monitoring
-    gaps = []
-    if not m.slos:
-        gaps.append("monitoring.slos is empty")
-    if not m.drift:
-        gaps.append("monitoring.drift has no drift rule")
-    if not m.alerts:
-        gaps.append("monitoring.alerts is empty")
-    return outcome(
-        gaps, f"{len(m.slos)} SLO(s), {len(m.drift)} drift rule(s), {len(m.alerts)} alert(s)"
     )
 
 
@@ -103,7 +89,6 @@ CAPABILITY = Capability(
     "agreements",
     checklist=(
         ChecklistLine("contracts", "Data and API contracts documented with examples", contracts),
-        ChecklistLine("monitoring", "Monitoring and alerts specified", monitoring),
         ChecklistLine(
             "rollback_oncall", "Rollback plan and on-call ownership documented", rollback_oncall
         ),

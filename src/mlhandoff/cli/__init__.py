@@ -11,7 +11,14 @@ import sys
 from typing import Any
 
 import mlhandoff.cli.evaluate  # noqa: F401  (registers commands)
-from mlhandoff.cli import contract, core, rollout, serve, trust  # noqa: F401  (registers commands)
+from mlhandoff.cli import (  # noqa: F401  (registers commands)
+    contract,
+    core,
+    monitor,
+    rollout,
+    serve,
+    trust,
+)
 from mlhandoff.cli._app import app, err
 
 __all__ = ["app", "main"]

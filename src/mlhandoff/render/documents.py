@@ -130,3 +130,8 @@ def render_model_card(
     return _ENV.get_template("MODEL_CARD.md.j2").render(
         spec=spec, record=record, env=environment, acceptance=acceptance
     )
+
+
+def template(name: str) -> jinja2.Template:
+    """A packaged template with the filters above (cell, num, status, ...)."""
+    return _ENV.get_template(name)

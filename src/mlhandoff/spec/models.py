@@ -9,6 +9,7 @@ captured environment, leakage findings) is not part of the spec: the bundle keep
 from __future__ import annotations
 
 import datetime as dt
+import re
 from collections.abc import Callable
 from typing import Annotated, Any, Literal
 
@@ -20,8 +21,9 @@ from pydantic import (
     field_validator,
     model_validator,
 )
+from pydantic.json_schema import SkipJsonSchema
 
-from mlhandoff.spec.durations import Duration, parse_duration
+from mlhandoff.spec.durations import Duration, Window, parse_duration
 from mlhandoff.spec.rollout_rules import parse_rollout_metric
 from mlhandoff.spec.tasks import Task
 
@@ -321,30 +323,187 @@ class Acceptance(_Section):
     upgrade: Upgrade = Field(default_factory=Upgrade)
 
 
-class Slo(_Section):
-    name: Text
-    objective: Text
-    target: float
+_ALERT_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_]*$")
+_OLD_DRIFT = re.compile(
+    r"^\s*(psi|kl|js|ks|chi2|wasserstein)\s*\(\s*([\w.]+)\s*\)\s*>\s*([0-9.]+)\s*"
+    r"(?:over|for)\s*(\w+)\s*$",
+    re.IGNORECASE,
+)
 
 
-class DriftRule(_Section):
-    field: Text
-    statistic: Literal["psi", "ks", "chi2", "js"] = "psi"
-    threshold: float = Field(gt=0)
-    window: str = "1d"
+def old_condition_message(condition: str) -> str:
+    """Why a free-text ``condition`` no longer parses, with the rule that says it now."""
+    match = _OLD_DRIFT.match(condition)
+    if match:
+        stat, field, threshold, window = match.groups()
+        rule = (
+            f"monitoring.drift: - {{field: {field}, statistic: {stat.lower()}, "
+            f"threshold: {threshold}, window: {window}, for: 1h, alert: <this alert's name>}}"
+        )
+    else:
+        rule = (
+            "monitoring.drift: - {field: amount_eur, statistic: psi, threshold: 0.2, window: 1d, "
+            "for: 1h, alert: InputDrift} (also outputs, service, performance, slos)"
+        )
+    return (
+        f"free-text conditions are not evaluated ({condition!r}): remove 'condition' and write "
+        f"the rule that raises this alert, e.g. {rule}; see docs/handoff.example.yaml"
+    )
+
+
+Statistic = Literal["psi", "kl", "js", "ks", "chi2", "wasserstein", "null_rate", "unseen_rate"]
 
 
 class Alert(_Section):
-    name: Text
-    condition: Text
+    """Who hears about a breach and what they do: rules name an alert (``alert: InputDrift``)."""
+
+    name: str = Field(
+        json_schema_extra={"pattern": _ALERT_NAME.pattern},
+        description="The Prometheus alert name: letters, digits and _, e.g. InputDrift.",
+    )
     severity: Literal["page", "ticket", "info"] = "ticket"
-    route: str | None = None
+    route: str | None = Field(default=None, description="Pager service or channel it goes to.")
+    summary: str | None = Field(default=None, description="What it means, in one line.")
+    runbook: str | None = Field(
+        default=None, description="What the on-call engineer does: rendered into RUNBOOK.md."
+    )
+    condition: SkipJsonSchema[str | None] = Field(default=None, exclude=True)
+
+    @field_validator("name")
+    @classmethod
+    def _prometheus_name(cls, value: str) -> str:
+        if not _ALERT_NAME.match(value):
+            raise ValueError(
+                f"{value!r} cannot name a Prometheus alert: use letters, digits and _, "
+                "starting with a letter, e.g. InputDrift"
+            )
+        return value
+
+    @field_validator("condition")
+    @classmethod
+    def _free_text_is_gone(cls, value: str | None) -> None:
+        if value is not None:
+            raise ValueError(old_condition_message(value))
+        return None
+
+
+class _Rule(_Section):
+    model_config = ConfigDict(
+        extra="forbid", validate_assignment=True, validate_by_name=True, serialize_by_alias=True
+    )
+
+    window: Window = Field(default="1h", description="The rule's value is measured over this.")
+    for_: Window = Field(
+        default="0m",
+        alias="for",
+        description="How long the breach must last before the alert fires (Prometheus for:).",
+    )
+    alert: Text = Field(description="The alert (monitoring.alerts[].name) a breach raises.")
+
+
+class DriftRule(_Rule):
+    """An input field's distribution against the reference profile packed in the bundle."""
+
+    field: Text = Field(description="An input field of data_contract.")
+    statistic: Statistic = Field(
+        default="psi",
+        description="psi, kl, js, wasserstein, null_rate, unseen_rate (distances: breach above "
+        "threshold) or ks, chi2 (p-values: breach below threshold).",
+    )
+    threshold: float | None = Field(
+        default=None, ge=0, description="Default by statistic (psi 0.2, js 0.1, ks 0.01, ...)."
+    )
+    window: Window = Field(default="1d", description="The distribution is measured over this.")
+    min_rows: int = Field(
+        default=100, ge=1, description="Windows with fewer rows are reported, not judged."
+    )
+
+
+class OutputRule(DriftRule):
+    """A model output's distribution, or the share of positive predictions within a band."""
+
+    field: Text = Field(description="An output of the output contract (score, label, ...).")
+    statistic: Statistic | Literal["positive_rate"] = Field(  # type: ignore[assignment]
+        default="psi", description="A drift statistic, or positive_rate with min and/or max."
+    )
+    min: float | None = Field(default=None, ge=0, le=1, description="positive_rate: lowest share.")
+    max: float | None = Field(default=None, ge=0, le=1, description="positive_rate: highest share.")
+
+    @model_validator(mode="after")
+    def _band(self) -> OutputRule:
+        band = self.min is not None or self.max is not None
+        if self.statistic == "positive_rate":
+            if not band:
+                raise ValueError("positive_rate needs min and/or max: the band the share stays in")
+            if self.threshold is not None:
+                raise ValueError("positive_rate takes min/max, not threshold")
+            if self.min is not None and self.max is not None and self.min > self.max:
+                raise ValueError(f"min ({self.min}) is greater than max ({self.max})")
+        elif band:
+            raise ValueError(f"min/max apply to positive_rate; {self.statistic} takes threshold")
+        return self
+
+
+class ServiceRule(_Rule):
+    """What the server's own metrics show: errors, contract failures, latency."""
+
+    metric: Literal[
+        "error_rate", "contract_failure_rate", "latency_p50", "latency_p95", "latency_p99"
+    ] = Field(
+        description="error_rate: share of 5xx answers; contract_failure_rate: share of "
+        "requests refused by the data contract (422; in batch, rows failing it); "
+        "latency_pNN: that percentile in ms."
+    )
+    threshold: float | None = Field(
+        default=None,
+        gt=0,
+        description="A share for the rates; ms for latency (default: api.latency_budget).",
+    )
+    window: Window = Field(default="5m", description="The rate is measured over this.")
+
+
+class PerformanceRule(_Rule):
+    """Binary classification: a metric at model.threshold over a window, from labels joined
+    late, or estimated from the scores alone (``estimated: true``, for calibrated scores)."""
+
+    metric: Literal["roc_auc", "precision", "recall"]
+    threshold: float = Field(ge=0, le=1, description="The metric must stay at or above this.")
+    estimated: bool = Field(
+        default=False,
+        description="Judge the confidence-based estimate (no labels needed; assumes calibration).",
+    )
+    window: Window = Field(default="1d", description="The metric is measured over this.")
+    min_rows: int = Field(
+        default=100, ge=1, description="Windows with fewer labelled rows are not judged."
+    )
+
+
+class Slo(_Section):
+    """A service level objective: burn-rate alerts page when its error budget goes too fast."""
+
+    name: Text
+    kind: Literal["availability", "latency"] = Field(
+        description="availability: answers without a 5xx; latency: answers under latency_ms."
+    )
+    target: float = Field(gt=0, lt=1, description="Share of good requests, e.g. 0.999.")
+    window: Window = Field(default="30d", description="The period the budget is spent over.")
+    latency_ms: float | None = Field(
+        default=None, gt=0, description="latency: the bound (one of the server's buckets)."
+    )
+    objective: str | None = Field(default=None, description="The promise, in words.")
+    alert: Text = Field(description="The alert the burn-rate rules raise.")
 
 
 class Monitoring(_Section):
     slos: list[Slo] = Field(default_factory=list)
     drift: list[DriftRule] = Field(default_factory=list)
+    outputs: list[OutputRule] = Field(default_factory=list)
+    service: list[ServiceRule] = Field(default_factory=list)
+    performance: list[PerformanceRule] = Field(default_factory=list)
     alerts: list[Alert] = Field(default_factory=list)
+
+    def rules(self) -> list[DriftRule | OutputRule | ServiceRule | PerformanceRule]:
+        return [*self.drift, *self.outputs, *self.service, *self.performance]
 
 
 class RolloutStep(_Section):
