@@ -15,6 +15,7 @@ from pydantic import BaseModel, ValidationError
 from mlhandoff.errors import SpecError, SpecIssue
 from mlhandoff.spec.metric_names import DEFAULT_THRESHOLDS, UnknownMetric, parse_metric
 from mlhandoff.spec.models import FieldSpec, HandoffSpec
+from mlhandoff.spec.monitoring import monitoring_issues
 from mlhandoff.spec.rollout_rules import rollout_problems
 from mlhandoff.spec.tasks import STANDARD_OUTPUTS
 
@@ -332,6 +333,7 @@ def _cross_checks(spec: HandoffSpec) -> Iterator[tuple[Loc, str]]:
         )
     yield from _acceptance_checks(spec)
     yield from rollout_problems(spec)
+    yield from monitoring_issues(spec)
 
 
 def _acceptance_checks(spec: HandoffSpec) -> Iterator[tuple[Loc, str]]:
