@@ -94,6 +94,7 @@ def monitor(
     skipped: list[Skipped] = []
     for path in log_files(Path(data)):
         local: dict[int, WindowCounts] = {}
+        counting.file_nonfinite = Counter()
         try:
             for batch in reader.read(path):
                 counting.add(batch, local, reader.layout == "table")
@@ -101,6 +102,7 @@ def monitor(
             skipped.append(Skipped(str(path), _reason(exc)))
             continue  # what this file added is dropped with it: whole files only
         report.files += 1
+        counting.nonfinite.update(counting.file_nonfinite)
         for index, counts in local.items():
             mine = counting.windows.get(index)
             counting.windows[index] = counts if mine is None else mine.merge(counts)
@@ -116,6 +118,7 @@ def monitor(
     severity = {a.name: str(a.severity) for a in spec.monitoring.alerts}
     _judge(report, rules, counting, step_s, reference, severity, _micros(since))
     report.notes += counting.notes
+    report.nonfinite = {k: counting.nonfinite[k] for k in sorted(outputs.fields)}
     for name in sorted(redacted & {r.field for r in spec.monitoring.drift}):
         report.notes.append(f"{name} is PII, redacted in the prediction log: judged live only")
     live = [r.label for r in rules if not r.batch]
@@ -156,6 +159,9 @@ class _Counting:
         self.pii = {n for n, f in contract.contract.fields.items() if f.pii}
         self.notes: list[str] = []
         self._noted: set[str] = set()
+        #: NaN or infinite numeric outputs: the whole run's, and the file being read's.
+        self.nonfinite: Counter[str] = Counter()
+        self.file_nonfinite: Counter[str] = Counter()
 
     def add(self, batch: LogBatch, into: dict[int, WindowCounts], table: bool) -> None:
         """Count ``batch`` into ``into`` by step; ``table``: a plain table (validated against
@@ -181,6 +187,8 @@ class _Counting:
             if (table or k not in self.pii) and self._usable("input", k, v)
         }
         outputs = {k: v for k, v in batch.outputs.items() if self._usable("output", k, v)}
+        for name, column in outputs.items():
+            self.file_nonfinite[name] += _nonfinite(column)
         profiles = self.counter.count(inputs or None, outputs or None, groups=groups, n_groups=n)
         if not inputs and not outputs:
             profiles = [
@@ -240,6 +248,15 @@ class _Counting:
         counts.violations = Counter({(v.field, v.rule): v.count for v in report.violations})
 
 
+def _nonfinite(column: pa.Array) -> int:
+    """NaN or infinite values in a floating-point column (a null is no value: not counted)."""
+    t = column.type.value_type if pa.types.is_dictionary(column.type) else column.type
+    if not pa.types.is_floating(t):
+        return 0
+    finite = pc.is_finite(pc.cast(column, pa.float64()))
+    return int(pc.sum(pc.invert(finite)).as_py() or 0)
+
+
 def _filtered(batch: LogBatch, keep: np.ndarray) -> LogBatch:
     mask = pa.array(keep)
     return LogBatch(
@@ -283,6 +300,7 @@ def _judge(
     fired: set[int] = set()
     worst: dict[int, tuple[float, int]] = {}
     uncovered: set[int] = set()
+    scores: ScoreCounts | None = None  # every reported window's, for the run's performance
     for i, counts in enumerate(steps):
         end_s = (first + i + 1) * step_s
         shown = since is None or end_s * _US > since
@@ -324,6 +342,9 @@ def _judge(
                 )
             )
             report.rows += counts.profile.rows
+            if counts.scores is not None:
+                scores = counts.scores if scores is None else scores.merge(counts.scores)
+    report.performance = _performance(scores)
     for r in sorted(uncovered):
         rule = rules[r]
         report.notes.append(
