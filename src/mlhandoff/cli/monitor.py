@@ -63,7 +63,9 @@ def monitor(
     ] = 262_144,
     record: Annotated[
         bool,
-        typer.Option(help="Record what the run computed beside the bundle (<bundle>.monitor.json)."),
+        typer.Option(
+            help="Record what the run computed beside the bundle (<bundle>.monitor.json)."
+        ),
     ] = True,
 ) -> None:
     """Judge the bundle's monitoring rules on logged predictions, window by window.

@@ -85,7 +85,12 @@ def _offline(bundle: Bundle, performance: dict[str, Any]) -> dict[str, Any]:
             continue
         metric, value = row.get("metric"), row.get("value")
         match = _BOUND.match(str(row.get("bound") or ""))
-        if metric in metrics and isinstance(value, int | float) and match:
+        if (
+            isinstance(metric, str)
+            and metric in metrics
+            and isinstance(value, int | float)
+            and match
+        ):
             out[metric] = {"value": value, "op": match[1], "threshold": float(match[2])}
     return out
 
