@@ -125,13 +125,14 @@ def _versus_offline(kind: str) -> MonitorTest:
 
 
 def _stable(record: dict[str, Any]) -> tuple[str | None, str]:
-    bad = {k: v for k, v in (record.get("nonfinite_outputs") or {}).items() if v}
-    rows = record.get("rows") or 0
-    if not rows or not record.get("nonfinite_outputs"):
-        return "the run read no outputs", ""
+    read = {k: v for k, v in (record.get("output_values") or {}).items() if isinstance(v, dict)}
+    values = sum(v.get("values", 0) for v in read.values())
+    if not values:
+        return "the run read no floating-point output", ""
+    bad = {k: v["nonfinite"] for k, v in read.items() if v.get("nonfinite")}
     if bad:
-        return "NaN or infinite outputs: " + ", ".join(f"{k} {v}" for k, v in bad.items()), ""
-    return None, f"{rows:,} rows, no NaN or infinite output"
+        return "NaN or infinite outputs: " + ", ".join(f"{k} {n:,}" for k, n in bad.items()), ""
+    return None, f"{values:,} output values read, none NaN or infinite"
 
 
 def _quality(record: dict[str, Any]) -> tuple[str | None, str]:

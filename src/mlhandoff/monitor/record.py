@@ -4,7 +4,7 @@ so that ``verify``'s ML Test Score can count a monitoring test only when a run d
 
 The record holds only what the run computed: the windows and rules it judged, the alerts that
 fired, the performance it estimated (and realised, when labels were joined) next to the
-pack-time acceptance value of the same metric, the NaN or infinite outputs it read, whether it
+pack-time acceptance value of the same metric, the floating-point outputs it read and how many were NaN or infinite, whether it
 validated the data contract itself, and how old the evaluation data was at the run's newest row.
 """
 
@@ -52,7 +52,7 @@ def build_record(bundle: Bundle, report: MonitorReport) -> dict[str, Any]:
         "performance": {**report.performance, "offline": _offline(bundle, report.performance)}
         if report.performance
         else {},
-        "nonfinite_outputs": report.nonfinite,
+        "output_values": report.output_values,
         "reference_age_days": _age_days(bundle, newest),
     }
 

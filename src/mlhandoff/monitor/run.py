@@ -94,7 +94,7 @@ def monitor(
     skipped: list[Skipped] = []
     for path in log_files(Path(data)):
         local: dict[int, WindowCounts] = {}
-        counting.file_nonfinite = Counter()
+        counting.file_values, counting.file_nonfinite = Counter(), Counter()
         try:
             for batch in reader.read(path):
                 counting.add(batch, local, reader.layout == "table")
@@ -102,6 +102,7 @@ def monitor(
             skipped.append(Skipped(str(path), _reason(exc)))
             continue  # what this file added is dropped with it: whole files only
         report.files += 1
+        counting.values.update(counting.file_values)
         counting.nonfinite.update(counting.file_nonfinite)
         for index, counts in local.items():
             mine = counting.windows.get(index)
@@ -118,7 +119,10 @@ def monitor(
     severity = {a.name: str(a.severity) for a in spec.monitoring.alerts}
     _judge(report, rules, counting, step_s, reference, severity, _micros(since))
     report.notes += counting.notes
-    report.nonfinite = {k: counting.nonfinite[k] for k in sorted(outputs.fields)}
+    report.output_values = {
+        k: {"values": n, "nonfinite": counting.nonfinite[k]}
+        for k, n in sorted(counting.values.items())
+    }
     for name in sorted(redacted & {r.field for r in spec.monitoring.drift}):
         report.notes.append(f"{name} is PII, redacted in the prediction log: judged live only")
     live = [r.label for r in rules if not r.batch]
@@ -159,8 +163,11 @@ class _Counting:
         self.pii = {n for n, f in contract.contract.fields.items() if f.pii}
         self.notes: list[str] = []
         self._noted: set[str] = set()
-        #: NaN or infinite numeric outputs: the whole run's, and the file being read's.
+        #: Floating-point output values read, and the NaN or infinite ones among them: the
+        #: whole run's, and the file being read's (dropped with it when it is unreadable).
+        self.values: Counter[str] = Counter()
         self.nonfinite: Counter[str] = Counter()
+        self.file_values: Counter[str] = Counter()
         self.file_nonfinite: Counter[str] = Counter()
 
     def add(self, batch: LogBatch, into: dict[int, WindowCounts], table: bool) -> None:
@@ -188,7 +195,10 @@ class _Counting:
         }
         outputs = {k: v for k, v in batch.outputs.items() if self._usable("output", k, v)}
         for name, column in outputs.items():
-            self.file_nonfinite[name] += _nonfinite(column)
+            values, nonfinite = _nonfinite(column)
+            if values:
+                self.file_values[name] += values
+                self.file_nonfinite[name] += nonfinite
         profiles = self.counter.count(inputs or None, outputs or None, groups=groups, n_groups=n)
         if not inputs and not outputs:
             profiles = [
@@ -248,13 +258,13 @@ class _Counting:
         counts.violations = Counter({(v.field, v.rule): v.count for v in report.violations})
 
 
-def _nonfinite(column: pa.Array) -> int:
-    """NaN or infinite values in a floating-point column (a null is no value: not counted)."""
+def _nonfinite(column: pa.Array) -> tuple[int, int]:
+    """Values in a floating-point column (a null is none) and how many are NaN or infinite."""
     t = column.type.value_type if pa.types.is_dictionary(column.type) else column.type
     if not pa.types.is_floating(t):
-        return 0
+        return 0, 0
     finite = pc.is_finite(pc.cast(column, pa.float64()))
-    return int(pc.sum(pc.invert(finite)).as_py() or 0)
+    return len(column) - column.null_count, int(pc.sum(pc.invert(finite)).as_py() or 0)
 
 
 def _filtered(batch: LogBatch, keep: np.ndarray) -> LogBatch:
