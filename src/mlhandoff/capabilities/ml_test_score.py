@@ -167,7 +167,7 @@ TESTS: tuple[ScoreTest, ...] = (
     ScoreTest("data-1", "Data", "Feature expectations are captured in a schema",
          (Evidence("golden_contract", 1.0),)),
     ScoreTest("data-2", "Data", "All features are beneficial",
-         unchecked="needs feature-ablation experiments"),
+         unchecked="needs feature-ablation or permutation-importance runs (not done yet)"),
     ScoreTest("data-3", "Data", "No feature's cost is too much",
          unchecked="needs the cost (latency, memory, upkeep) of each feature"),
     ScoreTest("data-4", "Data", "Features adhere to meta-level requirements",
