@@ -248,3 +248,19 @@ def test_the_record_holds_only_what_the_run_computed(example_bundle: Path) -> No
     record = build_record(mlhandoff.open_bundle(example_bundle), empty)
     assert record["windows"] == 0 and record["rules_judged"] == [] and record["performance"] == {}
     assert record["output_values"] == {} and record["reference_age_days"] is None
+
+
+def test_realised_performance_below_the_accepted_bound_earns_nothing(
+    monitored: Path, tmp_path: Path, trust
+) -> None:
+    bundle = _copy(monitored, tmp_path)
+    labels = ["--labels", str(monitored / "labels.parquet"), "--join-key", "transaction_id"]
+    _monitor(bundle, monitored / "predictions", *labels)
+    path = layout.monitor_record(bundle)
+    record = json.loads(path.read_text())
+    record["performance"]["realised"]["roc_auc"] = 0.6  # labels that disagree with acceptance
+    path.write_text(json.dumps(record))
+    row = _points(bundle, trust)["model-2"]
+    assert row["points"] == 0  # the estimate does not stand in once labels have spoken
+    assert "roc_auc misses the accepted bound" in row["evidence"]
+    assert "realised performance is known: it decides" in row["evidence"]

@@ -102,11 +102,15 @@ MonitorTest = Callable[[dict[str, Any]], tuple[str | None, str]]
 
 def _versus_offline(kind: str) -> MonitorTest:
     """Online metrics (``kind``: realised or estimated) against acceptance's pack-time values:
-    earned when at least one metric was compared and each meets the bound acceptance set."""
+    earned when at least one metric was compared and each meets the bound acceptance set. An
+    estimate counts only where no realised value exists: once labels are in, they decide."""
 
     def test(record: dict[str, Any]) -> tuple[str | None, str]:
         perf = record.get("performance") or {}
         online, offline = perf.get(kind) or {}, perf.get("offline") or {}
+        realised = perf.get("realised") or {}
+        if kind != "realised" and any(realised.get(m) is not None for m in offline):
+            return "realised performance is known: it decides", ""
         pairs = {
             m: (offline[m], online[m])
             for m in offline
