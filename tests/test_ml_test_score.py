@@ -12,7 +12,7 @@ import pytest
 from typer.testing import CliRunner
 
 import mlhandoff
-from conftest import load_example_module
+from example_modules import load_example_module
 from mlhandoff.bundle import layout
 from mlhandoff.capabilities.ml_test_score import SECTIONS, TESTS
 from mlhandoff.cli import app

@@ -4,9 +4,7 @@ flood of unseen categories, naive timestamps, a truncated file, duplicate and un
 
 from __future__ import annotations
 
-import importlib.util
 import json
-import sys
 from collections.abc import Iterator
 from html.parser import HTMLParser
 from pathlib import Path
@@ -20,6 +18,7 @@ import pytest
 from typer.testing import CliRunner
 
 import mlhandoff
+from example_modules import load_example_module
 from mlhandoff.cli import app
 from mlhandoff.errors import InputError
 from mlhandoff.monitor.report import MonitorReport
@@ -33,14 +32,7 @@ START = "2026-04-20"  # local days (Europe/Berlin): 2026-04-19T22:00Z is the fir
 
 @pytest.fixture(scope="module")
 def replay() -> ModuleType:
-    """examples/risky_transactions/replay.py (not a package: loaded from its file)."""
-    path = Path(__file__).resolve().parents[1] / "examples" / "risky_transactions" / "replay.py"
-    spec = importlib.util.spec_from_file_location("example_replay", path)
-    assert spec and spec.loader
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    return module
+    return load_example_module("replay")
 
 
 @pytest.fixture(scope="module")
