@@ -10,8 +10,6 @@ import pytest
 from example_modules import EXAMPLE, load_example_module
 from signers import SIGNERS, sign_example
 
-ROOT = Path(__file__).resolve().parents[1]
-
 
 @pytest.fixture(scope="session")
 def example_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
