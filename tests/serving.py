@@ -120,10 +120,20 @@ PYFUNC_FIELDS = {
 
 
 def pyfunc_bundle(
-    root: Path, name: str, code: str, api: dict[str, Any] | None = None, version: str = "1.0.0"
+    root: Path,
+    name: str,
+    code: str,
+    api: dict[str, Any] | None = None,
+    version: str = "1.0.0",
+    *,
+    fields: dict[str, Any] | None = None,
+    extra: dict[str, Any] | None = None,
 ) -> Path:
-    """Pack a python_function bundle whose ``predict(frame)`` is ``code`` (score = its return)."""
-    work = root / f"{name}-src"
+    """Pack a python_function bundle whose ``predict(frame)`` is ``code`` (score = its return);
+    ``fields`` replaces PYFUNC_FIELDS (a ``user`` string field gets ids u0, u1, ... in the
+    sample), ``extra`` adds top-level spec sections (rollout, acceptance ...)."""
+    fields = fields or PYFUNC_FIELDS
+    work = root / f"{name}-{version}-src"
     shutil.rmtree(work, ignore_errors=True)
     (work / "model_code").mkdir(parents=True)
     (work / "model_code" / f"{name.replace('-', '_')}_model.py").write_text(textwrap.dedent(code))
@@ -137,10 +147,11 @@ def pyfunc_bundle(
             "task": "binary_classification",
             "version_tag": f"v{version}",
         },
-        "data_contract": {"fields": PYFUNC_FIELDS},
+        "data_contract": {"fields": fields},
         "privacy": {"pii_fields": ["secret"]},
         "api": {"examples": [{"x": 1.0, "c": "a", "secret": "s"}], **(api or {})},
         "golden": {"rows": 20},
+        **(extra or {}),
     }
     (work / "handoff.yaml").write_text(yaml.safe_dump(spec))
     rng = np.random.default_rng(0)
@@ -149,6 +160,7 @@ def pyfunc_bundle(
             "x": rng.uniform(0, 50, 40),
             "c": rng.choice(["a", "b"], 40),
             "secret": [f"s{i}" for i in range(40)],
+            **({"user": [f"u{i}" for i in range(40)]} if "user" in fields else {}),
         }
     )
     return mlhandoff.pack(
