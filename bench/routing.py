@@ -106,8 +106,8 @@ def _candidate_share(server: Any) -> float:
     """The share of 200s the candidate answered, from the server's own metrics."""
     from mlhandoff.serve.metrics import Scrape
 
-    status, body = serve_bench.http("GET", server.url + "/metrics")
-    scrape = Scrape(body.decode() if isinstance(body, bytes) else str(body))
+    _, body = serve_bench.http("GET", server.url + "/metrics")
+    scrape = Scrape(body.decode())
     candidate = scrape.value("mlhandoff_requests_total", version="1.1.0", status="200")
     total = scrape.value("mlhandoff_requests_total", status="200")
     return candidate / total if total else 0.0
