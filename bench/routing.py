@@ -132,7 +132,10 @@ def run(rounds: int, seconds: float) -> dict[str, Any]:
             with serve_bench.running(server):
                 script = serve_bench.wrk_script(server, records)
                 serve_bench.wrk(server, script, CONCURRENCY, min(1.0, seconds))  # warm-up
+                cpu = serve_bench.server_cpu(server)
                 result = serve_bench.wrk(server, script, CONCURRENCY, seconds)
+                cpu = serve_bench.server_cpu(server) - cpu
+                result.cpu_ms_per_request = 1000 * cpu / max(1, result.requests)
                 runs[name].append(result)
                 serve_bench.log(f"round {round_ + 1} {name}: {result.rps:.0f} req/s")
                 if name != "plain":
@@ -148,6 +151,10 @@ def run(rounds: int, seconds: float) -> dict[str, Any]:
         "ratio": canary / plain if plain else 0.0,
         "candidate_share": statistics.mean(shares) if shares else 0.0,
         "p99_ms": {name: statistics.median(r.p99_ms for r in rs) for name, rs in runs.items()},
+        "cpu_ms_per_request": {
+            name: statistics.median(r.cpu_ms_per_request for r in rs) for name, rs in runs.items()
+        },
+        "rps_per_round": {name: [round(r.rps) for r in rs] for name, rs in runs.items()},
         "errors": {name: sum(r.errors for r in rs) for name, rs in runs.items()},
     }
 
@@ -157,11 +164,13 @@ def report(result: dict[str, Any]) -> str:
     lines = [
         f"routing overhead: wrk c={result['concurrency']}, {result['rounds']} round(s) of "
         f"{result['seconds']:g} s, median of rounds",
-        f"{'server':<14}{'req/s':>10}{'p99 ms':>10}{'errors':>8}",
-        f"{'plain':<14}{result['plain_rps']:>10.0f}{result['p99_ms']['plain']:>10.2f}"
-        f"{result['errors']['plain']:>8}",
-        f"{'canary 10%':<14}{result['canary_rps']:>10.0f}"
-        f"{result['p99_ms']['canary 10%']:>10.2f}{result['errors']['canary 10%']:>8}",
+        f"{'server':<14}{'req/s':>10}{'p99 ms':>10}{'CPU ms/req':>12}{'errors':>8}  rounds",
+        *(
+            f"{name:<14}{rps:>10.0f}{result['p99_ms'][name]:>10.2f}"
+            f"{result['cpu_ms_per_request'][name]:>12.3f}{result['errors'][name]:>8}  "
+            f"{result['rps_per_round'][name]}"
+            for name, rps in (("plain", result["plain_rps"]), ("canary 10%", result["canary_rps"]))
+        ),
         f"candidate answered {result['candidate_share']:.1%} of the canary server's requests",
         f"bar: canary >= {BAR:.0%} of plain -> {'PASS' if ratio >= BAR else 'FAIL'} ({ratio:.1%})",
     ]
