@@ -354,6 +354,18 @@ def test_options_that_need_a_baseline_or_differ_are_refused(bundles: dict[str, P
         )
     with pytest.raises(InputError, match="--baseline needs --canary-weight PERCENT"):
         create_app(ServeConfig(bundle=bundles["baseline"], baseline=bundles["candidate"]))
+    done = runner.invoke(
+        app,
+        [
+            "serve",
+            str(bundles["candidate"]),
+            "--baseline",
+            str(bundles["baseline"]),
+            "--workers",
+            "2",
+        ],
+    )
+    assert done.exit_code == 2 and "--workers with --baseline needs --redis" in done.output
 
 
 def test_replicas_share_the_weight_through_redis(bundles: dict[str, Path]) -> None:

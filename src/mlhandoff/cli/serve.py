@@ -158,6 +158,13 @@ def serve(
         fail(InputError(f"--log-pii must be redact or hash, not '{log_pii}'"))
     token = secret("--token-env", token_env)
     admin_token = secret("--admin-token-env", admin_token_env)
+    if baseline is not None and workers > 1 and not redis:
+        fail(
+            InputError(
+                "--workers with --baseline needs --redis: every server process must route by "
+                "the same weight (an admin change reaches one process only otherwise)"
+            )
+        )
     config = ServeConfig(
         bundle=bundle,
         fallback=fallback,
