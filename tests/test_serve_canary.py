@@ -10,6 +10,8 @@ import logging
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+import pyarrow as pa
 import pyarrow.compute as pc
 import pytest
 from typer.testing import CliRunner
@@ -52,21 +54,36 @@ ADMIN = "admin-secret"
 JSON = {"content-type": "application/json"}
 
 
+def _sample() -> pa.Table:
+    rng = np.random.default_rng(0)
+    return pa.table(
+        {
+            "x": rng.uniform(0, 50, 40),
+            "c": rng.choice(["a", "b"], 40),
+            "secret": [f"s{i}" for i in range(40)],
+            "user": [f"u{i}" for i in range(40)],
+        }
+    )
+
+
 @pytest.fixture(scope="module")
 def bundles(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     root = tmp_path_factory.mktemp("canary")
+    sample = _sample()
     narrow = {**FIELDS, "x": {**FIELDS["x"], "max": 50}}  # breaks callers sending x in (50, 100]
     allow = {**ROLLOUT, "acceptance": {"upgrade": {"allow_breaking_contract": True}}}
     return {
-        "baseline": pyfunc_bundle(root, "canary", SCORER, API, "1.0.0", fields=FIELDS),
+        "baseline": pyfunc_bundle(
+            root, "canary", SCORER, API, "1.0.0", fields=FIELDS, sample=sample
+        ),
         "candidate": pyfunc_bundle(
-            root, "canary", CANDIDATE, API, "1.1.0", fields=FIELDS, extra=ROLLOUT
+            root, "canary", CANDIDATE, API, "1.1.0", fields=FIELDS, sample=sample, extra=ROLLOUT
         ),
         "narrow": pyfunc_bundle(
-            root, "canary", CANDIDATE, API, "1.2.0", fields=narrow, extra=ROLLOUT
+            root, "canary", CANDIDATE, API, "1.2.0", fields=narrow, sample=sample, extra=ROLLOUT
         ),
         "narrow-allowed": pyfunc_bundle(
-            root, "canary", CANDIDATE, API, "1.3.0", fields=narrow, extra=allow
+            root, "canary", CANDIDATE, API, "1.3.0", fields=narrow, sample=sample, extra=allow
         ),
     }
 
