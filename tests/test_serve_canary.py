@@ -82,6 +82,16 @@ def bundles(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
         "narrow": pyfunc_bundle(
             root, "canary", CANDIDATE, API, "1.2.0", fields=narrow, sample=sample, extra=ROLLOUT
         ),
+        "secret-not-pii": pyfunc_bundle(
+            root,
+            "canary",
+            CANDIDATE,
+            API,
+            "1.4.0",
+            fields={**FIELDS, "secret": {**FIELDS["secret"], "pii": False}},
+            sample=sample,
+            extra=ROLLOUT,
+        ),
         "narrow-allowed": pyfunc_bundle(
             root, "canary", CANDIDATE, API, "1.3.0", fields=narrow, sample=sample, extra=allow
         ),
@@ -446,3 +456,13 @@ def test_judge_apply_sets_the_verdicts_weight_on_the_server(
         assert done.exit_code == 1, done.output
         assert json.loads(done.output)["applied"]["weight"] == 0
         assert _admin(server, "GET", "/admin/rollout").json()["weight"] == 0
+
+
+def test_a_field_either_version_calls_pii_stays_out_of_the_log(
+    bundles: dict[str, Path], tmp_path: Path
+) -> None:
+    with _pair(bundles, "secret-not-pii", canary_weight=100, log_dir=tmp_path / "logs") as server:
+        answer = server.client.post("/predict", json={**_record("u1"), "secret": "4111-1111"})
+        assert answer.headers["X-Model-Version"] == "v1.4.0"
+    log = read_prediction_log(tmp_path / "logs", {"input.secret"}).table
+    assert log.column("input.secret").to_pylist() == [None]

@@ -96,9 +96,16 @@ class ModelService:
                     served.spec.model.version_tag,
                     served.digest,
                 ).set(1)
-        self.pii = {n for n, f in spec.data_contract.fields.items() if f.pii} | set(
-            spec.privacy.pii_fields
-        )
+        # PII of either version stays out of the log and of 422 bodies
+        self.pii = {
+            name
+            for served in (self.bundle, baseline)
+            if served is not None
+            for name in (
+                {n for n, f in served.spec.data_contract.fields.items() if f.pii}
+                | set(served.spec.privacy.pii_fields)
+            )
+        }
         self.store: StateStore = (
             RedisStore(config.redis_url, f"{spec.name}-{spec.version}")
             if config.redis_url
