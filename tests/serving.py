@@ -127,10 +127,13 @@ def pyfunc_bundle(
     version: str = "1.0.0",
     fields: dict[str, Any] | None = None,
     sample: pa.Table | None = None,
+    *,
+    extra: dict[str, Any] | None = None,
 ) -> Path:
     """Pack a python_function bundle whose ``predict(frame)`` is ``code`` (score = its return);
-    ``fields`` and ``sample`` replace the default contract (x, c, secret) and its sample."""
-    work = root / f"{name}-src"
+    ``fields`` and ``sample`` replace the default contract (x, c, secret) and its sample;
+    ``extra`` adds top-level spec sections (rollout, acceptance ...)."""
+    work = root / f"{name}-{version}-src"
     shutil.rmtree(work, ignore_errors=True)
     (work / "model_code").mkdir(parents=True)
     (work / "model_code" / f"{name.replace('-', '_')}_model.py").write_text(textwrap.dedent(code))
@@ -148,6 +151,7 @@ def pyfunc_bundle(
         "privacy": {"pii_fields": [] if fields else ["secret"]},
         "api": {"examples": [] if fields else [{"x": 1.0, "c": "a", "secret": "s"}], **(api or {})},
         "golden": {"rows": 20},
+        **(extra or {}),
     }
     (work / "handoff.yaml").write_text(yaml.safe_dump(spec))
     rng = np.random.default_rng(0)

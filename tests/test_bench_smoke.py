@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib.util
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -64,3 +65,12 @@ def test_serve_bench_and_loadtest_share_one_percentile(serve_bench) -> None:
 
     values = [float(v) for v in range(1, 102)]
     assert serve_bench._pct(values, 99) == percentile(values, 99) == pytest.approx(100.0)
+
+
+def test_routing_bench_runs() -> None:
+    """bench/routing.py at one round of one second: the canary server really splits traffic."""
+    out = _bench("routing.py", "--smoke", "--json")
+    result = json.loads(out)
+    assert result["plain_rps"] > 0 and result["canary_rps"] > 0
+    assert 0 < result["candidate_share"] < 0.5  # weight 10: some, not most, to the candidate
+    assert result["errors"] == {"plain": 0, "canary 10%": 0}

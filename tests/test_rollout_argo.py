@@ -58,13 +58,12 @@ def test_the_rollout_has_the_spec_steps(documents, example_bundle: Path) -> None
 
 
 def _exported() -> dict[str, set[str]]:
-    """Every series name the server exports, with its label names (``version`` is the label
-    the canary server adds to each)."""
+    """Every series name the server exports, with its label names."""
     out: dict[str, set[str]] = {}
     for collector in vars(ServerMetrics()).values():
         if isinstance(collector, Counter | Histogram):
             name = collector._name
-            labels = set(collector._labelnames) | {"version"}
+            labels = set(collector._labelnames)
             if isinstance(collector, Counter):
                 out[f"{name}_total"] = labels
             else:

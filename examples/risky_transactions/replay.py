@@ -86,7 +86,7 @@ def write_log(bundle_dir: Path, frame: pd.DataFrame, at: pd.DatetimeIndex, out: 
     columns: dict[str, pa.Array] = {
         "request_id": pa.array([f"replay-{i:08d}" for i in range(len(frame))], pa.string()),
         "logged_at": pa.array(logged_at, pa.timestamp("us", tz="UTC")),
-        "model_version": pa.array([f"{spec.name}-{spec.version}"] * len(frame), pa.string()),
+        "model_version": pa.array([spec.version] * len(frame), pa.string()),
     }
     pii = {n for n, f in spec.data_contract.fields.items() if f.pii}
     for name in fields:

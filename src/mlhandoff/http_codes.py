@@ -13,7 +13,8 @@ ERROR_CODES: dict[int, tuple[str, str]] = {
     400: (
         "malformed_request",
         "the body is not valid JSON or not in a supported shape (or `idempotency_key_too_long`: "
-        "an Idempotency-Key over 200 characters)",
+        "an Idempotency-Key over 200 characters; `invalid_rollout_change`: an admin request's "
+        "body is not `{weight, mode}`)",
     ),
     401: ("unauthorized", "a bearer token is configured and the request has none"),
     403: ("forbidden", "the bearer token is wrong"),
@@ -23,7 +24,11 @@ ERROR_CODES: dict[int, tuple[str, str]] = {
     409: ("idempotency_conflict", "the Idempotency-Key was used before with another body"),
     413: ("payload_too_large", "the body or the batch is larger than allowed"),
     415: ("unsupported_media_type", "the Content-Type is not application/json"),
-    422: ("contract_violation", "records break the data contract; every violation is listed"),
+    422: (
+        "contract_violation",
+        "records break the data contract; every violation is listed (or `weight_out_of_range`: "
+        "an admin request's weight is not a number in [0, 100])",
+    ),
     429: ("rate_limited", "too many requests; retry after the Retry-After header's seconds"),
     431: ("headers_too_large", "more request headers, or more header bytes, than the server takes"),
     500: (
@@ -38,7 +43,12 @@ ERROR_CODES: dict[int, tuple[str, str]] = {
 }
 
 #: Codes that share a status with the status's own code above (whose "when" names them).
-MORE_CODES: dict[str, int] = {"internal_error": 500, "idempotency_key_too_long": 400}
+MORE_CODES: dict[str, int] = {
+    "internal_error": 500,
+    "idempotency_key_too_long": 400,
+    "invalid_rollout_change": 400,
+    "weight_out_of_range": 422,
+}
 
 
 def all_codes() -> list[str]:

@@ -99,7 +99,11 @@ def readme(view: HandoffView) -> str:
         "",
         "```",
         f"mlhandoff rollout plan {name} --traffic-rps <req/s>      # samples and step durations",
-        f"mlhandoff rollout judge {name} --logs <prediction log>   # 0 graduate, 1 roll back, 4 continue",
+        f"mlhandoff serve {name} --baseline <baseline bundle> --log-dir logs/ "
+        "--admin-token-env ADMIN_TOKEN   # the first step's share to this version",
+        f"mlhandoff rollout judge {name} --logs logs/ --apply <server URL> "
+        "--token-env ADMIN_TOKEN   # 0 graduate, 1 roll back, 4 continue; sets the next weight",
+        "mlhandoff rollback <server URL> --token-env ADMIN_TOKEN   # weight 0 in one call",
         "```",
     ]
     if MANIFESTS in view.files:

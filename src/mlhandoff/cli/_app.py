@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -69,6 +70,17 @@ def fail(error: HandoffError, as_json: bool = False) -> NoReturn:
             f"[bold red]error[/] [dim]({error.code})[/]: {error}", highlight=False, soft_wrap=True
         )
     raise typer.Exit(EXIT_BAD_INPUT)
+
+
+def secret(option: str, variable: str | None) -> str | None:
+    """The value of the environment variable an option names (secrets never go on the
+    command line, where `ps` shows them); a clear error when it is not set."""
+    if not variable:
+        return None
+    value = os.environ.get(variable)
+    if not value:
+        fail(InputError(f"{option} {variable}: that environment variable is not set"))
+    return value
 
 
 def run(action: Callable[[], T], *, as_json: bool = False) -> T:

@@ -1,8 +1,11 @@
 """Rollout commands: ``rollout plan`` (samples and step durations), ``rollout judge`` (graduate,
-continue or roll back, from the prediction log).
+continue or roll back, from the prediction log), and the live split of a server serving a
+candidate beside a baseline: ``rollout status``, ``rollout set-weight``, ``rollback``.
 
 ``rollout judge`` exits with a code a pipeline branches on: 0 graduate, 1 roll back,
-4 continue (not enough evidence yet: look again later), 2 bad input, 3 a bug.
+4 continue (not enough evidence yet: look again later), 2 bad input, 3 a bug. With ``--apply
+URL`` it also sets the server's weight to the verdict's next weight (graduate: the next step's
+share, 100 after the last; roll back: 0; continue: unchanged).
 """
 
 from __future__ import annotations
@@ -12,12 +15,13 @@ import math
 import sys
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.table import Table
 
-from mlhandoff.cli._app import app, console, run
+from mlhandoff.cli._app import app, console, fail, run, secret
+from mlhandoff.errors import InputError
 
 rollout_app = typer.Typer(
     help="Take a candidate live: size the canary steps, judge it against the baseline.",
@@ -141,14 +145,27 @@ def judge(
         ),
     ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the judgement as JSON.")] = False,
+    apply: Annotated[
+        str | None,
+        typer.Option(
+            help="URL of the server serving the candidate beside the baseline: set its weight "
+            "to the verdict's next weight (graduate: the next step's share; roll back: 0)."
+        ),
+    ] = None,
+    token_env: Annotated[
+        str | None,
+        typer.Option(help="Environment variable holding the server's admin token (--apply)."),
+    ] = None,
 ) -> None:
     """Graduate, continue or roll back: every graduation rule compared between the candidate
     and the baseline in the prediction log, and every rollback trigger.
 
-    Exit codes: 0 graduate, 1 roll back, 4 continue (look again later), 2 bad input.
+    Exit codes: 0 graduate, 1 roll back, 4 continue (look again later), 2 bad input (also when
+    --apply cannot set the weight).
     """
     from mlhandoff.rollout import judge_rollout
 
+    token = _admin_token(token_env) if apply else None
     when = None if since is None else since if since.tzinfo else since.replace(tzinfo=UTC)
     result = run(
         lambda: judge_rollout(
@@ -162,11 +179,91 @@ def judge(
         ),
         as_json=as_json,
     )
+    applied = None
+    if apply and token and result.next_weight is not None:
+        weight = result.next_weight
+        applied = run(lambda: _change(apply, token, weight=weight), as_json=as_json)
     if as_json:
-        sys.stdout.write(json.dumps(result.to_dict(), indent=2) + "\n")
+        data = result.to_dict() | ({"applied": applied} if apply else {})
+        sys.stdout.write(json.dumps(data, indent=2) + "\n")
     else:
         _print_judgement(result)
+        if apply:
+            console.print(
+                f"applied: {_state(applied)}"
+                if applied
+                else "applied: nothing (continue keeps the weight)",
+                highlight=False,
+            )
     raise typer.Exit(result.exit_code)
+
+
+def _admin_token(variable: str | None) -> str:
+    if not variable:
+        fail(InputError("give the server's admin token with --token-env NAME"))
+    return secret("--token-env", variable) or ""  # secret() exits when the variable is unset
+
+
+def _change(url: str, token: str, **change: Any) -> dict[str, Any]:
+    from mlhandoff.serve.admin import change_rollout
+
+    return change_rollout(url, token, **change)
+
+
+def _state(state: dict[str, Any]) -> str:
+    return (
+        f"{state['mode']} {state['weight']:g}% to the candidate {state['candidate']} (baseline "
+        f"{state['baseline']}); last change by {state['changed_by']} at {state['changed_at']}"
+    )
+
+
+def _show(state: dict[str, Any], as_json: bool) -> None:
+    if as_json:
+        sys.stdout.write(json.dumps(state, indent=2) + "\n")
+    else:
+        console.print(_state(state), highlight=False)
+
+
+_URL = Annotated[
+    str, typer.Argument(help="The server serving the candidate beside the baseline (its base URL).")
+]
+_TOKEN_ENV = Annotated[
+    str | None, typer.Option(help="Environment variable holding the server's admin token.")
+]
+_JSON = Annotated[bool, typer.Option("--json", help="Print the server's rollout state as JSON.")]
+
+
+@rollout_app.command("status")
+def status(url: _URL, token_env: _TOKEN_ENV = None, as_json: _JSON = False) -> None:
+    """The server's split now: mode, weight, versions, the last change (who, when)."""
+    token = _admin_token(token_env)
+    _show(run(lambda: _change(url, token), as_json=as_json), as_json)
+
+
+@rollout_app.command("set-weight")
+def set_weight(
+    url: _URL,
+    weight: Annotated[
+        float, typer.Argument(min=0.0, max=100.0, help="Percent of requests for the candidate.")
+    ],
+    mode: Annotated[str | None, typer.Option(help="Switch the mode too: canary or shadow.")] = None,
+    token_env: _TOKEN_ENV = None,
+    as_json: _JSON = False,
+) -> None:
+    """Set the candidate's share of traffic (and with --mode, canary or shadow) on a server;
+    with --redis every replica follows within a second."""
+    token = _admin_token(token_env)
+    if mode not in (None, "canary", "shadow"):
+        fail(InputError(f"--mode must be canary or shadow, not '{mode}'"), as_json)
+    state = run(lambda: _change(url, token, weight=weight, mode=mode), as_json=as_json)
+    _show(state, as_json)
+
+
+@app.command("rollback")
+def rollback(url: _URL, token_env: _TOKEN_ENV = None, as_json: _JSON = False) -> None:
+    """Roll the candidate back in one call: weight 0, the baseline answers every request."""
+    token = _admin_token(token_env)
+    _show(run(lambda: _change(url, token, rollback=True), as_json=as_json), as_json)
 
 
 _VERDICT_STYLE = {"graduate": "bold green", "continue": "bold yellow", "rollback": "bold red"}

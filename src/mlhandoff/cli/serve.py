@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 import sys
 from pathlib import Path
 from typing import Annotated
@@ -12,7 +11,7 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from mlhandoff.cli._app import EXIT_FAILED, app, console, fail, run
+from mlhandoff.cli._app import EXIT_FAILED, app, console, fail, run, secret
 from mlhandoff.errors import InputError
 
 
@@ -31,6 +30,36 @@ def serve(
     ] = 1,
     fallback: Annotated[
         Path | None, typer.Option(help="Bundle answering when the primary fails or is too slow.")
+    ] = None,
+    baseline: Annotated[
+        Path | None,
+        typer.Option(
+            help="Serve BUNDLE as a candidate beside this baseline bundle: a canary (or "
+            "--shadow) split, sticky by the spec's rollout.sticky_key."
+        ),
+    ] = None,
+    canary_weight: Annotated[
+        float | None,
+        typer.Option(
+            min=0.0,
+            max=100.0,
+            help="Percent of requests the candidate gets (default: the spec's first rollout "
+            "step; 100 with --shadow). Change it live with `mlhandoff rollout set-weight`.",
+        ),
+    ] = None,
+    shadow: Annotated[
+        bool,
+        typer.Option(
+            help="Shadow: the baseline answers every request; the candidate scores its share "
+            "too, and its answer is only logged."
+        ),
+    ] = False,
+    admin_token_env: Annotated[
+        str | None,
+        typer.Option(
+            help="Environment variable holding the admin endpoint's token (/admin/rollout; "
+            "never the clients' token)."
+        ),
     ] = None,
     redis: Annotated[
         str | None,
@@ -115,7 +144,8 @@ def serve(
     is restarted if it crashes or hangs (--no-model-process: in a thread of the server).
 
     Endpoints: POST /predict, POST /invocations (MLflow), /v2/... (Open Inference Protocol),
-    GET /healthz, /readyz, /metrics, /openapi.json, /docs.
+    GET /healthz, /readyz, /metrics, /openapi.json, /docs; with --baseline, GET/PUT
+    /admin/rollout and POST /admin/rollback (--admin-token-env).
     """
     from mlhandoff.serve import ServeConfig, create_app
     from mlhandoff.serve.server import run as run_server
@@ -123,13 +153,26 @@ def serve(
 
     if log_level not in ("debug", "info", "warning", "error"):
         fail(InputError(f"--log-level must be debug, info, warning or error, not '{log_level}'"))
-    pii_key = _secret("--log-pii-key-env", log_pii_key_env)
+    pii_key = secret("--log-pii-key-env", log_pii_key_env)
     if log_pii not in ("redact", "hash"):
         fail(InputError(f"--log-pii must be redact or hash, not '{log_pii}'"))
-    token = _secret("--token-env", token_env)
+    token = secret("--token-env", token_env)
+    admin_token = secret("--admin-token-env", admin_token_env)
+    if baseline is not None and workers > 1 and not redis:
+        fail(
+            InputError(
+                "--workers with --baseline needs --redis: every server process must route by "
+                "the same weight (an admin change reaches one process only otherwise)"
+            )
+        )
     config = ServeConfig(
         bundle=bundle,
         fallback=fallback,
+        baseline=baseline,
+        canary_weight=canary_weight,
+        shadow=shadow,
+        admin_token=admin_token,
+        admin_token_env=admin_token_env,
         token=token,
         redis_url=redis,
         log_dir=log_dir,
@@ -152,24 +195,14 @@ def serve(
     if redis:
         run(lambda: check_redis(redis))
     where = "a model process" if model_process else "a thread of the server"
+    beside = "" if baseline is None else f" beside the baseline {baseline}"
     console.print(
-        f"serving {bundle} on http://{host}:{port} ({workers} server process(es), the model in "
-        f"{where}); docs at /docs",
+        f"serving {bundle}{beside} on http://{host}:{port} ({workers} server process(es), the "
+        f"model in {where}); docs at /docs",
         style="dim",
         highlight=False,
     )
     run_server(config, host=host, port=port, workers=workers, log_level=log_level)
-
-
-def _secret(option: str, variable: str | None) -> str | None:
-    """The value of the environment variable an option names (secrets never go on the
-    command line, where `ps` shows them); a clear error when it is not set."""
-    if not variable:
-        return None
-    value = os.environ.get(variable)
-    if not value:
-        fail(InputError(f"{option} {variable}: that environment variable is not set"))
-    return value
 
 
 @app.command()
@@ -198,7 +231,7 @@ def loadtest(
     from mlhandoff.serve.loadtest import budget_rows, golden_bodies, run_load
 
     opened = run(lambda: open_bundle(bundle))
-    token = _secret("--token-env", token_env)
+    token = secret("--token-env", token_env)
     result = asyncio.run(
         run_load(
             url,

@@ -9,8 +9,9 @@ its ``request_id``)::
     logged_at       timestamp  when the answer was logged (UTC)
     request_id      str
     latency_ms      float      the request's latency (latency rules; absent: no data)
-    status          int        the HTTP status; a failed request logs one row with null
-                               outputs (error_rate; absent: no data)
+    status          int        the HTTP status; a request the model failed logs its rows
+                               with null outputs (error_rate; absent: no data)
+    shadow          bool       a candidate's shadow answer (never sent to the client)
     input.<field>   the request's fields (PII redacted or hashed)
     output.<name>   the answer's outputs
 

@@ -1,7 +1,9 @@
 """The ASGI app: the routes of one served bundle, each a thin call into ``ModelService``.
 
-Scoring routes run ``ModelService.handle`` with their protocol (``serve/protocols/``); the
-others answer health, readiness, metrics and the API's documents.
+Scoring routes run ``ModelService.handle`` with their protocol (``serve/protocols/``), one per
+served version (a candidate and its baseline answer in their own versions' shapes); the others
+answer health, readiness, metrics, the API's documents and, beside a baseline, the admin
+endpoint (``serve/admin.py``).
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from starlette.responses import HTMLResponse, Response
 from starlette.routing import Route
 
 from mlhandoff.render.openapi import openapi_document
+from mlhandoff.serve.admin import AdminEndpoint
 from mlhandoff.serve.config import ServeConfig
 from mlhandoff.serve.errors import ApiError
 from mlhandoff.serve.protocols import MlflowProtocol, PredictProtocol, V2Protocol
@@ -42,22 +45,27 @@ def create_app(config: ServeConfig) -> Starlette:
     """The Starlette app serving ``config.bundle``; raises HandoffError for an unusable bundle."""
     service = ModelService(config)
     spec = service.spec
-    predict_protocol = PredictProtocol(service.rows, service.model_info())
-    mlflow_protocol = MlflowProtocol(service.rows)
-    v2_protocol = V2Protocol(spec, service.bundle.outputs, service.bundle.record.model.flavor)
+    versions = service.router.versions
+    predict_protocols = {v.version: PredictProtocol(v.rows, v.info()) for v in versions}
+    mlflow_protocols = {v.version: MlflowProtocol(v.rows) for v in versions}
+    v2_protocols = {
+        v.version: V2Protocol(v.bundle.spec, v.bundle.outputs, v.bundle.record.model.flavor)
+        for v in versions
+    }
+    v2_protocol = v2_protocols[spec.version]
     openapi_body = orjson.dumps(openapi_document(spec, service.bundle.outputs))
 
     async def predict(request: Request) -> Response:
-        return await service.handle(request, predict_protocol)
+        return await service.handle(request, predict_protocols)
 
     async def invocations(request: Request) -> Response:
-        return await service.handle(request, mlflow_protocol)
+        return await service.handle(request, mlflow_protocols)
 
     async def v2_infer(request: Request) -> Response:
         unknown = v2_protocol.unknown_model(request.path_params["name"], infer=True)
         if unknown is not None:
             return _json(unknown.body("-"), 404)
-        return await service.handle(request, v2_protocol)
+        return await service.handle(request, v2_protocols)
 
     async def v2_model(request: Request) -> Response:
         unknown = v2_protocol.unknown_model(request.path_params["name"], infer=False)
@@ -71,7 +79,10 @@ def create_app(config: ServeConfig) -> Starlette:
     async def ready(request: Request) -> Response:
         status = service.router.readiness()
         if status in ("ready", "degraded"):
-            return _json({"status": status, "model": service.model_info()})
+            body = {"status": status, "model": service.model_info()}
+            if service.router.baseline is not None:
+                body["baseline"] = service.router.baseline.info()
+            return _json(body)
         detail = {"status": status}
         if service.router.load_error:
             detail["error"] = service.router.load_error
@@ -123,6 +134,9 @@ def create_app(config: ServeConfig) -> Starlette:
         Route("/openapi.json", openapi, methods=["GET"]),
         Route("/docs", docs, methods=["GET"]),
     ]
+    if service.router.baseline is not None:
+        admin = AdminEndpoint(service.router, config.admin_token, spec.api.request_id_header)
+        routes += admin.routes()
     app = Starlette(
         routes=routes, lifespan=lifespan, exception_handlers={HTTPException: http_error}
     )

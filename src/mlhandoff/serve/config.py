@@ -14,6 +14,16 @@ class ServeConfig:
 
     bundle: Path
     fallback: Path | None = None
+    #: Serve ``bundle`` as a candidate beside this baseline (canary or shadow, ``serve/canary.py``).
+    baseline: Path | None = None
+    #: Share of requests (0-100) the candidate gets; None: the spec's first rollout step
+    #: (canary) or 100 (shadow).
+    canary_weight: float | None = None
+    #: Shadow: the baseline answers; the candidate scores its share of requests, logged only.
+    shadow: bool = False
+    #: The admin endpoint's bearer token (``/admin/rollout``); never the clients' token.
+    admin_token: str | None = None
+    admin_token_env: str | None = None
     token: str | None = None
     redis_url: str | None = None
     log_dir: Path | None = None

@@ -36,14 +36,15 @@ class ServerMetrics:
         r = self.registry
         self.requests = Counter(
             "mlhandoff_requests",
-            "Requests by route and status code.",
-            ["route", "status"],
+            "Requests by route, status code and the version that answered ('-': refused before "
+            "a version was chosen).",
+            ["route", "status", "version"],
             registry=r,
         )
         self.latency = Histogram(
             "mlhandoff_request_latency_seconds",
-            "Request latency.",
-            ["route"],
+            "Request latency, by route and the version that answered.",
+            ["route", "version"],
             buckets=_LATENCY_BUCKETS,
             registry=r,
         )
@@ -58,8 +59,8 @@ class ServerMetrics:
         )
         self.prediction = Histogram(
             "mlhandoff_prediction_value",
-            "Predicted values by output.",
-            ["output"],
+            "Predicted values by output and version.",
+            ["output", "version"],
             buckets=_VALUE_BUCKETS,
             registry=r,
         )
@@ -97,14 +98,36 @@ class ServerMetrics:
             registry=r,
         )
         self.ready = Gauge("mlhandoff_ready", "1 when the model is loaded and warmed.", registry=r)
+        # Canary and shadow serving (serve/canary.py): a baseline and a candidate in one server.
+        self.rollout_weight = Gauge(
+            "mlhandoff_rollout_weight",
+            "Share of requests (0-100) the candidate gets, by mode (canary or shadow).",
+            ["mode"],
+            registry=r,
+        )
+        self.candidate_refused = Counter(
+            "mlhandoff_candidate_contract_refused",
+            "Requests routed to the candidate that break its data contract but not the "
+            "baseline's: answered by the baseline.",
+            registry=r,
+        )
+        self.shadow = Counter(
+            "mlhandoff_shadow_predictions",
+            "Shadow predictions of the candidate (logged, never answered), by status "
+            "('skipped': too many in flight).",
+            ["version", "status"],
+            registry=r,
+        )
 
-    def observe_outputs(self, outputs: pa.Table, fields: Mapping[str, OutputField]) -> None:
+    def observe_outputs(
+        self, outputs: pa.Table, fields: Mapping[str, OutputField], version: str
+    ) -> None:
         """Float outputs into the prediction-value histogram (answers of up to 64 rows)."""
         if outputs.num_rows > 64:
             return
         for name, out in fields.items():
             if out.type == "float":
-                histogram = self.prediction.labels(name)
+                histogram = self.prediction.labels(name, version)
                 for value in outputs.column(name).to_pylist():
                     if value is not None:
                         histogram.observe(value)

@@ -6,6 +6,11 @@ request: when the queue is full the record is dropped and counted. Files are wri
 ``*.parquet.partial`` and renamed when closed, so a reader (``mlhandoff monitor``) only ever sees
 whole files. PII fields declared in the contract are redacted (null) or HMAC-hashed, never
 written as they came.
+
+Besides the inputs and outputs, each row carries what the rollout judge reads
+(``rollout/logs.py``): ``model_version`` (the version that answered), ``latency_ms`` and
+``status`` of its request, and ``shadow`` (true for a candidate's shadow answer, never sent).
+A request the model failed on is logged with null outputs and its 5xx status.
 """
 
 from __future__ import annotations
@@ -40,6 +45,10 @@ class _Item:
     at: datetime
     inputs: pa.Table
     outputs: pa.Table
+    version: str
+    latency_ms: float | None
+    status: int
+    shadow: bool
 
 
 class PredictionLog:
@@ -83,12 +92,33 @@ class PredictionLog:
         self._thread = threading.Thread(target=self._run, name="mlhandoff-predlog", daemon=True)
         self._thread.start()
 
-    def record(self, request_id: str, inputs: pa.Table, outputs: pa.Table) -> None:
-        """Queue one request's rows; never blocks, never raises."""
+    def record(
+        self,
+        request_id: str,
+        inputs: pa.Table,
+        outputs: pa.Table,
+        *,
+        version: str | None = None,
+        latency_ms: float | None = None,
+        status: int = 200,
+        shadow: bool = False,
+    ) -> None:
+        """Queue one request's rows (answered by ``version``, the log's own by default); never
+        blocks, never raises."""
         if self._sample_rate < 1.0 and random.random() >= self._sample_rate:
             return
+        item = _Item(
+            request_id,
+            datetime.now(UTC),
+            inputs,
+            outputs,
+            version or self._version,
+            latency_ms,
+            status,
+            shadow,
+        )
         try:
-            self._queue.put_nowait(_Item(request_id, datetime.now(UTC), inputs, outputs))
+            self._queue.put_nowait(item)
         except queue.Full:
             self.dropped += 1
             self._on_drop()
@@ -143,7 +173,10 @@ class PredictionLog:
         columns: dict[str, pa.Array | pa.ChunkedArray] = {
             "request_id": pa.array([item.request_id] * n, pa.string()),
             "logged_at": pa.array([item.at] * n, pa.timestamp("us", tz="UTC")),
-            "model_version": pa.array([self._version] * n, pa.string()),
+            "model_version": pa.array([item.version] * n, pa.string()),
+            "latency_ms": pa.array([item.latency_ms] * n, pa.float64()),
+            "status": pa.array([item.status] * n, pa.int32()),
+            "shadow": pa.array([item.shadow] * n, pa.bool_()),
         }
         for name in item.inputs.column_names:
             column = item.inputs.column(name)
@@ -200,4 +233,4 @@ class PredictionLog:
                     )
 
 
-_TICK = _Item("", datetime.min.replace(tzinfo=UTC), pa.table({}), pa.table({}))
+_TICK = _Item("", datetime.min.replace(tzinfo=UTC), pa.table({}), pa.table({}), "", None, 0, False)

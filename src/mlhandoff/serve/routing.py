@@ -70,7 +70,11 @@ class ServedModel:
         )
         if config.model_process:
             kill_after = config.model_kill_after_s or max(5.0, 10 * spec.api.timeout_ms / 1000)
-            secrets = tuple(name for name in (config.token_env, config.log_pii_key_env) if name)
+            secrets = tuple(
+                name
+                for name in (config.token_env, config.log_pii_key_env, config.admin_token_env)
+                if name
+            )
             self.runner = ProcessRunner(
                 bundle.root,
                 options,

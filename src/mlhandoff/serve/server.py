@@ -20,19 +20,22 @@ def _encode(config: ServeConfig) -> str:
     data = dataclasses.asdict(config)
     data.pop("token")  # secrets travel by environment variable name only, never serialised
     data.pop("log_pii_key")
+    data.pop("admin_token")
     return json.dumps(data, default=str)
 
 
 def app_from_env() -> Starlette:
     """Factory for uvicorn's server processes: the config travels in an environment variable."""
     data = json.loads(os.environ[SERVE_CONFIG_ENV])
-    for key in ("bundle", "fallback", "log_dir"):
+    for key in ("bundle", "fallback", "baseline", "log_dir"):
         if data.get(key):
             data[key] = Path(data[key])
     token_env = data.get("token_env")
     token = os.environ.get(token_env) if token_env else None
     key_env = data.get("log_pii_key_env")
     data["log_pii_key"] = os.environ.get(key_env) if key_env else None
+    admin_env = data.get("admin_token_env")
+    data["admin_token"] = os.environ.get(admin_env) if admin_env else None
     configure_logging(data.get("log_level", "info"))
     return create_app(ServeConfig(token=token, **data))
 

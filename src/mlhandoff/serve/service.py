@@ -2,13 +2,14 @@
 
     request id
     → guards: bearer token → rate limit → Content-Type and size → JSON → idempotency
-    → readiness → protocol parsing → data contract
+    → readiness → protocol parsing
+    → version (with a baseline: canary or shadow split, sticky by key) → that version's contract
     → model routing (the model process, batched there, time-budgeted; fallback and breaker)
-    → protocol response
+    → protocol response (the answering version's) → the shadow version, in the background
     → idempotency record, prediction log, metrics, access log
 
-Each step lives in its own module (``guards``, ``idempotency``, ``protocols/``, ``routing``);
-this one only composes them.
+Each step lives in its own module (``guards``, ``idempotency``, ``protocols/``, ``canary``,
+``routing``); this one only composes them.
 """
 
 from __future__ import annotations
@@ -18,17 +19,24 @@ import logging
 import os
 import time
 import uuid
+from collections.abc import Mapping
 from typing import Any
 
 import orjson
+import pyarrow as pa
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
 
 from mlhandoff.bundle.bundle import open_bundle
 from mlhandoff.bundle.signing import TrustAnchors
-from mlhandoff.contract.outputs import PredictionRows
-from mlhandoff.contract.validate import CompiledContract, without_batch_rules
 from mlhandoff.errors import InputError
+from mlhandoff.serve.canary import (
+    Mode,
+    ServedVersion,
+    VersionRouter,
+    check_pair,
+    served_version,
+)
 from mlhandoff.serve.config import ServeConfig
 from mlhandoff.serve.errors import ApiError, without_pii_values
 from mlhandoff.serve.guards import (
@@ -43,7 +51,7 @@ from mlhandoff.serve.metrics import ServerMetrics
 from mlhandoff.serve.predlog import PredictionLog
 from mlhandoff.serve.protocols import ScoringProtocol
 from mlhandoff.serve.retention import parse_retention
-from mlhandoff.serve.routing import ModelRouter, Router
+from mlhandoff.serve.routing import ModelRouter
 from mlhandoff.serve.state import MemoryStore, RedisStore, StateStore, ping_store
 
 log = logging.getLogger("mlhandoff.serve")
@@ -63,7 +71,15 @@ class ModelService:
             if config.fallback
             else None
         )
+        baseline = (
+            open_bundle(config.baseline, anchors=anchors, require_signature=signed)
+            if config.baseline
+            else None
+        )
         self.spec = spec = self.bundle.spec
+        mode, weight = _split_options(config, self.bundle.spec.rollout.steps)
+        if baseline is not None:
+            check_pair(self.bundle, baseline)
         api = spec.api
         if config.log_dir and config.log_pii == "hash" and not config.log_pii_key:
             raise InputError("--log-pii hash needs a secret key: pass --log-pii-key-env NAME")
@@ -72,16 +88,24 @@ class ModelService:
         if api.auth == "bearer" and not config.token:
             raise InputError("the spec sets api.auth: bearer; give the token with --token-env NAME")
         self.metrics = ServerMetrics()
-        self.metrics.model_info.labels(
-            spec.name, spec.version, spec.model.version_tag, self.bundle.digest
-        ).set(1)
-        # every violation of every record (bounded): each with its record's index in the batch
-        self.contract = CompiledContract(
-            without_batch_rules(spec.data_contract), max_examples=MAX_EXAMPLES
-        )
-        self.pii = {n for n, f in spec.data_contract.fields.items() if f.pii} | set(
-            spec.privacy.pii_fields
-        )
+        for served in (self.bundle, baseline):
+            if served is not None:
+                self.metrics.model_info.labels(
+                    served.spec.name,
+                    served.spec.version,
+                    served.spec.model.version_tag,
+                    served.digest,
+                ).set(1)
+        # PII of either version stays out of the log and of 422 bodies
+        self.pii = {
+            name
+            for served in (self.bundle, baseline)
+            if served is not None
+            for name in (
+                {n for n, f in served.spec.data_contract.fields.items() if f.pii}
+                | set(served.spec.privacy.pii_fields)
+            )
+        }
         self.store: StateStore = (
             RedisStore(config.redis_url, f"{spec.name}-{spec.version}")
             if config.redis_url
@@ -93,19 +117,36 @@ class ModelService:
         )
         self.body = BodyReader(api.max_body_bytes, config.body_timeout_s)
         self.idempotency = Idempotency(self.store, enabled=api.idempotency)
-        self.router: Router = ModelRouter(self.bundle, fallback, self.metrics, config)
-        self.rows = PredictionRows(
-            self.bundle.outputs, api.abstain_below, self.metrics.abstains.inc
+        # every violation of every record (bounded): each with its record's index in the batch
+        candidate = served_version(
+            self.bundle,
+            ModelRouter(self.bundle, fallback, self.metrics, config),
+            self.metrics,
+            MAX_EXAMPLES,
         )
+        self.router = VersionRouter(
+            candidate,
+            None
+            if baseline is None
+            else served_version(
+                baseline,
+                ModelRouter(baseline, None, self.metrics, config),
+                self.metrics,
+                MAX_EXAMPLES,
+            ),
+            mode=mode,
+            weight=weight,
+            metrics=self.metrics,
+            shared=self.store if config.redis_url else None,
+        )
+        self.contract, self.rows = candidate.contract, candidate.rows
+        #: The ``version`` label of a request refused before a version was chosen.
+        self._unrouted = candidate.version if baseline is None else "-"
+        self._shadows: set[asyncio.Task[None]] = set()
         self.predlog: PredictionLog | None = None
-        self._output_fields = self.bundle.outputs.fields
 
     def model_info(self) -> dict[str, str]:
-        return {
-            "name": self.spec.name,
-            "version": self.spec.version,
-            "version_tag": self.spec.model.version_tag,
-        }
+        return self.router.candidate.info()
 
     # --- lifecycle ---------------------------------------------------------------------------
 
@@ -117,7 +158,7 @@ class ModelService:
             self.predlog = PredictionLog(
                 self.config.log_dir,
                 pii_fields=sorted(self.pii),
-                model_version=f"{self.spec.name}-{self.spec.version}",
+                model_version=self.spec.version,
                 sample_rate=self.config.log_sample_rate,
                 pii=self.config.log_pii,
                 pii_key=(self.config.log_pii_key or "").encode(),
@@ -127,6 +168,8 @@ class ModelService:
         await self.router.start()
 
     async def stop(self) -> None:
+        if self._shadows:  # shadow predictions still running: let them finish and log
+            await asyncio.wait(self._shadows, timeout=10)
         await self.router.stop()
         if self.predlog:
             await asyncio.to_thread(self.predlog.close)
@@ -134,16 +177,18 @@ class ModelService:
 
     # --- the request pipeline ----------------------------------------------------------------
 
-    async def handle(self, request: Request, protocol: ScoringProtocol) -> Response:
+    async def handle(self, request: Request, protocols: Mapping[str, ScoringProtocol]) -> Response:
+        """One scoring request; ``protocols``: the protocol answering for each version."""
         started = time.perf_counter()
+        protocol = protocols[self.router.candidate.version]  # parsing is the same for all
         api = self.spec.api
         request_id = request.headers.get(api.request_id_header) or uuid.uuid4().hex
-        headers = {
-            api.request_id_header: request_id,
-            "X-Model-Version": self.spec.model.version_tag,
-        }
+        headers = {api.request_id_header: request_id}
+        if self.router.baseline is None:
+            headers["X-Model-Version"] = self.spec.model.version_tag
         self.metrics.in_flight.inc()
         status, rows, note = 200, 0, ""
+        version, answering, table, outputs = self._unrouted, None, None, None
         held: Claim | None = None  # an idempotency key this request holds until it answers
         try:
             check_headers(request)
@@ -168,22 +213,25 @@ class ModelService:
                     413,
                     f"the batch has {rows} records; api.max_batch_size allows {api.max_batch_size}",
                 )
-            table, report = self.contract.validate_json(data)
-            if not report.ok:
-                raise ApiError(422, "records break the data contract", violations=report.violations)
-            routed = await self.router.predict(table, request_id)
+            chosen, shadow = await self.router.choose(data)
+            routed_s = time.perf_counter() - started
+            answering, table = self._validated(chosen, data)
+            version = answering.version
+            headers["X-Model-Version"] = answering.tag
+            routed = await answering.router.predict(table, request_id)
             if routed.answered_by:
                 headers["X-Model-Fallback"] = routed.answered_by
                 note = f"fallback:{routed.answered_by}"
+            outputs = routed.outputs
             content = orjson.dumps(
-                protocol.respond(routed.outputs, request_id), option=orjson.OPT_SERIALIZE_NUMPY
+                protocols[version].respond(outputs, request_id), option=orjson.OPT_SERIALIZE_NUMPY
             )
             if held is not None:
                 await self.idempotency.answer(held, content)
                 held = None
-            if self.predlog:
-                self.predlog.record(request_id, table, routed.outputs)
-            self.metrics.observe_outputs(routed.outputs, self._output_fields)
+            self.metrics.observe_outputs(outputs, answering.bundle.outputs.fields, version)
+            if shadow is not None:
+                self._shadow(shadow, data, request_id, routed_s)
             return Response(content, media_type="application/json", headers=headers)
         except ApiError as exc:
             status = exc.status
@@ -209,8 +257,19 @@ class ModelService:
                 await self.idempotency.release(held)
             self.metrics.in_flight.dec()
             elapsed = time.perf_counter() - started
-            self.metrics.requests.labels(protocol.route, str(status)).inc()
-            self.metrics.latency.labels(protocol.route).observe(elapsed)
+            self.metrics.requests.labels(protocol.route, str(status), version).inc()
+            self.metrics.latency.labels(protocol.route, version).observe(elapsed)
+            # answers, and failures of the model (5xx): what the rollout judge reads
+            answered = outputs is not None or status >= 500
+            if self.predlog and answering is not None and table is not None and answered:
+                self.predlog.record(
+                    request_id,
+                    table,
+                    answering.null_outputs(table.num_rows) if outputs is None else outputs,
+                    version=version,
+                    latency_ms=elapsed * 1000,
+                    status=status,
+                )
             access_log.info(
                 "%s %s %d",
                 request.method,
@@ -226,6 +285,113 @@ class ModelService:
                 },
             )
 
+    # --- versions ------------------------------------------------------------------------------
+
+    def _validated(self, chosen: ServedVersion, data: Any) -> tuple[ServedVersion, pa.Table]:
+        """The version that answers and the records typed by its contract. A request routed to
+        the candidate that breaks the candidate's contract but not the baseline's is answered by
+        the baseline (and counted); one that breaks the baseline's is a 422 with its violations."""
+        table, report = chosen.contract.validate_json(data)
+        if report.ok:
+            return chosen, table
+        baseline = self.router.baseline
+        if baseline is not None and chosen is not baseline:
+            table, report = baseline.contract.validate_json(data)
+            if report.ok:
+                self.metrics.candidate_refused.inc()
+                return baseline, table
+        raise ApiError(422, "records break the data contract", violations=report.violations)
+
+    def _shadow(
+        self, candidate: ServedVersion, data: Any, request_id: str, routed_s: float
+    ) -> None:
+        """Score the request with the candidate in the background (its answer is only logged);
+        skipped and counted when MAX_SHADOWS are already running."""
+        if len(self._shadows) >= MAX_SHADOWS:
+            self.metrics.shadow.labels(candidate.version, "skipped").inc()
+            return
+        task = asyncio.get_running_loop().create_task(
+            self._run_shadow(candidate, data, request_id, routed_s)
+        )
+        self._shadows.add(task)
+        task.add_done_callback(self._shadows.discard)
+
+    async def _run_shadow(
+        self, candidate: ServedVersion, data: Any, request_id: str, routed_s: float
+    ) -> None:
+        started = time.perf_counter()
+        table, report = candidate.contract.validate_json(data)
+        if not report.ok:
+            self.metrics.candidate_refused.inc()
+            return
+        status, outputs = 200, None
+        try:
+            outputs = (await candidate.router.predict(table, request_id)).outputs
+        except ApiError as exc:
+            status = exc.status
+        except Exception:
+            status = 500
+            log.exception("shadow prediction failed", extra={"request_id": request_id})
+        # the part of the request both versions share (guards, parsing) counts for both
+        elapsed = routed_s + time.perf_counter() - started
+        self.metrics.shadow.labels(candidate.version, str(status)).inc()
+        if outputs is not None:
+            self.metrics.observe_outputs(
+                outputs, candidate.bundle.outputs.fields, candidate.version
+            )
+        if self.predlog:
+            self.predlog.record(
+                request_id,
+                table,
+                candidate.null_outputs(table.num_rows) if outputs is None else outputs,
+                version=candidate.version,
+                latency_ms=elapsed * 1000,
+                status=status,
+                shadow=True,
+            )
+
+
+def _split_options(config: ServeConfig, steps: list[Any]) -> tuple[Mode, float]:
+    """The mode and the starting weight of ``--baseline``; errors for options that need it."""
+    mode: Mode = "shadow" if config.shadow else "canary"
+    if config.baseline is None:
+        for given, option in (
+            (config.canary_weight is not None, "--canary-weight"),
+            (config.shadow, "--shadow"),
+            (config.admin_token is not None, "--admin-token-env"),
+        ):
+            if given:
+                raise InputError(
+                    f"{option} needs --baseline BUNDLE: the version beside the candidate"
+                )
+        return mode, 100.0
+    if config.fallback is not None:
+        raise InputError(
+            "--fallback and --baseline do not combine: with a baseline, a failing candidate "
+            "must show in its error rate (roll back to the baseline instead)"
+        )
+    if config.admin_token is not None and config.admin_token == config.token:
+        raise InputError(
+            "the admin token is the clients' token: give the admin endpoint its own secret"
+        )
+    weight = config.canary_weight
+    if weight is None:
+        if mode == "shadow":
+            weight = 100.0
+        elif steps:
+            weight = float(steps[0].traffic_percent)
+        else:
+            raise InputError(
+                "--baseline needs --canary-weight PERCENT (the candidate's spec has no "
+                "rollout.steps to start from)"
+            )
+    if not 0 <= weight <= 100:
+        raise InputError(f"--canary-weight must be in [0, 100], got {weight:g}")
+    return mode, weight
+
+
+#: Shadow predictions running at once at most; past it a request is not shadowed (counted).
+MAX_SHADOWS = 64
 
 #: The status logged and counted for a client that disconnected mid-request (nginx's 499).
 CLIENT_CLOSED = 499
