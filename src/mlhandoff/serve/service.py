@@ -5,7 +5,7 @@
     → readiness → protocol parsing → data contract
     → model routing (the model process, batched there, time-budgeted; fallback and breaker)
     → protocol response
-    → idempotency record, prediction log, metrics, access log
+    → idempotency record, prediction log, live drift, metrics, access log
 
 Each step lives in its own module (``guards``, ``idempotency``, ``protocols/``, ``routing``);
 this one only composes them.
@@ -30,6 +30,7 @@ from mlhandoff.contract.outputs import PredictionRows
 from mlhandoff.contract.validate import CompiledContract, without_batch_rules
 from mlhandoff.errors import InputError
 from mlhandoff.serve.config import ServeConfig
+from mlhandoff.serve.drift import LiveDrift, live_drift
 from mlhandoff.serve.errors import ApiError, without_pii_values
 from mlhandoff.serve.guards import (
     BearerAuth,
@@ -99,6 +100,9 @@ class ModelService:
         )
         self.predlog: PredictionLog | None = None
         self._output_fields = self.bundle.outputs.fields
+        self.drift: LiveDrift | None = (
+            live_drift(self.bundle, self.metrics.registry) if config.live_drift else None
+        )
 
     def model_info(self) -> dict[str, str]:
         return {
@@ -183,6 +187,8 @@ class ModelService:
                 held = None
             if self.predlog:
                 self.predlog.record(request_id, table, routed.outputs)
+            if self.drift:
+                self.drift.observe(table, routed.outputs)
             self.metrics.observe_outputs(routed.outputs, self._output_fields)
             return Response(content, media_type="application/json", headers=headers)
         except ApiError as exc:
