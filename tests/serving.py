@@ -120,7 +120,12 @@ PYFUNC_FIELDS = {
 
 
 def pyfunc_bundle(
-    root: Path, name: str, code: str, api: dict[str, Any] | None = None, version: str = "1.0.0"
+    root: Path,
+    name: str,
+    code: str,
+    api: dict[str, Any] | None = None,
+    version: str = "1.0.0",
+    monitoring: dict[str, Any] | None = None,
 ) -> Path:
     """Pack a python_function bundle whose ``predict(frame)`` is ``code`` (score = its return)."""
     work = root / f"{name}-src"
@@ -141,6 +146,7 @@ def pyfunc_bundle(
         "privacy": {"pii_fields": ["secret"]},
         "api": {"examples": [{"x": 1.0, "c": "a", "secret": "s"}], **(api or {})},
         "golden": {"rows": 20},
+        **({"monitoring": monitoring} if monitoring else {}),
     }
     (work / "handoff.yaml").write_text(yaml.safe_dump(spec))
     rng = np.random.default_rng(0)
