@@ -186,3 +186,31 @@ def test_no_live_drift_exports_no_gauges(example_bundle: Path) -> None:
         assert server.service.drift is None
         text = server.client.get("/metrics").text
     assert "mlhandoff_drift" not in text and "mlhandoff_null_rate" not in text
+
+
+def test_queued_rows_count_in_the_bucket_of_their_answer(
+    example_bundle: Path, sample: pa.Table
+) -> None:
+    """Rows queued before and after the window slid past (300 requests: the queue is counted
+    once on the way, once at the scrape) each land in their own time's bucket."""
+    bundle = mlhandoff.open_bundle(example_bundle)
+    spec = bundle.spec.model_copy(deep=True)
+    spec.monitoring.drift[0].window = "1h"  # amount_eur psi
+    reference = load_reference(bundle)
+    now = [0.0]
+    drift = LiveDrift(spec, reference, "1", clock=lambda: now[0])
+    contract = CompiledContract(spec.data_contract)
+    old, _ = contract.validate_json(_records(_drifted(sample.slice(0, 150))))
+    new, _ = contract.validate_json(_records(sample.slice(150, 150)))
+    outputs = pa.table({"score": [0.5], "label": [0]})
+    for i in range(150):
+        drift.observe(old.slice(i, 1), outputs)
+    now[0] = 3600 + 60
+    for i in range(150):
+        drift.observe(new.slice(i, 1), outputs)
+    expected = psi(
+        reference.inputs["amount_eur"],
+        ProfileCounter(reference).count(new)[0].inputs["amount_eur"],
+    )
+    assert _drift_gauges(_collect(drift))[("amount_eur", "psi")] == pytest.approx(expected)
+    assert expected < 0.2

@@ -4,8 +4,8 @@ Each distinct rule ``window`` W keeps a ring of ``SUB_WINDOWS`` buckets, W / SUB
 of counts in the reference profile's slots (``monitor/profile.py``) for the fields its rules
 watch: memory is fixed (slots × buckets per field and window) whatever the traffic. A request
 adds its validated inputs and its outputs to a queue (one append); queued rows are counted
-together, one vectorised pass per field, every ``QUEUE_REQUESTS`` requests and before every
-scrape, each row into the bucket of the time it was answered.
+together, one vectorised pass per field, every ``QUEUE_REQUESTS`` requests (or ``QUEUE_ROWS``
+rows) and before every scrape, each row into the bucket of the time it was answered.
 
 The gauges are computed at scrape time (a prometheus_client custom collector), so a series is
 exported continuously and never goes stale (a stale series resets Prometheus's ``for:`` clock):
@@ -51,10 +51,13 @@ from mlhandoff.spec.models import HandoffSpec
 
 #: Buckets per window: the window slides in steps of W / SUB_WINDOWS.
 SUB_WINDOWS = 60
-#: Queued requests counted together (also before every scrape).
+#: Queued requests (or rows) are counted together at this many, and before every scrape.
 QUEUE_REQUESTS = 256
+QUEUE_ROWS = 65_536
 
 Key = tuple[Role, str]
+#: A queued request: when it was answered, its validated inputs, its outputs.
+Entry = tuple[float, pa.Table, pa.Table]
 
 log = logging.getLogger("mlhandoff.serve")
 
@@ -112,7 +115,8 @@ class LiveDrift(Collector):
             {n for ring in self._rings.values() for r, n in ring.keys if r == "output"}
         )
         self._input_types = {n: arrow_type(contract[n]) for n in self._inputs}
-        self._queue: list[tuple[float, pa.Table, pa.Table]] = []
+        self._queue: list[Entry] = []
+        self._queued_rows = 0
         self._lock = threading.Lock()
 
     @property
@@ -121,36 +125,41 @@ class LiveDrift(Collector):
         return bool(self._rings)
 
     def observe(self, inputs: pa.Table, outputs: pa.Table) -> None:
-        """Queue one answered request's validated inputs and outputs (the cheap per-request part)."""
-        present = inputs.column_names
-        columns = [
-            inputs.column(n) if n in present else pa.nulls(inputs.num_rows, self._input_types[n])
-            for n in self._inputs
-        ]
-        entry = (
-            self._clock(),
-            pa.Table.from_arrays(columns, names=self._inputs),
-            outputs.select([n for n in self._outputs if n in outputs.column_names]),
-        )
+        """Queue one answered request's validated inputs and outputs (the per-request part)."""
         with self._lock:
-            queue = self._queue
-            if queue and not _same_schemas(queue[-1], entry):
-                self._count()
-            self._queue.append(entry)
-            if len(self._queue) >= QUEUE_REQUESTS:
+            self._queue.append((self._clock(), inputs, outputs))
+            self._queued_rows += inputs.num_rows
+            if len(self._queue) >= QUEUE_REQUESTS or self._queued_rows >= QUEUE_ROWS:
                 self._count()
 
     def _count(self) -> None:
-        """Count the queue into the rings (the lock held)."""
-        queue, self._queue = self._queue, []
-        if not queue:
-            return
-        rows = [t.num_rows for _, t, _ in queue]
-        times = np.repeat(np.array([at for at, _, _ in queue], np.float64), rows)
-        inputs = pa.concat_tables([t for _, t, _ in queue]).combine_chunks()
-        outputs = pa.concat_tables([o for _, _, o in queue]).combine_chunks()
+        """Count the queue into the rings (the lock held): each run of requests whose tables
+        have the same columns and types as one table (usually the whole queue is one run)."""
+        queue, self._queue, self._queued_rows = self._queue, [], 0
+        start = 0
+        for end in range(1, len(queue) + 1):
+            if end == len(queue) or not _same_schemas(queue[start], queue[end]):
+                self._count_run(queue[start:end])
+                start = end
+
+    def _count_run(self, run: list[Entry]) -> None:
+        rows = [i.num_rows for _, i, _ in run]
+        times = np.repeat(np.array([at for at, _, _ in run], np.float64), rows)
+        inputs = self._columns(pa.concat_tables([i for _, i, _ in run]), self._inputs)
+        outputs = pa.concat_tables([o for _, _, o in run])
+        outputs = outputs.select([n for n in self._outputs if n in outputs.column_names])
         for ring in self._rings.values():
-            ring.add(times, inputs, outputs)
+            ring.add(times, inputs, outputs.combine_chunks())
+
+    def _columns(self, table: pa.Table, names: list[str]) -> pa.Table:
+        """``table``'s columns ``names`` in one chunk each; a field the requests left out
+        (nullable) is null in them."""
+        present = table.column_names
+        columns = [
+            table.column(n) if n in present else pa.nulls(table.num_rows, self._input_types[n])
+            for n in names
+        ]
+        return pa.Table.from_arrays(columns, names=names).combine_chunks()
 
     # --- the collector (prometheus_client calls it on every scrape) ----------------------------
 
@@ -203,7 +212,7 @@ def _value(rule: CompiledRule, window: Profile) -> float:
     return math.nan if value is None or breach is None else value
 
 
-def _same_schemas(a: tuple[float, pa.Table, pa.Table], b: tuple[float, pa.Table, pa.Table]) -> bool:
+def _same_schemas(a: Entry, b: Entry) -> bool:
     return a[1].schema.equals(b[1].schema) and a[2].schema.equals(b[2].schema)
 
 
