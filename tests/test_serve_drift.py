@@ -214,3 +214,21 @@ def test_queued_rows_count_in_the_bucket_of_their_answer(
     )
     assert _drift_gauges(_collect(drift))[("amount_eur", "psi")] == pytest.approx(expected)
     assert expected < 0.2
+
+
+def test_two_rules_on_one_field_and_statistic_export_one_series(
+    example_bundle: Path, sample: pa.Table
+) -> None:
+    """A ticket at 0.2 and a page at 0.5 on amount_eur's PSI: one gauge, both alerts read it."""
+    bundle = mlhandoff.open_bundle(example_bundle)
+    spec = bundle.spec.model_copy(deep=True)
+    spec.monitoring.drift.append(spec.monitoring.drift[0].model_copy(update={"threshold": 0.5}))
+    drift = LiveDrift(spec, load_reference(bundle), "1")
+    valid, _ = CompiledContract(spec.data_contract).validate_json(_records(sample.slice(0, 120)))
+    drift.observe(valid, pa.table({"score": np.full(120, 0.1), "label": np.zeros(120, np.int64)}))
+    samples = [
+        s
+        for s in _collect(drift).samples
+        if s.name == "mlhandoff_drift" and s.labels["field"] == "amount_eur"
+    ]
+    assert len(samples) == 1 and math.isfinite(samples[0].value)

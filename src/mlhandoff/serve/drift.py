@@ -119,13 +119,10 @@ class LiveDrift(Collector):
         self._queued_rows = 0
         self._lock = threading.Lock()
 
-    @property
-    def active(self) -> bool:
-        """Whether any rule is watched (a spec without drift or output rules has none)."""
-        return bool(self._rings)
-
     def observe(self, inputs: pa.Table, outputs: pa.Table) -> None:
         """Queue one answered request's validated inputs and outputs (the per-request part)."""
+        if inputs.num_rows == 0:
+            return
         with self._lock:
             self._queue.append((self._clock(), inputs, outputs))
             self._queued_rows += inputs.num_rows
@@ -172,11 +169,16 @@ class LiveDrift(Collector):
         with self._lock:
             self._count()
             windows = {w: ring.window(now) for w, ring in self._rings.items()}
-        for rule in self._rules:
-            assert rule.field is not None
+        exported: set[tuple[str, str]] = set()
+        for rule in self._rules:  # one series per field and statistic (the loader holds two
+            assert rule.field is not None  # rules on one pair to one window)
+            labels = (rule.field[1], rule.statistic)
+            if labels in exported:
+                continue
+            exported.add(labels)
             window = windows.get(rule.window_s)
             value = math.nan if window is None else _value(rule, window)
-            drift.add_metric([rule.field[1], rule.statistic], value)
+            drift.add_metric(list(labels), value)
         for name, window_s in self._rates.items():
             ref = self._reference.inputs[name]
             cur = windows[window_s].inputs[name]
