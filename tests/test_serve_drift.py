@@ -77,8 +77,9 @@ def test_the_gauges_are_the_monitors_numbers_on_the_same_rows(
     rules = [*spec.monitoring.drift, *spec.monitoring.outputs]
     assert set(gauges) == set(before) == {(r.field, r.statistic) for r in rules}
     assert all(math.isnan(v) for v in before.values())  # exported before any row: NaN
-    # mlhandoff monitor on the server's own prediction log: one day, one window for every rule.
-    report = monitor(example_bundle, log_dir, step="1d")
+    # mlhandoff monitor on the server's own prediction log, in one step holding every row (ten
+    # years: no midnight to straddle), over which every rule is judged.
+    report = monitor(example_bundle, log_dir, step="520w")
     assert len(report.windows) == 1 and report.windows[0].rows == rows.num_rows
     judged = {row.rule: row.value for row in report.windows[0].rules}
     for (field, statistic), value in gauges.items():
