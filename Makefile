@@ -27,11 +27,13 @@ typecheck: install-test
 	$(BIN)/mypy
 
 # The Redis tests start their own redis-server on a free port, the monitoring tests run promtool
-# (Debian's prometheus package) on the rendered alert rules; install the packages if absent.
+# (Debian's prometheus package) on the rendered alert rules and a real prometheus against a real
+# server, the serving bench's smoke test drives servers with wrk; install the packages if absent.
 services:
 	@missing=""; \
 	command -v redis-server >/dev/null 2>&1 || missing="$$missing redis-server"; \
 	command -v promtool >/dev/null 2>&1 || missing="$$missing prometheus"; \
+	command -v wrk >/dev/null 2>&1 || missing="$$missing wrk"; \
 	if [ -n "$$missing" ]; then \
 	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
 	    echo "installing$$missing (Debian packages) for the serving and monitoring tests"; \

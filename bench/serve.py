@@ -10,9 +10,11 @@ the status each server gives five bad requests.
     .venv/bin/python bench/serve.py           # the comparison (about 4 minutes)
     .venv/bin/python bench/serve.py --profile # ... plus py-spy on mlhandoff serve at c=16
     .venv/bin/python bench/serve.py --soak 600 [--soak-rps 200]   # fixed-rate soak, RSS
+    .venv/bin/python bench/serve.py --drift-cost [--rounds 6]      # live drift on vs off, c=16
 
 Bars: at c=1 mlhandoff p50 <= raw predict + 1 ms; at c=16 throughput >= 3x BentoML with
-batching and >= 10x MLflow, p99 <= 50 ms. Soak: zero errors, RSS growth under 10 %.
+batching and >= 10x MLflow, p99 <= 50 ms. Soak: zero errors, RSS growth under 10 %. Live
+drift (the drift gauges on /metrics) costs <= 5 % of the c=16 throughput.
 
 The bench bundle is the example spec with one change: ``api.rate_limit_rps`` raised from 500
 to 1e6, so that the limiter still runs on every request but does not cap the throughput being
@@ -63,6 +65,7 @@ BAR_VS_BENTO_BATCHED = 3.0
 BAR_VS_MLFLOW = 10.0
 BAR_P99_C16_MS = 50.0
 BAR_SOAK_RSS_GROWTH = 0.10
+BAR_DRIFT_COST = 0.05
 
 
 def log(message: str) -> None:
@@ -1004,6 +1007,114 @@ def soak(args: argparse.Namespace) -> dict[str, Any]:
     }
 
 
+def drift_cost(args: argparse.Namespace) -> dict[str, Any]:
+    """Live drift's cost on mlhandoff serve's c=16 throughput: the same bundle served with live
+    drift (the default) and with --no-live-drift, wrk runs alternating between the two in one
+    run (A B B A ...: a drifting machine load hits both alike); the median req/s of each."""
+    bundle = Path(args.bundle) if args.bundle else prepare_bundle(OUT / "example")
+    records = golden_records(bundle)
+    log("live drift in process")
+    in_process = drift_in_process(bundle, records, 500 if args.smoke else 20_000)
+    servers = [
+        _mlhandoff("live-drift", bundle),
+        _mlhandoff("no-live-drift", bundle, "--no-live-drift"),
+    ]
+    for server in servers:
+        server.port = free_port()
+        server.command = [a.replace("{port}", str(server.port)) for a in server.command]
+    runs: dict[str, list[dict[str, Any]]] = {s.name: [] for s in servers}
+    with contextlib.ExitStack() as stack:
+        for server in servers:
+            stack.enter_context(running(server))
+        scripts = {s.name: wrk_script(s, records) for s in servers}
+        for server in servers:
+            wrk(server, scripts[server.name], 16, args.warmup)
+        for i in range(args.rounds):
+            for server in servers if i % 2 == 0 else servers[::-1]:
+                cpu0 = server_cpu(server)
+                run = wrk(server, scripts[server.name], 16, args.duration)
+                run.cpu_ms_per_request = 1000 * (server_cpu(server) - cpu0) / max(1, run.requests)
+                runs[server.name].append(run.__dict__)
+                log(f"{server.name} c=16: {run.rps:.0f} req/s, p99 {run.p99_ms:.2f} ms")
+        _, text = http("GET", servers[0].url + "/metrics")
+    from mlhandoff.serve.metrics import Scrape
+
+    gauges = [s for s in Scrape(text.decode()).samples if s.name == "mlhandoff_drift"]
+    median = {name: statistics.median(r["rps"] for r in rs) for name, rs in runs.items()}
+    return {
+        "bundle": str(bundle),
+        "seconds": args.duration,
+        "rounds": args.rounds,
+        "runs": runs,
+        "median_rps": median,
+        "cost": 1 - median["live-drift"] / median["no-live-drift"],
+        "in_process": in_process,
+        "gauges": {f"{g.labels['field']} {g.labels['statistic']}": g.value for g in gauges},
+    }
+
+
+def drift_in_process(
+    bundle: Path, records: list[dict[str, Any]], requests: int
+) -> dict[str, float]:
+    """Microseconds per one-row request in this process: live drift's part (queueing, the
+    amortised counting, a scrape every 1,000 requests) beside the contract's validation."""
+    import pyarrow as pa
+    from prometheus_client import CollectorRegistry, generate_latest
+
+    import mlhandoff
+    from mlhandoff.contract.validate import CompiledContract
+    from mlhandoff.monitor.reference import load_reference
+    from mlhandoff.monitor.rules import positive_class
+    from mlhandoff.serve.drift import LiveDrift
+
+    opened = mlhandoff.open_bundle(bundle)
+    contract = CompiledContract(opened.spec.data_contract)
+    tables = [contract.validate_json([r])[0] for r in records]
+    answer = pa.table({"score": [0.1], "label": [0]})
+    drift = LiveDrift(
+        opened.spec, load_reference(opened), positive_class(opened.record.model.classes)
+    )
+    registry = CollectorRegistry()
+    registry.register(drift)
+    started = time.perf_counter()
+    for i in range(requests):
+        drift.observe(tables[i % len(tables)], answer)
+        if i % 1000 == 999:
+            generate_latest(registry)
+    drift_us = (time.perf_counter() - started) / requests * 1e6
+    started = time.perf_counter()
+    for i in range(requests):
+        contract.validate_json([records[i % len(records)]])
+    validate_us = (time.perf_counter() - started) / requests * 1e6
+    return {"requests": requests, "drift_us": drift_us, "validate_us": validate_us}
+
+
+def drift_cost_report(result: dict[str, Any]) -> str:
+    median = result["median_rps"]
+    lines = [
+        f"live drift's cost at c=16 ({result['rounds']} alternating wrk runs of "
+        f"{result['seconds']:g} s each):",
+    ]
+    for name, runs in result["runs"].items():
+        each = ", ".join(f"{r['rps']:.0f}" for r in runs)
+        cpu = statistics.median(r["cpu_ms_per_request"] for r in runs)
+        errors = sum(r["errors"] for r in runs)
+        lines.append(
+            f"  {name:<14} median {median[name]:8.0f} req/s  (runs: {each}; "
+            f"server CPU {cpu:.3f} ms/request; errors {errors})"
+        )
+    cost = result["cost"]
+    ok = "PASS" if cost <= BAR_DRIFT_COST else "FAIL"
+    lines.append(f"  cost {cost:+.1%} of throughput (bar <= {BAR_DRIFT_COST:.0%}): {ok}")
+    lines.append(f"  gauges exported at the end: {len(result['gauges'])}")
+    p = result["in_process"]
+    lines.append(
+        f"  in process, per one-row request: live drift {p['drift_us']:.1f} us (queue, counting, "
+        f"a scrape per 1,000), contract validation {p['validate_us']:.1f} us"
+    )
+    return "\n".join(lines)
+
+
 def _metric_lines(text: str, prefixes: tuple[str, ...]) -> list[str]:
     return [line for line in text.splitlines() if line.startswith(prefixes)]
 
@@ -1144,6 +1255,17 @@ def main() -> None:
         default=200.0,
         help="soak request rate (default: the example spec's throughput_rps, 200)",
     )
+    parser.add_argument(
+        "--drift-cost",
+        action="store_true",
+        help="instead of the comparison: live drift's cost on c=16 throughput (with and without "
+        "--no-live-drift, alternating runs)",
+    )
+    parser.add_argument("--rounds", type=int, default=6, help="--drift-cost: runs per server")
+    parser.add_argument("--bundle", help="--drift-cost: serve this bundle (default: the bench's)")
+    parser.add_argument(
+        "--smoke", action="store_true", help="--drift-cost at a tiny size (runs of 1 s, 2 rounds)"
+    )
     parser.add_argument("--_driver", nargs=4, help=argparse.SUPPRESS)
     args = parser.parse_args()
 
@@ -1158,7 +1280,13 @@ def main() -> None:
 
     OUT.mkdir(parents=True, exist_ok=True)
     stamp = time.strftime("%Y%m%d-%H%M%S")
-    if args.soak:
+    if args.smoke:
+        args.duration, args.warmup, args.rounds = 1.0, 1.0, 2
+    if args.drift_cost:
+        result = drift_cost(args)
+        text = drift_cost_report(result)
+        (OUT / f"drift-cost-{stamp}.json").write_text(json.dumps(result, indent=2))
+    elif args.soak:
         result = soak(args)
         text = soak_report(result)
         (OUT / f"soak-{stamp}.json").write_text(json.dumps(result, indent=2))

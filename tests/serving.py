@@ -129,10 +129,12 @@ def pyfunc_bundle(
     sample: pa.Table | None = None,
     *,
     extra: dict[str, Any] | None = None,
+    monitoring: dict[str, Any] | None = None,
 ) -> Path:
     """Pack a python_function bundle whose ``predict(frame)`` is ``code`` (score = its return);
     ``fields`` and ``sample`` replace the default contract (x, c, secret) and its sample;
-    ``extra`` adds top-level spec sections (rollout, acceptance ...)."""
+    ``extra`` adds top-level spec sections (rollout, acceptance ...), ``monitoring`` is the
+    spec's monitoring section."""
     work = root / f"{name}-{version}-src"
     shutil.rmtree(work, ignore_errors=True)
     (work / "model_code").mkdir(parents=True)
@@ -152,6 +154,7 @@ def pyfunc_bundle(
         "api": {"examples": [] if fields else [{"x": 1.0, "c": "a", "secret": "s"}], **(api or {})},
         "golden": {"rows": 20},
         **(extra or {}),
+        **({"monitoring": monitoring} if monitoring else {}),
     }
     (work / "handoff.yaml").write_text(yaml.safe_dump(spec))
     rng = np.random.default_rng(0)

@@ -74,3 +74,19 @@ def test_routing_bench_runs() -> None:
     assert result["plain_rps"] > 0 and result["canary_rps"] > 0
     assert 0 < result["candidate_share"] < 0.5  # weight 10: some, not most, to the candidate
     assert result["errors"] == {"plain": 0, "canary 10%": 0}
+
+
+def test_serve_bench_drift_cost_runs(example_dir: Path, tmp_path: Path) -> None:
+    """bench/serve.py --drift-cost --smoke: two real servers (live drift on and off) under wrk,
+    on the example packed as the bench packs it (the rate limit out of the way)."""
+    import mlhandoff
+    from mlhandoff.spec import dump_spec, load_spec
+
+    spec = load_spec(example_dir / "handoff.yaml")
+    spec.api.rate_limit_rps = 1_000_000
+    spec.security.keyring = None
+    (example_dir / "handoff.drift-bench.yaml").write_text(dump_spec(spec))
+    bundle = mlhandoff.pack(spec=example_dir / "handoff.drift-bench.yaml", out=tmp_path).path
+    out = _bench("serve.py", "--drift-cost", "--smoke", "--bundle", str(bundle))
+    assert "live drift's cost at c=16" in out, out
+    assert "errors 0)" in out and "gauges exported at the end: 6" in out, out

@@ -13,18 +13,17 @@ from pathlib import Path
 import pytest
 import yaml
 from prometheus_client.metrics_core import Metric
+from prometheus_client.parser import text_string_to_metric_families
 
 import mlhandoff
 from mlhandoff.bundle.manifest import build_manifest, read_manifest, write_manifest
 from mlhandoff.render.alerts import alert_rules, burn_factor, render_alert_tests, render_alerts
 from mlhandoff.render.dashboard import panel_queries
-from mlhandoff.serve.metrics import ServerMetrics
 from mlhandoff.spec import load_spec
+from serving import live_server
 
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLE_SPEC = ROOT / "examples" / "risky_transactions" / "handoff.yaml"
-#: The live drift gauges the server exports (issue 12, part 6).
-DRIFT_GAUGES = {"mlhandoff_drift", "mlhandoff_null_rate", "mlhandoff_unseen_rate"}
 
 
 def _promtool(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
@@ -39,13 +38,17 @@ def _promtool(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
     )
 
 
-def _server_metric_names() -> set[str]:
-    """Every series name the server's registry can expose (counters end in _total, histograms
-    have _bucket/_count/_sum), whether or not it has been observed yet."""
+@pytest.fixture(scope="module")
+def exported(example_bundle: Path) -> set[str]:
+    """Every series name a live server of the example exposes on /metrics (counters end in
+    _total, histograms have _bucket/_count/_sum), whether or not it has been observed yet:
+    the request metrics, the model's, and the live drift gauges."""
+    with live_server(example_bundle, model_process=False) as server:
+        text = server.client.get("/metrics").text
     names = set()
-    for family in ServerMetrics().registry.collect():
+    for family in text_string_to_metric_families(text):
         names |= _sample_names(family)
-    return names | DRIFT_GAUGES
+    return names
 
 
 def _sample_names(family: Metric) -> set[str]:
@@ -137,9 +140,16 @@ def test_the_unit_tests_catch_a_wrong_rule(
     assert tested.returncode != 0, tested.stdout
 
 
-def test_every_query_names_a_metric_the_server_exports(docs: Path, tmp_path: Path) -> None:
-    exported = _server_metric_names()
-    assert {"mlhandoff_requests_total", "mlhandoff_request_latency_seconds_bucket"} <= exported
+def test_every_query_names_a_metric_the_server_exports(
+    docs: Path, tmp_path: Path, exported: set[str]
+) -> None:
+    assert {
+        "mlhandoff_requests_total",
+        "mlhandoff_request_latency_seconds_bucket",
+        "mlhandoff_drift",
+        "mlhandoff_null_rate",
+        "mlhandoff_unseen_rate",
+    } <= exported
     dashboard = json.loads((docs / "dashboard.json").read_text())
     queries = panel_queries(dashboard)
     assert len(queries) > 20
@@ -163,11 +173,9 @@ def test_every_query_names_a_metric_the_server_exports(docs: Path, tmp_path: Pat
     assert checked.returncode == 0, checked.stdout + checked.stderr
 
 
-def test_a_query_for_an_unknown_metric_is_caught() -> None:
+def test_a_query_for_an_unknown_metric_is_caught(exported: set[str]) -> None:
     """The check above can fail: a misspelt counter (no _total) is not exported."""
-    assert _metrics_in("rate(mlhandoff_requests[5m])") - _server_metric_names() == {
-        "mlhandoff_requests"
-    }
+    assert _metrics_in("rate(mlhandoff_requests[5m])") - exported == {"mlhandoff_requests"}
 
 
 def test_the_dashboard_shows_each_rule_and_the_budget(docs: Path) -> None:

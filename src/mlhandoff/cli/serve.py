@@ -129,6 +129,14 @@ def serve(
         ),
     ] = 10.0,
     log_level: Annotated[str, typer.Option(help="debug, info, warning or error.")] = "info",
+    live_drift: Annotated[
+        bool,
+        typer.Option(
+            help="Count the served rows against the bundle's reference profile and export each "
+            "drift and output rule's statistic on /metrics (mlhandoff_drift{field,statistic}, "
+            "mlhandoff_null_rate, mlhandoff_unseen_rate); --no-live-drift turns it off.",
+        ),
+    ] = True,
     public_key: Annotated[
         list[Path] | None,
         typer.Option(
@@ -190,6 +198,7 @@ def serve(
         token_env=token_env,
         log_level=log_level,
         public_keys=tuple(public_key or ()),
+        live_drift=live_drift,
     )
     run(lambda: create_app(config))  # verify the bundle and the options before binding
     if redis:

@@ -10,11 +10,12 @@ resets the clock, as a series that goes stale does in Prometheus.
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 from mlhandoff.monitor.performance import ScoreCounts, estimated, realised
-from mlhandoff.monitor.profile import FieldProfile, Profile, Role
+from mlhandoff.monitor.profile import FieldProfile, Profile, Role, category_text
 from mlhandoff.monitor.stats import STATISTIC_FUNCTIONS, positive_share
 from mlhandoff.spec.durations import duration_seconds
 from mlhandoff.spec.models import DriftRule, HandoffSpec, OutputRule, PerformanceRule, ServiceRule
@@ -81,6 +82,11 @@ class Context:
     redacted: frozenset[str] = frozenset()
     #: Whether contract failures were counted (plain tables; a server logs valid requests only).
     validated: bool = False
+
+
+def positive_class(classes: Sequence[Any] | None) -> str:
+    """A binary classifier's positive class as a category is written: its last class, else 1."""
+    return category_text(classes[-1]) if classes else "1"
 
 
 def compile_rules(ctx: Context) -> list[CompiledRule]:

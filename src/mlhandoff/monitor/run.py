@@ -22,10 +22,16 @@ from mlhandoff.errors import InputError
 from mlhandoff.monitor.labels import Labels
 from mlhandoff.monitor.logs import LogBatch, LogReader, Skipped, Unreadable, log_files
 from mlhandoff.monitor.performance import ScoreCounts, count_scores, estimated, realised
-from mlhandoff.monitor.profile import FieldProfile, Profile, ProfileCounter, Role, category_text
+from mlhandoff.monitor.profile import FieldProfile, Profile, ProfileCounter, Role
 from mlhandoff.monitor.reference import load_reference
 from mlhandoff.monitor.report import Firing, Histogram, MonitorReport, RuleRow, State, WindowReport
-from mlhandoff.monitor.rules import CompiledRule, Context, WindowCounts, compile_rules
+from mlhandoff.monitor.rules import (
+    CompiledRule,
+    Context,
+    WindowCounts,
+    compile_rules,
+    positive_class,
+)
 from mlhandoff.spec.durations import duration_seconds, format_duration
 from mlhandoff.spec.monitoring import STATISTICS, score_output
 
@@ -62,7 +68,7 @@ def monitor(
     reference = load_reference(opened)
     outputs = opened.outputs
     classes = opened.record.model.classes
-    positive = category_text(classes[-1]) if classes else "1"
+    positive = positive_class(classes)
     joined = (
         Labels(
             Path(labels), join_key, label_column or spec.data_contract.label or "label", positive

@@ -54,3 +54,5 @@ class ServeConfig:
     #: Serve only a bundle whose signatures/model.sig verifies with one of these public keys
     #: (checked before anything in the bundle is deserialised; the fallback too).
     public_keys: tuple[Path, ...] = ()
+    #: Count the served rows against the reference profile for the drift gauges (serve/drift.py).
+    live_drift: bool = True

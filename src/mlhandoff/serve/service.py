@@ -6,7 +6,8 @@
     → version (with a baseline: canary or shadow split, sticky by key) → that version's contract
     → model routing (the model process, batched there, time-budgeted; fallback and breaker)
     → protocol response (the answering version's) → the shadow version, in the background
-    → idempotency record, prediction log, metrics, access log
+    → idempotency record, prediction log, live drift (the served bundle's answers), metrics,
+    access log
 
 Each step lives in its own module (``guards``, ``idempotency``, ``protocols/``, ``canary``,
 ``routing``); this one only composes them.
@@ -38,6 +39,7 @@ from mlhandoff.serve.canary import (
     served_version,
 )
 from mlhandoff.serve.config import ServeConfig
+from mlhandoff.serve.drift import LiveDrift, live_drift
 from mlhandoff.serve.errors import ApiError, without_pii_values
 from mlhandoff.serve.guards import (
     BearerAuth,
@@ -144,6 +146,9 @@ class ModelService:
         self._unrouted = candidate.version if baseline is None else "-"
         self._shadows: set[asyncio.Task[None]] = set()
         self.predlog: PredictionLog | None = None
+        self.drift: LiveDrift | None = (
+            live_drift(self.bundle, self.metrics.registry) if config.live_drift else None
+        )
 
     def model_info(self) -> dict[str, str]:
         return self.router.candidate.info()
@@ -232,6 +237,8 @@ class ModelService:
             self.metrics.observe_outputs(outputs, answering.bundle.outputs.fields, version)
             if shadow is not None:
                 self._shadow(shadow, data, request_id, routed_s)
+            if self.drift and answering.bundle is self.bundle:  # its reference profile
+                self.drift.observe(table, outputs)
             return Response(content, media_type="application/json", headers=headers)
         except ApiError as exc:
             status = exc.status
