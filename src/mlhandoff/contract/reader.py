@@ -40,6 +40,7 @@ __all__ = [
     "DEFAULT_CHUNK_ROWS",
     "Batches",
     "open_batches",
+    "parquet_dataset",
     "records_table",
     "suffix_kind",
     "type_columns",
@@ -186,12 +187,8 @@ def _open_parquet(
     path: Path, chunk_rows: int, dictionary: list[str], columns: list[str] | None = None
 ) -> tuple[int, pa.Schema, Iterator[pa.RecordBatch]]:
     try:
-        # pre_buffer (pyarrow's default) reads row groups ahead and holds them: memory would
-        # grow with the file instead of staying at about one row group.
         if path.is_dir():
-            scan = ds.ParquetFragmentScanOptions(pre_buffer=False)
-            form = ds.ParquetFileFormat(default_fragment_scan_options=scan)
-            dataset = ds.dataset(path, format=form)
+            dataset = parquet_dataset(path)
             batches = dataset.to_batches(
                 columns=_present(columns, dataset.schema),
                 batch_size=chunk_rows,
@@ -199,6 +196,7 @@ def _open_parquet(
                 fragment_readahead=1,
             )
             return dataset.count_rows(), dataset.schema, batches
+        # pre_buffer=False: see parquet_dataset
         file = pq.ParquetFile(path, read_dictionary=dictionary, pre_buffer=False)
         chunks = file.iter_batches(
             batch_size=chunk_rows, columns=_present(columns, file.schema_arrow)
@@ -206,6 +204,18 @@ def _open_parquet(
         return file.metadata.num_rows, file.schema_arrow, chunks
     except (pa.ArrowException, OSError) as exc:
         raise InputError(f"{path}: not a readable Parquet file ({_reason(exc)})") from exc
+
+
+def parquet_dataset(path: Path, dictionary: list[str] | None = None) -> ds.Dataset:
+    """A Parquet file, a directory of them or a hive-partitioned dataset (``key=value``
+    folders become columns) as one pyarrow dataset, its files in name order; ``dictionary``:
+    columns read as dictionaries."""
+    # pre_buffer (pyarrow's default) reads row groups ahead and holds them: memory would grow
+    # with the file instead of staying at about one row group.
+    scan = ds.ParquetFragmentScanOptions(pre_buffer=False)
+    read = ds.ParquetReadOptions(dictionary_columns=dictionary or [])
+    form = ds.ParquetFileFormat(read_options=read, default_fragment_scan_options=scan)
+    return ds.dataset(path, format=form, partitioning="hive")
 
 
 def _present(columns: list[str] | None, schema: pa.Schema) -> list[str] | None:
