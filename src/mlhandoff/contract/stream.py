@@ -28,6 +28,7 @@ __all__ = [
     "DEFAULT_CHUNK_ROWS",
     "LEAKAGE_SAMPLE_ROWS",
     "LeakageSample",
+    "check_label",
     "file_repeats",
     "validate_file",
 ]
@@ -57,12 +58,7 @@ def validate_file(
     compiled = _compiled(contract, max_examples)
     repeats = file_repeats(path, compiled.contract, chunk_rows)
     batches = open_batches(path, compiled.contract, chunk_rows=chunk_rows, for_validation=True)
-    names = batches.schema.names
-    if label is not None and label not in names:
-        raise InputError(
-            f"{batches.path}: label column '{label}' is not in the data; columns are: "
-            + ", ".join(names[:20])
-        )
+    check_label(batches.path, batches.schema.names, label)
     if batches.total is not None and on_total:
         on_total(batches.total)
     session = compiled.session(
@@ -90,6 +86,15 @@ def validate_file(
             sample.table(batches.empty()), label, compiled.contract, parse_text=batches.text
         )
     return report
+
+
+def check_label(path: Path, names: list[str], label: str | None) -> None:
+    """InputError when the label column given for the leakage check is not in the data."""
+    if label is not None and label not in names:
+        raise InputError(
+            f"{path}: label column '{label}' is not in the data; columns are: "
+            + ", ".join(names[:20])
+        )
 
 
 def file_repeats(
