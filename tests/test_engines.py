@@ -12,8 +12,7 @@ import pytest
 
 from mlhandoff.contract.stream import validate_file
 from mlhandoff.contract.validate import CompiledContract
-from mlhandoff.engines import LocalEngine, open_engine
-from mlhandoff.errors import EngineError, InputError
+from mlhandoff.engines import LocalEngine
 from mlhandoff.spec.models import DataContract
 
 distributed = pytest.importorskip("dask.distributed")

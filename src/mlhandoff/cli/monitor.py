@@ -11,7 +11,17 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from mlhandoff.cli._app import EXIT_FAILED, app, console, fail, run
+from mlhandoff.cli._app import (
+    EXIT_FAILED,
+    EngineOption,
+    SchedulerOption,
+    app,
+    console,
+    engine_progress,
+    engine_session,
+    fail,
+    run,
+)
 from mlhandoff.errors import InputError
 from mlhandoff.monitor.report import MonitorReport, WindowReport
 
@@ -61,6 +71,8 @@ def monitor(
     chunk_rows: Annotated[
         int, typer.Option(min=1, help="Rows read at a time (bounds memory).")
     ] = 262_144,
+    engine: EngineOption = "local",
+    scheduler: SchedulerOption = None,
 ) -> None:
     """Judge the bundle's monitoring rules on logged predictions, window by window.
 
@@ -70,25 +82,27 @@ def monitor(
     Example: [bold]mlhandoff monitor dist/my-model-1.0.0 --data predictions/ --window 1h[/]
     """
     from mlhandoff.monitor.html import render_html
-    from mlhandoff.monitor.run import monitor as run_monitor
 
     start, end = _instant(since, "--since", as_json), _instant(until, "--until", as_json)
-    report = run(
-        lambda: run_monitor(
-            bundle,
-            data,
-            step=window,
-            labels=labels,
-            join_key=join_key,
-            label_column=label_column,
-            since=start,
-            until=end,
-            time_column=time_column,
-            timezone=timezone,
-            chunk_rows=chunk_rows,
-        ),
-        as_json=as_json,
-    )
+
+    def action() -> MonitorReport:
+        with engine_session(engine, scheduler) as runner, engine_progress(not as_json) as bar:
+            return runner.monitor(
+                bundle,
+                data,
+                progress=bar,
+                step=window,
+                labels=labels,
+                join_key=join_key,
+                label_column=label_column,
+                since=start,
+                until=end,
+                time_column=time_column,
+                timezone=timezone,
+                chunk_rows=chunk_rows,
+            )
+
+    report = run(action, as_json=as_json)
     if html is not None:
         run(lambda: html.write_text(render_html(report), encoding="utf-8"), as_json=as_json)
     if as_json:

@@ -200,6 +200,10 @@ class ReportBuilder:
         self.failing_rows += other.failing_rows
         self.rows += other.rows
 
+    def broken(self) -> bool:
+        """Whether a rule other than the whole-data ones (null fractions) is broken so far."""
+        return bool(self._schema) or any(not t.notice for t in self._tallies.values())
+
     def _shown(self, hit: Hit, rows: np.ndarray, room: int) -> list[Any]:
         if hit.field in self.pii:
             return [REDACTED] * len(rows)

@@ -18,8 +18,8 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from mlhandoff.contract.ids import REPEAT_WHAT
 from mlhandoff.contract.coerce import FALSE, TRUE, is_text
+from mlhandoff.contract.ids import REPEAT_WHAT
 from mlhandoff.contract.report import Hit, Rule
 from mlhandoff.contract.types import is_list
 from mlhandoff.spec.models import FieldSpec

@@ -159,9 +159,10 @@ class LeakageSample:
     def draw(self, batch: pa.RecordBatch, offset: int) -> pa.RecordBatch:
         """The rows of ``batch`` (its first row is row ``offset`` of the data) in the sample."""
         if self.fraction < 1.0:
-            rng = np.random.default_rng(0)
-            rng.bit_generator.advance(offset)
-            batch = batch.filter(pa.array(rng.random(batch.num_rows) < self.fraction))
+            bits = np.random.PCG64(0)  # default_rng(0)'s stream, advanced to row ``offset``
+            bits.advance(offset)
+            draws = np.random.Generator(bits).random(batch.num_rows)
+            batch = batch.filter(pa.array(draws < self.fraction))
         return batch.slice(0, LEAKAGE_SAMPLE_ROWS)
 
     def keep(self, batch: pa.RecordBatch) -> None:

@@ -155,6 +155,11 @@ class ValidationSession:
         self._builder.merge(other._builder)
         self._missing_required |= other._missing_required
 
+    @property
+    def broken(self) -> bool:
+        """Whether a row or schema rule is broken so far (whole-data rules are judged later)."""
+        return self._builder.broken()
+
     def add(self, data: TableLike) -> None:
         """Validate one chunk; its rows are numbered after those of the chunks before it."""
         table = (

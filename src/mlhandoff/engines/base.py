@@ -45,7 +45,12 @@ class Engine(Protocol):
     ) -> ValidationReport: ...
 
     def monitor(
-        self, bundle: str | Path, data: str | Path, *, progress: Progress | None = None, **options: Any
+        self,
+        bundle: str | Path,
+        data: str | Path,
+        *,
+        progress: Progress | None = None,
+        **options: Any,
     ) -> MonitorReport: ...
 
     def evaluate(

@@ -93,7 +93,7 @@ class DaskEngine:
     ) -> ValidationReport:
         import dask
 
-        from mlhandoff.engines.dask_validate import repeat_graph, validate_part
+        from mlhandoff.engines.dask_validate import part_repeats, validate_part
 
         fields = contract.contract.fields
         categories = [n for n, f in fields.items() if f.type == "category"]
@@ -102,9 +102,7 @@ class DaskEngine:
         )
         check_label(Path(data), schema.names, label)
         total = sum(p.rows for p in parts)
-        ids = [n for n, f in fields.items() if f.id]
-        present = [n for n in ids if n in schema.names]
-        repeats = repeat_graph(parts, present, contract, chunk_rows) if parts and present else {}
+        repeats = part_repeats(parts, contract, chunk_rows)
         sample = LeakageSample(total) if label else None
         extra = [label] if label else []
         token = uuid.uuid4().hex[:8]
@@ -115,7 +113,7 @@ class DaskEngine:
                 allow_extra,
                 extra,
                 chunk_rows,
-                {n: repeats[n][i] for n in present} if ids else None,
+                None if repeats is None else repeats[i],
                 sample,
                 dask_key_name=f"validate-part-{token}-{i}",
             )
@@ -142,7 +140,12 @@ class DaskEngine:
     # --- monitor -----------------------------------------------------------------------------
 
     def monitor(
-        self, bundle: str | Path, data: str | Path, *, progress: Progress | None = None, **options: Any
+        self,
+        bundle: str | Path,
+        data: str | Path,
+        *,
+        progress: Progress | None = None,
+        **options: Any,
     ) -> MonitorReport:
         return monitor(bundle, data, map_files=partial(self._map_files, progress), **options)
 

@@ -36,10 +36,9 @@ def validate_part(
 ) -> tuple[ValidationSession, list[pa.RecordBatch]]:
     """One partition's session (rows numbered from 0) and its rows of the leakage sample;
     ``repeats``: per id field, a frame indexed by the global rows that repeat an id."""
-    local = None
-    if repeats is not None:
-        local = {name: np.sort(frame.index.to_numpy(np.int64)) - part.offset for name, frame in repeats.items()}
-    session = contract.session(allow_extra=allow_extra, extra_columns=extra, repeats=local)
+    session = contract.session(
+        allow_extra=allow_extra, extra_columns=extra, repeats=local_repeats(part, repeats)
+    )
     seen = 0
     mine = LeakageSample(None) if sample is not None else None
     for raw in part.batches(chunk_rows):
@@ -74,6 +73,29 @@ def repeat_frame(pairs: Any) -> Any:
     values = pa.array(pairs["value"])
     rows = repeat_rows(values, pairs["row"].to_numpy(np.int64))
     return pd.DataFrame({"row": rows})
+
+
+def part_repeats(
+    parts: list[Part], contract: CompiledContract, chunk_rows: int
+) -> list[dict[str, Any]] | None:
+    """For each partition, its delayed repeat rows per id field in the data (None: the
+    contract has no ids, so there is nothing to check)."""
+    ids = [n for n, f in contract.contract.fields.items() if f.id]
+    if not ids:
+        return None
+    present = [n for n in ids if parts and n in parts[0].schema.names]
+    graph = repeat_graph(parts, present, contract, chunk_rows) if present else {}
+    return [{n: graph[n][i] for n in present} for i in range(len(parts))]
+
+
+def local_repeats(part: Part, repeats: dict[str, Any] | None) -> dict[str, np.ndarray] | None:
+    """A partition's repeat rows numbered from its first row."""
+    if repeats is None:
+        return None
+    return {
+        name: np.sort(frame.index.to_numpy(np.int64)) - part.offset
+        for name, frame in repeats.items()
+    }
 
 
 def repeat_graph(

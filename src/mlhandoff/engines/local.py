@@ -42,7 +42,12 @@ class LocalEngine:
         )
 
     def monitor(
-        self, bundle: str | Path, data: str | Path, *, progress: Progress | None = None, **options: Any
+        self,
+        bundle: str | Path,
+        data: str | Path,
+        *,
+        progress: Progress | None = None,
+        **options: Any,
     ) -> MonitorReport:
         return monitor(bundle, data, **options)
 

@@ -32,7 +32,9 @@ class Part:
     offset: int
     rows: int
 
-    def batches(self, chunk_rows: int, columns: list[str] | None = None) -> Iterator[pa.RecordBatch]:
+    def batches(
+        self, chunk_rows: int, columns: list[str] | None = None
+    ) -> Iterator[pa.RecordBatch]:
         """The partition's rows in batches, typed as the dataset's schema says."""
         names = None if columns is None else [c for c in columns if c in self.schema.names]
         return self.fragment.to_batches(schema=self.schema, columns=names, batch_size=chunk_rows)

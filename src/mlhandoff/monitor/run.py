@@ -112,8 +112,8 @@ def monitor(
     skipped: list[Skipped] = []
     files = log_files(Path(data))
     reader.layout = _layout(reader, files)
-    counted = (map_files or _one_by_one)(partial(count_file, counting, reader), files)
-    for path, result in zip(files, counted, strict=True):
+    per_file = (map_files or _one_by_one)(partial(count_file, counting, reader), files)
+    for path, result in zip(files, per_file, strict=True):
         counting.note(result.notes)
         if result.windows is None:
             skipped.append(Skipped(str(path), result.unreadable))
