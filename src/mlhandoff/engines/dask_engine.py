@@ -60,7 +60,7 @@ class DaskEngine:
             cluster = LocalCluster(
                 n_workers=workers or os.cpu_count() or 1,
                 threads_per_worker=1,
-                dashboard_address=None,
+                dashboard_address=":0",
             )
             return cls(Client(cluster), cluster)
         timeout = dask.config.get("distributed.comm.timeouts.connect")
