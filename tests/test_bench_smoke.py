@@ -64,3 +64,9 @@ def test_serve_bench_and_loadtest_share_one_percentile(serve_bench) -> None:
 
     values = [float(v) for v in range(1, 102)]
     assert serve_bench._pct(values, 99) == percentile(values, 99) == pytest.approx(100.0)
+
+
+def test_engines_bench_runs(tmp_path: Path) -> None:
+    pytest.importorskip("distributed")
+    out = _bench("engines.py", "--smoke", "--dir", str(tmp_path))
+    assert "dask2" in out and "DIFFERENT" not in out
