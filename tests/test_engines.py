@@ -265,6 +265,29 @@ def test_cli_engines_agree_and_errors_are_one_line(
     assert alone.exit_code == 2 and "--scheduler needs --engine dask" in alone.stdout
 
 
+def test_cli_monitor_and_evaluate_on_both_engines(
+    example_bundle: Path, prediction_log: Path, example_dir: Path, engine: DaskEngine
+) -> None:
+    address = engine.client.scheduler.address
+    dask_args = ["--engine", "dask", "--scheduler", address]
+    monitor = ["monitor", str(example_bundle), "--data", str(prediction_log), "--json"]
+    evaluate = [
+        "evaluate",
+        str(example_bundle),
+        "--data",
+        str(example_dir / "work" / "test.parquet"),
+        "--no-latency",
+        "--resamples",
+        "50",
+        "--json",
+    ]
+    for command in (monitor, evaluate):
+        local = runner.invoke(app, command)
+        remote = runner.invoke(app, [*command, *dask_args])
+        assert remote.exit_code == local.exit_code, remote.output
+        assert json.loads(remote.stdout) == json.loads(local.stdout)
+
+
 def test_an_unreachable_scheduler_is_named_without_a_traceback(
     example_bundle: Path, example_dir: Path
 ) -> None:

@@ -31,6 +31,8 @@ class LocalEngine:
         chunk_rows: int = DEFAULT_CHUNK_ROWS,
         progress: Progress | None = None,
     ) -> ValidationReport:
+        if progress:
+            progress.start("validating", None)  # the total once the format tells it
         return validate_file(
             data,
             contract,
