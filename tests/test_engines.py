@@ -16,6 +16,8 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 from typer.testing import CliRunner
 
 from mlhandoff.cli import app
@@ -336,3 +338,19 @@ def test_the_leakage_sample_is_the_same_however_the_rows_are_cut() -> None:
     drawn = pa.Table.from_batches(whole.batches).column("i").to_pylist()
     assert pa.Table.from_batches(pieces.batches).column("i").to_pylist() == drawn
     assert 1_500 < len(drawn) < 2_500
+
+
+@given(
+    st.lists(st.one_of(st.none(), st.integers(0, 6)), max_size=40),
+    st.randoms(use_true_random=False),
+)
+def test_repeat_rows_is_every_later_occurrence(values: list[int | None], rnd: object) -> None:
+    """Against a plain loop, with the pairs in any order (a shuffled bucket)."""
+    from mlhandoff.contract.ids import repeat_rows
+
+    first: dict[int, int] = {}
+    expected = [i for i, v in enumerate(values) if v is not None and first.setdefault(v, i) != i]
+    order = list(range(len(values)))
+    rnd.shuffle(order)  # type: ignore[attr-defined]
+    shuffled = pa.array([values[i] for i in order], pa.int64())
+    assert repeat_rows(shuffled, np.array(order, dtype=np.int64)).tolist() == expected

@@ -27,12 +27,16 @@ def repeat_rows(values: pa.Array | pa.ChunkedArray, rows: np.ndarray) -> np.ndar
         values = values.combine_chunks() if values.num_chunks else pa.array([], values.type)
     if pa.types.is_dictionary(values.type):
         values = values.dictionary_decode()
+    rows = np.asarray(rows, dtype=np.int64)
     if len(values) < 2:
         return np.empty(0, dtype=np.int64)
+    if np.any(rows[1:] < rows[:-1]):  # a shuffled bucket: put it in row order first
+        order = np.argsort(rows, kind="stable")
+        values, rows = values.take(pa.array(order)), rows[order]
+    # Dictionary codes number the distinct values in order of first appearance, so a row holds
+    # its value's first occurrence exactly when its code exceeds every code before it.
     codes = pc.dictionary_encode(values).indices.fill_null(-1).to_numpy(zero_copy_only=False)
-    order = np.lexsort((rows, codes))  # by value, then by row: each value's first row leads
-    ranked = codes[order]
-    repeat = np.zeros(len(ranked), dtype=bool)
-    repeat[1:] = ranked[1:] == ranked[:-1]
-    repeat &= ranked >= 0
-    return np.sort(np.asarray(rows, dtype=np.int64)[order][repeat])
+    before = np.empty_like(codes)
+    before[0] = -1
+    np.maximum.accumulate(codes[:-1], out=before[1:])
+    return rows[(codes >= 0) & (codes <= before)]
