@@ -33,10 +33,12 @@ def repeat_rows(values: pa.Array | pa.ChunkedArray, rows: np.ndarray) -> np.ndar
     if np.any(rows[1:] < rows[:-1]):  # a shuffled bucket: put it in row order first
         order = np.argsort(rows, kind="stable")
         values, rows = values.take(pa.array(order)), rows[order]
-    # Dictionary codes number the distinct values in order of first appearance, so a row holds
-    # its value's first occurrence exactly when its code exceeds every code before it.
-    codes = pc.dictionary_encode(values).indices.fill_null(-1).to_numpy(zero_copy_only=False)
-    before = np.empty_like(codes)
-    before[0] = -1
-    np.maximum.accumulate(codes[:-1], out=before[1:])
-    return rows[(codes >= 0) & (codes <= before)]
+    # A stable sort by value keeps equal values in row order: in each run of equal values the
+    # first is the first occurrence, the others repeat it (nulls sort last and never repeat).
+    # Sorting, rather than hashing, keeps memory near the column's size for millions of ids.
+    ranked = pc.sort_indices(values)  # nulls last
+    sorted_values = values.take(ranked)
+    same = pc.equal(sorted_values.slice(1), sorted_values.slice(0, len(values) - 1))
+    repeat = np.zeros(len(values), dtype=bool)
+    repeat[1:] = same.fill_null(False).to_numpy(zero_copy_only=False)
+    return np.sort(rows[ranked.to_numpy()[repeat]])
