@@ -204,11 +204,18 @@ def main() -> None:
     )
     if args.smoke:
         return
+    plain = out / "contract-plain.json"
+    plain.write_text(json.dumps(contract_bench.contract_json()))
+    compare(
+        f"the same {rows:,} rows without the id field (no shuffle)",
+        out / "big",
+        plain,
+        args.partition_rows,
+        engines,
+    )
     small = out / "small.parquet"
     _, bad, _ = contract_bench.make_tables(args.small_rows)
     pq.write_table(bad, small)
-    plain = out / "contract-plain.json"
-    plain.write_text(json.dumps(contract_bench.contract_json()))
     compare(
         f"{args.small_rows:,} rows, one file (bench/contract.py's workload): the overhead",
         small,
