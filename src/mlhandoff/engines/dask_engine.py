@@ -106,10 +106,11 @@ class DaskEngine:
         sample = LeakageSample(total) if label else None
         extra = [label] if label else []
         token = uuid.uuid4().hex[:8]
+        shared = dask.delayed(contract, name=f"contract-{token}", traverse=False)  # sent once
         tasks = [
             dask.delayed(validate_part, pure=False)(
                 part,
-                contract,
+                shared,
                 allow_extra,
                 extra,
                 chunk_rows,

@@ -112,11 +112,12 @@ def evaluate_on_dask(
     token = uuid.uuid4().hex[:8]
     import dask
 
+    shared = dask.delayed(contract, name=f"contract-{token}", traverse=False)  # sent once
     tasks = [
         dask.delayed(score_part, pure=False)(
             part,
             str(b.root),
-            contract,
+            shared,
             wanted,
             chunk_rows,
             None if repeats is None else repeats[i],
