@@ -130,7 +130,7 @@ EngineOption = Annotated[
     typer.Option(
         "--engine",
         help="Where to run: local (this process, streamed) or dask (a Dask cluster; "
-        "same answers). Dask needs: pip install 'mlhandoff[dask]'.",
+        "same answers). Dask needs: pip install 'mlhandoff\\[dask]'.",
     ),
 ]
 SchedulerOption = Annotated[
