@@ -90,3 +90,9 @@ def test_serve_bench_drift_cost_runs(example_dir: Path, tmp_path: Path) -> None:
     out = _bench("serve.py", "--drift-cost", "--smoke", "--bundle", str(bundle))
     assert "live drift's cost at c=16" in out, out
     assert "errors 0)" in out and "gauges exported at the end: 6" in out, out
+
+
+def test_engines_bench_runs(tmp_path: Path) -> None:
+    pytest.importorskip("distributed")
+    out = _bench("engines.py", "--smoke", "--dir", str(tmp_path))
+    assert "dask2" in out and "DIFFERENT" not in out

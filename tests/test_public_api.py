@@ -22,6 +22,7 @@ def test_the_public_names_are_pinned() -> None:
         "CompiledContract",
         "ContractViolation",
         "EvaluationError",
+        "EngineError",
         "HandoffError",
         "HandoffSpec",
         "InputError",

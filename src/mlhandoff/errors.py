@@ -7,6 +7,8 @@
     ├── InputError                a file or argument given to a command is wrong or missing
     │   └── EvaluationError       evaluation data or predictions cannot be scored (label, NaN ...)
     ├── StorageError              the disk refused a write (full, read-only): free space, retry
+    ├── EngineError               the execution engine cannot run (extra not installed, Dask
+    │                             scheduler unreachable): install it, or check the address
     ├── ContractViolation         data does not satisfy the data contract: fix the data
     ├── CompileError              serving.compile is required, but the model has no proven
     │                             compiled form: change the model or set compile: auto
@@ -116,6 +118,12 @@ class StorageError(HandoffError):
         }.get(exc.errno or 0, "check the path and its permissions")
         tail = f"; {what}" if what else ""
         return cls(f"{where}: {exc.strerror} ({hint}){tail}")
+
+
+class EngineError(HandoffError):
+    """The engine asked for cannot run here: its extra is missing or its cluster unreachable."""
+
+    code = "engine_unavailable"
 
 
 class EvaluationError(InputError):

@@ -7,14 +7,24 @@ import os
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import Annotated, NoReturn, TypeVar
+from typing import TYPE_CHECKING, Annotated, NoReturn, TypeVar
 
 import typer
 from rich.console import Console
-from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn
+from rich.progress import (
+    BarColumn,
+    DownloadColumn,
+    MofNCompleteColumn,
+    Progress,
+    TextColumn,
+    TimeRemainingColumn,
+)
 
 from mlhandoff._version import __version__
 from mlhandoff.errors import HandoffError, InputError, StorageError
+
+if TYPE_CHECKING:
+    from mlhandoff.engines import Engine
 
 app = typer.Typer(
     name="mlhandoff",
@@ -125,3 +135,63 @@ def byte_progress(
             (lambda n: progress.advance(task, n)),
             (lambda s: progress.update(task, description=s)),
         )
+
+
+EngineOption = Annotated[
+    str,
+    typer.Option(
+        "--engine",
+        help="Where to run: local (this process, streamed) or dask (a Dask cluster; "
+        "same answers). Dask needs: pip install 'mlhandoff\\[dask]'.",
+    ),
+]
+SchedulerOption = Annotated[
+    str | None,
+    typer.Option(
+        help="With --engine dask: the scheduler's address, e.g. tcp://host:8786 "
+        "(default: a LocalCluster on this machine, a worker per core).",
+    ),
+]
+
+
+@contextmanager
+def engine_session(name: str, scheduler: str | None) -> Iterator[Engine]:
+    """The engine asked for, closed (a LocalCluster it started stopped) when done."""
+    from mlhandoff.engines import open_engine
+
+    engine = open_engine(name, scheduler=scheduler)
+    try:
+        yield engine
+    finally:
+        engine.close()
+
+
+class _Bar:
+    """An engine's progress as a rich bar on stderr."""
+
+    def __init__(self, progress: Progress) -> None:
+        self._progress = progress
+        self._task = progress.add_task("working", total=None)
+
+    def start(self, what: str, total: int | None) -> None:
+        self._progress.update(self._task, description=what, total=total)
+
+    def advance(self, done: int) -> None:
+        self._progress.advance(self._task, done)
+
+
+@contextmanager
+def engine_progress(enabled: bool) -> Iterator[_Bar | None]:
+    """A progress bar on stderr for an engine's work; None when stderr is not a terminal or
+    the output is JSON."""
+    if not enabled or not err.is_terminal:
+        yield None
+        return
+    columns = (
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeRemainingColumn(),
+    )
+    with Progress(*columns, console=err, transient=True) as progress:
+        yield _Bar(progress)

@@ -4,16 +4,22 @@ from __future__ import annotations
 
 import json
 import sys
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
-from mlhandoff.cli._app import EXIT_FAILED, app, console, err, run
+from mlhandoff.cli._app import (
+    EXIT_FAILED,
+    EngineOption,
+    SchedulerOption,
+    app,
+    console,
+    engine_progress,
+    engine_session,
+    run,
+)
 from mlhandoff.contract.report import ValidationReport
 from mlhandoff.errors import Violation
 from mlhandoff.spec.models import HandoffSpec
@@ -58,26 +64,27 @@ def validate(
     allow_extra: Annotated[
         bool, typer.Option(help="Accept columns the contract does not name.")
     ] = False,
+    engine: EngineOption = "local",
+    scheduler: SchedulerOption = None,
 ) -> None:
     """Validate a data file against a data contract, streaming it in chunks.
 
     Prints each broken rule per field with its count and first offending rows; exits 1 on any
     violation, 2 on bad input. Example: [bold]mlhandoff validate batch.parquet -c handoff.yaml[/]
     """
-    from mlhandoff.contract.stream import validate_file
+    from mlhandoff.contract.validate import CompiledContract
 
     def action() -> tuple[HandoffSpec, ValidationReport]:
         spec = load_contract_source(contract)
-        with _row_progress(not as_json) as (on_total, on_rows):
-            return spec, validate_file(
+        compiled = CompiledContract(spec.data_contract, max_examples=max_examples)
+        with engine_session(engine, scheduler) as runner, engine_progress(not as_json) as bar:
+            return spec, runner.validate(
                 data,
-                spec,
-                max_examples=max_examples,
+                compiled,
                 chunk_rows=chunk_rows,
                 allow_extra=allow_extra,
                 label=label,
-                on_rows=on_rows,
-                on_total=on_total,
+                progress=bar,
             )
 
     spec, report = run(action, as_json=as_json)
@@ -93,23 +100,6 @@ def validate(
         _print_validation(report, data, len(spec.data_contract.fields))
     if not report.ok:
         raise typer.Exit(EXIT_FAILED)
-
-
-@contextmanager
-def _row_progress(
-    enabled: bool,
-) -> Iterator[tuple[Callable[[int], None] | None, Callable[[int], None] | None]]:
-    """A rows-done bar on stderr; silent when stderr is not a terminal or output is JSON."""
-    if not enabled or not err.is_terminal:
-        yield None, None
-        return
-    columns = (TextColumn("validating"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn())
-    with Progress(*columns, console=err, transient=True) as progress:
-        task = progress.add_task("rows", total=None)
-        yield (
-            lambda total: progress.update(task, total=total),
-            lambda rows: progress.advance(task, rows),
-        )
 
 
 def _print_validation(report: ValidationReport, data: Path, fields: int) -> None:

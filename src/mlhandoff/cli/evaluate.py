@@ -9,7 +9,17 @@ from typing import Annotated
 
 import typer
 
-from mlhandoff.cli._app import EXIT_FAILED, app, console, err, run
+from mlhandoff.cli._app import (
+    EXIT_FAILED,
+    EngineOption,
+    SchedulerOption,
+    app,
+    console,
+    engine_progress,
+    engine_session,
+    err,
+    run,
+)
 
 
 @app.command()
@@ -37,6 +47,8 @@ def evaluate(
     junit: Annotated[
         Path | None, typer.Option(help="Also write JUnit XML here (one test case per row).")
     ] = None,
+    engine: EngineOption = "local",
+    scheduler: SchedulerOption = None,
 ) -> None:
     """Judge every acceptance criterion and guardrail, with bootstrap intervals and verdicts.
 
@@ -46,14 +58,21 @@ def evaluate(
     """
     from mlhandoff.evaluate.console import report_renderable
     from mlhandoff.evaluate.junit import junit_xml
-    from mlhandoff.evaluate.run import evaluate_bundle
+    from mlhandoff.evaluate.report import AcceptanceReport
 
-    report = run(
-        lambda: evaluate_bundle(
-            bundle, data, baseline=baseline, model=model, latency=latency, resamples=resamples
-        ),
-        as_json=as_json,
-    )
+    def action() -> AcceptanceReport:
+        with engine_session(engine, scheduler) as runner, engine_progress(not as_json) as bar:
+            return runner.evaluate(
+                bundle,
+                data,
+                progress=bar,
+                baseline=baseline,
+                model=model,
+                latency=latency,
+                resamples=resamples,
+            )
+
+    report = run(action, as_json=as_json)
     if junit:
         junit.write_text(junit_xml(report), encoding="utf-8")
     if as_json:

@@ -11,7 +11,17 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from mlhandoff.cli._app import EXIT_FAILED, app, console, fail, run
+from mlhandoff.cli._app import (
+    EXIT_FAILED,
+    EngineOption,
+    SchedulerOption,
+    app,
+    console,
+    engine_progress,
+    engine_session,
+    fail,
+    run,
+)
 from mlhandoff.errors import InputError
 from mlhandoff.monitor.report import MonitorReport, WindowReport
 
@@ -67,6 +77,8 @@ def monitor(
             help="Record what the run computed beside the bundle (<bundle>.monitor.json)."
         ),
     ] = True,
+    engine: EngineOption = "local",
+    scheduler: SchedulerOption = None,
 ) -> None:
     """Judge the bundle's monitoring rules on logged predictions, window by window.
 
@@ -80,26 +92,28 @@ def monitor(
     from mlhandoff.bundle.bundle import open_bundle
     from mlhandoff.monitor.html import render_html
     from mlhandoff.monitor.record import write_record
-    from mlhandoff.monitor.run import monitor as run_monitor
 
     start, end = _instant(since, "--since", as_json), _instant(until, "--until", as_json)
     opened = run(lambda: open_bundle(bundle), as_json=as_json)
-    report = run(
-        lambda: run_monitor(
-            opened,
-            data,
-            step=window,
-            labels=labels,
-            join_key=join_key,
-            label_column=label_column,
-            since=start,
-            until=end,
-            time_column=time_column,
-            timezone=timezone,
-            chunk_rows=chunk_rows,
-        ),
-        as_json=as_json,
-    )
+
+    def action() -> MonitorReport:
+        with engine_session(engine, scheduler) as runner, engine_progress(not as_json) as bar:
+            return runner.monitor(
+                opened,
+                data,
+                progress=bar,
+                step=window,
+                labels=labels,
+                join_key=join_key,
+                label_column=label_column,
+                since=start,
+                until=end,
+                time_column=time_column,
+                timezone=timezone,
+                chunk_rows=chunk_rows,
+            )
+
+    report = run(action, as_json=as_json)
     if html is not None:
         run(lambda: html.write_text(render_html(report), encoding="utf-8"), as_json=as_json)
     recorded = run(lambda: write_record(opened, report), as_json=as_json) if record else None

@@ -40,6 +40,7 @@ __all__ = [
     "DEFAULT_CHUNK_ROWS",
     "Batches",
     "open_batches",
+    "parquet_dataset",
     "records_table",
     "suffix_kind",
     "type_columns",
@@ -98,6 +99,7 @@ def open_batches(
     *,
     chunk_rows: int = DEFAULT_CHUNK_ROWS,
     for_validation: bool = False,
+    columns: list[str] | None = None,
 ) -> Batches:
     """Open a Parquet, CSV, JSON or JSON-lines file (or a directory of Parquet files) for
     reading in batches of about ``chunk_rows`` rows; bad files are an InputError naming them.
@@ -106,6 +108,8 @@ def open_batches(
     (a domain check looks at each distinct value once) and CSV columns the contract does not
     name as text (nothing checks their values, and a type Arrow guesses from the first block
     could fail on a later one).
+
+    ``columns`` keeps only those of the named columns the file has (Parquet reads no others).
     """
     if chunk_rows < 1:
         raise InputError(f"chunk_rows must be at least 1, got {chunk_rows}")
@@ -119,13 +123,17 @@ def open_batches(
     if kind == "parquet":
         fields = contract.fields if contract and for_validation else {}
         categories = [n for n, f in fields.items() if f.type == "category"]
-        total, schema, raw = _open_parquet(path, chunk_rows, categories)
+        total, schema, raw = _open_parquet(path, chunk_rows, categories, columns)
     elif kind == "csv":
         total, schema, raw = _open_csv(path, chunk_rows, contract, for_validation)
     else:
         times = [n for n, f in contract.fields.items() if f.type in TIMES] if contract else None
         table = _read_json(path, times, kind)
         total, schema, raw = table.num_rows, table.schema, iter(table.to_batches(chunk_rows))
+    if columns is not None and kind != "parquet":
+        raw = (b.select([c for c in columns if c in b.schema.names]) for b in raw)
+    if columns is not None:
+        schema = pa.schema([f for f in schema if f.name in columns])
     return Batches(path, schema, total, kind == "csv", raw, contract)
 
 
@@ -176,23 +184,42 @@ def suffix_kind(path: Path) -> str:
 
 
 def _open_parquet(
-    path: Path, chunk_rows: int, dictionary: list[str]
+    path: Path, chunk_rows: int, dictionary: list[str], columns: list[str] | None = None
 ) -> tuple[int, pa.Schema, Iterator[pa.RecordBatch]]:
     try:
-        # pre_buffer (pyarrow's default) reads row groups ahead and holds them: memory would
-        # grow with the file instead of staying at about one row group.
         if path.is_dir():
-            scan = ds.ParquetFragmentScanOptions(pre_buffer=False)
-            form = ds.ParquetFileFormat(default_fragment_scan_options=scan)
-            dataset = ds.dataset(path, format=form)
+            dataset = parquet_dataset(path)
             batches = dataset.to_batches(
-                batch_size=chunk_rows, batch_readahead=1, fragment_readahead=1
+                columns=_present(columns, dataset.schema),
+                batch_size=chunk_rows,
+                batch_readahead=1,
+                fragment_readahead=1,
             )
             return dataset.count_rows(), dataset.schema, batches
+        # pre_buffer=False: see parquet_dataset
         file = pq.ParquetFile(path, read_dictionary=dictionary, pre_buffer=False)
-        return file.metadata.num_rows, file.schema_arrow, file.iter_batches(batch_size=chunk_rows)
+        chunks = file.iter_batches(
+            batch_size=chunk_rows, columns=_present(columns, file.schema_arrow)
+        )
+        return file.metadata.num_rows, file.schema_arrow, chunks
     except (pa.ArrowException, OSError) as exc:
         raise InputError(f"{path}: not a readable Parquet file ({_reason(exc)})") from exc
+
+
+def parquet_dataset(path: Path, dictionary: list[str] | None = None) -> ds.Dataset:
+    """A Parquet file, a directory of them or a hive-partitioned dataset (``key=value``
+    folders become columns) as one pyarrow dataset, its files in name order; ``dictionary``:
+    columns read as dictionaries."""
+    # pre_buffer (pyarrow's default) reads row groups ahead and holds them: memory would grow
+    # with the file instead of staying at about one row group.
+    scan = ds.ParquetFragmentScanOptions(pre_buffer=False)
+    read = ds.ParquetReadOptions(dictionary_columns=dictionary or [])
+    form = ds.ParquetFileFormat(read_options=read, default_fragment_scan_options=scan)
+    return ds.dataset(path, format=form, partitioning="hive")
+
+
+def _present(columns: list[str] | None, schema: pa.Schema) -> list[str] | None:
+    return None if columns is None else [c for c in columns if c in schema.names]
 
 
 def _open_csv(

@@ -176,6 +176,34 @@ class ReportBuilder:
             self.nulls[name] = self.nulls.get(name, 0) + count
         self.rows += rows
 
+    def merge(self, other: ReportBuilder) -> None:
+        """Fold ``other`` (a builder of the rows after ours) in: the same counts, first rows and
+        values as one builder fed both sets of chunks in order (integer sums, first K rows of
+        the concatenation), so partitions validated apart merge exactly."""
+        offset = self.rows
+        for key, theirs in other._tallies.items():
+            tally = self._tallies.get(key)
+            if tally is None:
+                tally = _Tally(theirs.field, theirs.rule, theirs.what, theirs.notice)
+                self._tallies[key] = tally
+            tally.count += theirs.count
+            room = self.max_examples - len(tally.rows)
+            if room > 0:
+                tally.rows += [r + offset for r in theirs.rows[:room]]
+                tally.values += theirs.values[:room]
+        for rule, violation in other._schema.items():
+            self._schema.setdefault(rule, violation)
+        for rule, violation in other._schema_notices.items():
+            self._schema_notices.setdefault(rule, violation)
+        for name, count in other.nulls.items():
+            self.nulls[name] = self.nulls.get(name, 0) + count
+        self.failing_rows += other.failing_rows
+        self.rows += other.rows
+
+    def broken(self) -> bool:
+        """Whether a rule other than the whole-data ones (null fractions) is broken so far."""
+        return bool(self._schema) or any(not t.notice for t in self._tallies.values())
+
     def _shown(self, hit: Hit, rows: np.ndarray, room: int) -> list[Any]:
         if hit.field in self.pii:
             return [REDACTED] * len(rows)

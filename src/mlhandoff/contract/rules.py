@@ -19,6 +19,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from mlhandoff.contract.coerce import FALSE, TRUE, is_text, iso_text
+from mlhandoff.contract.ids import REPEAT_WHAT
 from mlhandoff.contract.report import Hit, Rule
 from mlhandoff.contract.types import is_list
 from mlhandoff.spec.models import FieldSpec
@@ -145,13 +146,28 @@ class FieldCheck:
             f" {spec.max:g}" if spec.max is not None else ""
         )
 
-    def check(self, arr: pa.Array, found: Found, parse_text: bool = False) -> None:
+    def check(
+        self,
+        arr: pa.Array,
+        found: Found,
+        parse_text: bool = False,
+        repeats: np.ndarray | None = None,
+    ) -> None:
+        """Run every rule on ``arr``; ``repeats``: the rows that repeat an id over the whole
+        data (:mod:`~mlhandoff.contract.ids`), instead of judging uniqueness within ``arr``."""
         if pa.types.is_null(arr.type):  # every value null (e.g. JSON null in one record)
             self._nulls(arr, found)
             return
         typed = self._run(arr, found, parse_text)
-        if typed is not None and self.spec.id and len(typed) > 1:
-            self._unique(typed, found)
+        if typed is None or not self.spec.id:
+            return
+        if repeats is None:
+            if len(typed) > 1:
+                self._unique(typed, found)
+        elif len(repeats):
+            if pa.types.is_dictionary(typed.type):
+                typed = typed.dictionary_decode()
+            self._hit(found, Rule.UNIQUE, REPEAT_WHAT, repeats, typed)
 
     # --- shared pieces ---------------------------------------------------------------------
 

@@ -8,7 +8,7 @@ global row numbers.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 
 import numpy as np
@@ -92,9 +92,15 @@ class CompiledContract:
         allow_extra: bool = False,
         parse_text: bool = False,
         extra_columns: Iterable[str] = (),
+        repeats: Mapping[str, np.ndarray] | None = None,
     ) -> ValidationSession:
-        """A validation fed chunk by chunk (row numbers continue across chunks)."""
-        return ValidationSession(self, allow_extra, parse_text, set(extra_columns))
+        """A validation fed chunk by chunk (row numbers continue across chunks).
+
+        ``repeats``: for each id field, the sorted rows (numbered over everything this session
+        will be fed) that repeat an id of an earlier row, found over the whole data
+        (:func:`~mlhandoff.contract.ids.repeat_rows`); without it ids are unique per chunk.
+        """
+        return ValidationSession(self, allow_extra, parse_text, set(extra_columns), repeats)
 
     def normalize(self, table: pa.Table) -> pa.Table:
         """``table`` as the model should see it: absent nullable fields as typed nulls, unseen
@@ -128,7 +134,12 @@ class ValidationSession:
     """Chunks in, one report out; whole-data rules (max_null_fraction) are judged at the end."""
 
     def __init__(
-        self, compiled: CompiledContract, allow_extra: bool, parse_text: bool, extra: set[str]
+        self,
+        compiled: CompiledContract,
+        allow_extra: bool,
+        parse_text: bool,
+        extra: set[str],
+        repeats: Mapping[str, np.ndarray] | None = None,
     ) -> None:
         self._c = compiled
         self._allow_extra = allow_extra
@@ -136,6 +147,18 @@ class ValidationSession:
         self._extra_ok = compiled._allowed_extra | extra
         self._builder = ReportBuilder(compiled.max_examples, compiled._pii)
         self._missing_required = False
+        self._repeats = repeats
+
+    def merge(self, other: ValidationSession) -> None:
+        """Append ``other``'s report, a session over the rows after this one's (a partition
+        validated elsewhere): the merged report is the one a single session fed both gives."""
+        self._builder.merge(other._builder)
+        self._missing_required |= other._missing_required
+
+    @property
+    def broken(self) -> bool:
+        """Whether a row or schema rule is broken so far (whole-data rules are judged later)."""
+        return self._builder.broken()
 
     def add(self, data: TableLike) -> None:
         """Validate one chunk; its rows are numbered after those of the chunks before it."""
@@ -164,18 +187,28 @@ class ValidationSession:
                 missing.append(check.name)
             else:
                 jobs.append((check, _one_array(table.column(i))))
-        found = self._run(jobs)
+        found = self._run(jobs, self._builder.rows, rows)
         for hit in type_hits:
             _replace_nulls(found, hit)
         self._schema(names, missing, rows, found)
         self._builder.add(found.hits, rows, found.nulls)
 
-    def _run(self, jobs: list[tuple[FieldCheck, pa.Array]]) -> Found:
+    def _run(self, jobs: list[tuple[FieldCheck, pa.Array]], offset: int, rows: int) -> Found:
         # One thread: measured on 2 shared cores, a thread per field was slower (bench/README.md).
         found = Found()
         for check, arr in jobs:
-            check.check(arr, found, self._parse_text)
+            check.check(arr, found, self._parse_text, self._chunk_repeats(check, offset, rows))
         return found
+
+    def _chunk_repeats(self, check: FieldCheck, offset: int, rows: int) -> np.ndarray | None:
+        """This chunk's rows (from 0) that repeat an id over the whole data, if known."""
+        if self._repeats is None or not check.spec.id:
+            return None
+        every = self._repeats.get(check.name)
+        if every is None:
+            return np.empty(0, dtype=np.int64)
+        lo, hi = np.searchsorted(every, [offset, offset + rows])
+        return every[lo:hi] - offset
 
     def _schema(self, names: list[str], missing: list[str], rows: int, found: Found) -> None:
         fields = self._c.contract.fields

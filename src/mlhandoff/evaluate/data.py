@@ -107,13 +107,18 @@ def build_eval_set(
 
 
 def _column(table: pa.Table, col: str, name: str, role: str) -> pa.ChunkedArray:
-    if col not in table.column_names:
-        shown = ", ".join(table.column_names[:12])
-        more = f" (+{table.num_columns - 12} more)" if table.num_columns > 12 else ""
+    require_column(table.column_names, col, name, role)
+    return table.column(col)
+
+
+def require_column(columns: Sequence[str], col: str, name: str, role: str) -> None:
+    """EvaluationError naming the data's columns when ``col`` (the ``role`` column) is not one."""
+    if col not in columns:
+        shown = ", ".join(columns[:12])
+        more = f" (+{len(columns) - 12} more)" if len(columns) > 12 else ""
         raise EvaluationError(
             f"{name}: the {role} '{col}' is missing; the data has columns: {shown}{more}"
         )
-    return table.column(col)
 
 
 def _label(

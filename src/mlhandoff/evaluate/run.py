@@ -38,12 +38,11 @@ _PROBA = "proba:"
 
 def needed_columns(spec: HandoffSpec) -> list[str]:
     """Columns an evaluation reads: the contract's fields, label, slice and query columns."""
-    a = spec.acceptance
-    extra = [spec.data_contract.label, a.query, *(g.by for g in a.guardrails)]
-    return list(dict.fromkeys([*spec.data_contract.fields, *(c for c in extra if c)]))
+    return list(dict.fromkeys([*spec.data_contract.fields, *eval_columns(spec)]))
 
 
-def _eval_set(spec: HandoffSpec, table: pa.Table, name: str) -> EvalSet:
+def eval_set(spec: HandoffSpec, table: pa.Table, name: str) -> EvalSet:
+    """The label, query and slice columns of ``table``, checked."""
     return build_eval_set(
         table,
         task=spec.model.task,
@@ -54,7 +53,8 @@ def _eval_set(spec: HandoffSpec, table: pa.Table, name: str) -> EvalSet:
     )
 
 
-def _predict(predictor: Predictor, table: pa.Table, who: str) -> dict[str, np.ndarray]:
+def predict_checked(predictor: Predictor, table: pa.Table, who: str) -> dict[str, np.ndarray]:
+    """The predictor's outputs; what a user model raises becomes a PredictError naming ``who``."""
     try:
         return predictor.predict(table)
     except HandoffError:
@@ -65,7 +65,7 @@ def _predict(predictor: Predictor, table: pa.Table, who: str) -> dict[str, np.nd
         ) from exc
 
 
-def _classes(predictor: Predictor) -> Any:
+def classes_of(predictor: Predictor) -> Any:
     """The labels of a classifier's ``proba`` columns (None: 0..k-1)."""
     return getattr(predictor, "classes", None)
 
@@ -129,7 +129,7 @@ def _baseline_outputs(
             f"the baseline {baseline.root.name} cannot score {name}: its data contract is "
             f"incompatible ({shown}){why}"
         )
-    return _predict(baseline.predictor(), table, f"the baseline {baseline.root.name}")
+    return predict_checked(baseline.predictor(), table, f"the baseline {baseline.root.name}")
 
 
 def evaluate_bundle(
@@ -164,11 +164,11 @@ def evaluate_bundle(
             _name(data),
         )
     _check_contract(spec, table, name, skip=b.dropped_fields if packed else frozenset())
-    evalset = _eval_set(spec, table, name)
+    evalset = eval_set(spec, table, name)
     predictor = b.predictor() if model is None else _load_other(b, Path(model))
-    raw = _predict(predictor, table, "the model")
+    raw = predict_checked(predictor, table, "the model")
     outputs = model_outputs(
-        raw, evalset, threshold=spec.model.threshold, classes=_classes(predictor)
+        raw, evalset, threshold=spec.model.threshold, classes=classes_of(predictor)
     )
     base_out, base_name = None, None
     if baseline is not None:
@@ -180,7 +180,7 @@ def evaluate_bundle(
             evalset,
             threshold=other.spec.model.threshold,
             who=f"the baseline {base_name}",
-            classes=_classes(other.predictor()),
+            classes=classes_of(other.predictor()),
         )
     elif packed and (stored := _baseline_from_columns(table)) is not None:
         base_name = _recorded_baseline(b)
@@ -201,22 +201,44 @@ def evaluate_bundle(
         resamples=resamples,
     )
     if latency:
-        features = table.select([c for c in spec.data_contract.fields if c in table.column_names])
-        measured = latency_mod.measure(
-            predictor.predict, features, batch_size=spec.api.max_batch_size
-        )
-        if model is None and b.compiled and predictor is not b.predictor(compiled=False):
-            # What serves is the compiled form (judged below); the model itself, for comparison.
-            original = latency_mod.measure(
-                b.predictor(compiled=False).predict, features, batch_size=spec.api.max_batch_size
-            )
-            measured |= {
-                "form": "compiled",
-                "original": {k: original[k] for k in ("single", "batch")},
-            }
-        report.latency = measured
-        report.rows += latency_mod.budget_rows(measured, spec.api.latency_budget)
+        add_latency(report, b, predictor, table, other_model=model is not None)
     return report
+
+
+def add_latency(
+    report: AcceptanceReport,
+    b: Bundle,
+    predictor: Predictor,
+    table: pa.Table,
+    *,
+    other_model: bool = False,
+) -> None:
+    """Measure in-process latency on the first rows of ``table`` (here, on this machine) and
+    judge it against ``api.latency_budget``."""
+    spec = b.spec
+    features = table.select([c for c in spec.data_contract.fields if c in table.column_names])
+    measured = latency_mod.measure(predictor.predict, features, batch_size=spec.api.max_batch_size)
+    if not other_model and b.compiled and predictor is not b.predictor(compiled=False):
+        # What serves is the compiled form (judged below); the model itself, for comparison.
+        original = latency_mod.measure(
+            b.predictor(compiled=False).predict, features, batch_size=spec.api.max_batch_size
+        )
+        measured |= {
+            "form": "compiled",
+            "original": {k: original[k] for k in ("single", "batch")},
+        }
+    report.latency = measured
+    report.rows += latency_mod.budget_rows(measured, spec.api.latency_budget)
+
+
+def eval_columns(spec: HandoffSpec) -> list[str]:
+    """The columns the metrics read besides the model's outputs: label, query, slices."""
+    a = spec.acceptance
+    return list(
+        dict.fromkeys(
+            c for c in (spec.data_contract.label, a.query, *(g.by for g in a.guardrails)) if c
+        )
+    )
 
 
 def _name(data: TableLike) -> str:
@@ -261,19 +283,19 @@ def pack_evaluation(
         table = table.take(pa.array(np.sort(rng.choice(total, size=a.max_rows, replace=False))))
     table = table.select([c for c in needed_columns(spec) if c in table.column_names])
     name = f"{layout.EVAL_SAMPLE} ({table.num_rows} of {total} rows of {a.data})"
-    evalset = _eval_set(spec, table, f"acceptance.data ({a.data})")
+    evalset = eval_set(spec, table, f"acceptance.data ({a.data})")
     outputs = model_outputs(
-        _predict(predictor, table, "the model"),
+        predict_checked(predictor, table, "the model"),
         evalset,
         threshold=spec.model.threshold,
-        classes=_classes(predictor),
+        classes=classes_of(predictor),
     )
     base_out, base_name = None, None
     if a.baseline:
         other = open_bundle(_bundle_path(base, a.baseline))
         raw = _baseline_outputs(other, spec, table, f"acceptance.data ({a.data})")
         base_name = other.root.name
-        classes = _classes(other.predictor())
+        classes = classes_of(other.predictor())
         base_out = model_outputs(
             raw,
             evalset,

@@ -8,19 +8,32 @@ pending while the breach lasts and firing once it has lasted the rule's ``for:``
 
 from __future__ import annotations
 
+import copy
 from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from functools import partial
 from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
+import pyarrow.parquet as pq
 
 from mlhandoff.bundle.bundle import Bundle, open_bundle
+from mlhandoff.contract.reader import open_batches
 from mlhandoff.contract.validate import CompiledContract, without_batch_rules
 from mlhandoff.errors import InputError
 from mlhandoff.monitor.labels import Labels
-from mlhandoff.monitor.logs import LogBatch, LogReader, Skipped, Unreadable, log_files
+from mlhandoff.monitor.logs import (
+    INPUT_PREFIX,
+    LogBatch,
+    LogReader,
+    Skipped,
+    Unreadable,
+    log_files,
+)
 from mlhandoff.monitor.performance import ScoreCounts, count_scores, estimated, realised
 from mlhandoff.monitor.profile import FieldProfile, Profile, ProfileCounter, Role
 from mlhandoff.monitor.reference import load_reference
@@ -51,10 +64,15 @@ def monitor(
     time_column: str | None = None,
     timezone: str | None = None,
     chunk_rows: int = 262_144,
+    map_files: FileMap | None = None,
 ) -> MonitorReport:
     """Judge every monitoring rule of ``bundle``'s spec on ``data`` (a prediction-log directory
     or a Parquet/CSV file), per ``step``; ``labels`` (joined on ``join_key``) give realised
-    performance. Unreadable files are skipped and listed in the report."""
+    performance. Unreadable files are skipped and listed in the report.
+
+    ``map_files`` counts the files (default: one after the other, here); an engine may count
+    them elsewhere (``mlhandoff.engines``): each file's counts are whole integers merged here in
+    file order, so the report is the same wherever they were counted."""
     opened = bundle if isinstance(bundle, Bundle) else open_bundle(bundle)
     spec = opened.spec
     try:
@@ -98,19 +116,18 @@ def monitor(
     )
     report = MonitorReport(str(opened.root), str(data), format_duration(step_s), reference.source)
     skipped: list[Skipped] = []
-    for path in log_files(Path(data)):
-        local: dict[int, WindowCounts] = {}
-        counting.file_values, counting.file_nonfinite = Counter(), Counter()
-        try:
-            for batch in reader.read(path):
-                counting.add(batch, local, reader.layout == "table")
-        except Unreadable as exc:
-            skipped.append(Skipped(str(path), _reason(exc)))
+    files = log_files(Path(data))
+    reader.layout = _layout(reader, files)
+    per_file = (map_files or _one_by_one)(partial(count_file, counting, reader), files)
+    for path, result in zip(files, per_file, strict=True):
+        counting.note(result.notes)
+        if result.windows is None:
+            skipped.append(Skipped(str(path), result.unreadable))
             continue  # what this file added is dropped with it: whole files only
         report.files += 1
-        counting.values.update(counting.file_values)
-        counting.nonfinite.update(counting.file_nonfinite)
-        for index, counts in local.items():
+        counting.values.update(result.values)
+        counting.nonfinite.update(result.nonfinite)
+        for index, counts in result.windows.items():
             mine = counting.windows.get(index)
             counting.windows[index] = counts if mine is None else mine.merge(counts)
     report.layout = reader.layout or ""
@@ -140,6 +157,62 @@ def monitor(
         counted = sum(w.scores.labelled for w in counting.windows.values() if w.scores)
         report.labels = {**joined.summary(), "joined_rows": counted}
     return report
+
+
+@dataclass
+class FileCounts:
+    """What one file added: counts per step (None: the file was unreadable, and why), and the
+    notes it raised."""
+
+    windows: dict[int, WindowCounts] | None
+    unreadable: str = ""
+    notes: list[str] = field(default_factory=list)
+    #: Floating-point output values read, and the NaN or infinite ones, per output.
+    values: Counter[str] = field(default_factory=Counter)
+    nonfinite: Counter[str] = field(default_factory=Counter)
+
+
+#: Runs a function on every file and returns its results in file order.
+FileMap = Callable[[Callable[[Path], FileCounts], list[Path]], list[FileCounts]]
+
+
+def count_file(counting: _Counting, reader: LogReader, path: Path) -> FileCounts:
+    """One file's counts per step, on a copy of ``counting`` (nothing shared is changed), so a
+    file can be counted anywhere."""
+    mine = copy.copy(counting)
+    mine.windows, mine.notes, mine._noted = {}, [], set()
+    mine.file_values, mine.file_nonfinite = Counter(), Counter()
+    local: dict[int, WindowCounts] = {}
+    try:
+        for batch in reader.read(path):
+            mine.add(batch, local, reader.layout == "table")
+    except Unreadable as exc:
+        return FileCounts(None, _reason(exc), mine.notes)
+    return FileCounts(
+        local, notes=mine.notes, values=mine.file_values, nonfinite=mine.file_nonfinite
+    )
+
+
+def _one_by_one(count: Callable[[Path], FileCounts], files: list[Path]) -> list[FileCounts]:
+    return [count(path) for path in files]
+
+
+def _layout(reader: LogReader, files: list[Path]) -> str | None:
+    """The layout of the first file that opens (a prediction log or a plain table): every file
+    is counted as that one is."""
+    for path in files:
+        try:
+            schema = (
+                pq.read_schema(path)
+                if path.suffix.lower() in (".parquet", ".pq")
+                else open_batches(path).schema
+            )
+        except (InputError, pa.ArrowException, OSError):
+            continue
+        return (
+            "prediction log" if any(c.startswith(INPUT_PREFIX) for c in schema.names) else "table"
+        )
+    return None
 
 
 class _Counting:
@@ -222,6 +295,13 @@ class _Counting:
             mine = into.get(index)
             into[index] = counts if mine is None else mine.merge(counts)
 
+    def note(self, notes: list[str]) -> None:
+        """Add notes (a file's), each once."""
+        for note in notes:
+            if note not in self._noted:
+                self._noted.add(note)
+                self.notes.append(note)
+
     def _usable(self, role: Role, name: str, column: pa.Array) -> bool:
         shape = self.counter.reference.field(role, name)
         if shape is None or shape.kind != "numeric":
@@ -231,10 +311,7 @@ class _Counting:
             t = t.value_type
         if pa.types.is_integer(t) or pa.types.is_floating(t) or pa.types.is_null(t):
             return True
-        note = f"{role} {name}: the data holds {t}, not numbers: not counted"
-        if note not in self._noted:
-            self._noted.add(note)
-            self.notes.append(note)
+        self.note([f"{role} {name}: the data holds {t}, not numbers: not counted"])
         return False
 
     def _labels(self, batch: LogBatch) -> np.ndarray | None:
