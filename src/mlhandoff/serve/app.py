@@ -14,6 +14,7 @@ import orjson
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
+from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, Response
 from starlette.routing import Route
@@ -21,6 +22,7 @@ from starlette.routing import Route
 from mlhandoff.render.openapi import openapi_document
 from mlhandoff.serve.config import ServeConfig
 from mlhandoff.serve.errors import ApiError
+from mlhandoff.serve.linger import LingeringBody
 from mlhandoff.serve.protocols import MlflowProtocol, PredictProtocol, V2Protocol
 from mlhandoff.serve.service import ModelService
 
@@ -124,7 +126,10 @@ def create_app(config: ServeConfig) -> Starlette:
         Route("/docs", docs, methods=["GET"]),
     ]
     app = Starlette(
-        routes=routes, lifespan=lifespan, exception_handlers={HTTPException: http_error}
+        routes=routes,
+        lifespan=lifespan,
+        exception_handlers={HTTPException: http_error},
+        middleware=[Middleware(LingeringBody)],
     )
     app.state.service = service
     return app
