@@ -70,12 +70,15 @@ def serve(
         ),
     ] = 1,
     model_process: Annotated[
-        bool,
+        bool | None,
         typer.Option(
             help="Run the model in a model process (its own core and GIL; restarted if it "
-            "crashes or hangs) or, with --no-model-process, in a thread of the server."
+            "crashes or hangs) or, with --no-model-process, in a thread of the server. "
+            "Default: a thread when the compiled model serves (faster: its calls are cheap), "
+            "else a model process.",
+            show_default=False,
         ),
-    ] = True,
+    ] = None,
     compile_: Annotated[
         bool,
         typer.Option(
@@ -111,13 +114,15 @@ def serve(
 ) -> None:
     """Serve a bundle over HTTP: verifies it, loads and warms the model, enforces its contracts.
 
-    The model runs in a model process that batches the requests queued while it was busy and
-    is restarted if it crashes or hangs (--no-model-process: in a thread of the server).
+    The model batches the requests queued while it was busy. The compiled model runs in a
+    thread of the server; a model without one runs in a model process, restarted if it crashes
+    or hangs (--model-process / --no-model-process choose).
 
     Endpoints: POST /predict, POST /invocations (MLflow), /v2/... (Open Inference Protocol),
     GET /healthz, /readyz, /metrics, /openapi.json, /docs.
     """
     from mlhandoff.serve import ServeConfig, create_app
+    from mlhandoff.serve.config import model_in_process
     from mlhandoff.serve.server import run as run_server
     from mlhandoff.serve.state import check_redis
 
@@ -148,10 +153,11 @@ def serve(
         log_level=log_level,
         public_keys=tuple(public_key or ()),
     )
-    run(lambda: create_app(config))  # verify the bundle and the options before binding
+    app = run(lambda: create_app(config))  # verify the bundle and the options before binding
     if redis:
         run(lambda: check_redis(redis))
-    where = "a model process" if model_process else "a thread of the server"
+    in_process = model_in_process(config, app.state.service.bundle)
+    where = "a model process" if in_process else "a thread of the server"
     console.print(
         f"serving {bundle} on http://{host}:{port} ({workers} server process(es), the model in "
         f"{where}); docs at /docs",
