@@ -120,9 +120,16 @@ PYFUNC_FIELDS = {
 
 
 def pyfunc_bundle(
-    root: Path, name: str, code: str, api: dict[str, Any] | None = None, version: str = "1.0.0"
+    root: Path,
+    name: str,
+    code: str,
+    api: dict[str, Any] | None = None,
+    version: str = "1.0.0",
+    fields: dict[str, Any] | None = None,
+    sample: pa.Table | None = None,
 ) -> Path:
-    """Pack a python_function bundle whose ``predict(frame)`` is ``code`` (score = its return)."""
+    """Pack a python_function bundle whose ``predict(frame)`` is ``code`` (score = its return);
+    ``fields`` and ``sample`` replace the default contract (x, c, secret) and its sample."""
     work = root / f"{name}-src"
     shutil.rmtree(work, ignore_errors=True)
     (work / "model_code").mkdir(parents=True)
@@ -137,20 +144,21 @@ def pyfunc_bundle(
             "task": "binary_classification",
             "version_tag": f"v{version}",
         },
-        "data_contract": {"fields": PYFUNC_FIELDS},
-        "privacy": {"pii_fields": ["secret"]},
-        "api": {"examples": [{"x": 1.0, "c": "a", "secret": "s"}], **(api or {})},
+        "data_contract": {"fields": fields or PYFUNC_FIELDS},
+        "privacy": {"pii_fields": [] if fields else ["secret"]},
+        "api": {"examples": [] if fields else [{"x": 1.0, "c": "a", "secret": "s"}], **(api or {})},
         "golden": {"rows": 20},
     }
     (work / "handoff.yaml").write_text(yaml.safe_dump(spec))
     rng = np.random.default_rng(0)
-    sample = pa.table(
-        {
-            "x": rng.uniform(0, 50, 40),
-            "c": rng.choice(["a", "b"], 40),
-            "secret": [f"s{i}" for i in range(40)],
-        }
-    )
+    if sample is None:
+        sample = pa.table(
+            {
+                "x": rng.uniform(0, 50, 40),
+                "c": rng.choice(["a", "b"], 40),
+                "secret": [f"s{i}" for i in range(40)],
+            }
+        )
     return mlhandoff.pack(
         spec=work / "handoff.yaml", sample=sample, out=root / "dist", force=True
     ).path

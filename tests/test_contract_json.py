@@ -169,3 +169,25 @@ def test_a_batch_reports_what_each_record_alone_would_at_its_index(
         (n, "not_null", i) for i, r in enumerate(records) for n in CONTRACT.fields if n not in r
     }
     assert row_level - absent == one_by_one - absent
+
+
+@given(
+    st.datetimes(
+        min_value=dt.datetime(1, 1, 2),
+        max_value=dt.datetime(9999, 12, 30),
+        timezones=st.just(dt.UTC),
+    ),
+    st.integers(0, 999),
+    st.sampled_from(["T", "t"]),
+    st.sampled_from(["Z", "z", "+00:00"]),
+)
+@settings(max_examples=60, deadline=None)
+def test_rfc3339_spellings_are_one_instant(when: dt.datetime, nanos: int, t: str, z: str) -> None:
+    """What the OpenAPI document's ``date-time`` allows is accepted: lower-case ``t``/``z`` and
+    fractions past the microsecond (cut to the contract's microsecond resolution)."""
+    contract = CompiledContract(CONTRACT)
+    naive = when.replace(tzinfo=None).isoformat(timespec="microseconds")
+    text = naive.replace("T", t) + f"{nanos:03d}{z}"
+    table, report = contract.validate_json([{**VALID, "t": text}])
+    assert report.violations == []
+    assert table.column("t")[0].as_py() == when

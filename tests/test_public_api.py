@@ -30,6 +30,7 @@ def test_the_public_names_are_pinned() -> None:
         "ModelLoadError",
         "PackResult",
         "PredictError",
+        "SignatureError",
         "SpecError",
         "StorageError",
         "SpecIssue",

@@ -65,6 +65,7 @@ def scaffold(
     if code is not None and not code.exists():
         raise InputError(f"--code: {code} not found")
     flavor = flavor or flavor_for_path(model_path)
+    untrusted = _untrusted_types(model_path, flavor)  # what pack would refuse, refused first
     table = read_table(sample, name="sample")
     inferred_from = table
     if eval_data is not None:
@@ -79,7 +80,6 @@ def scaffold(
         )
     fields = infer_fields(inferred_from, label=label)
     task = task or infer_task(table, label)
-    untrusted = _untrusted_types(model_path, flavor)
     base = spec_path.resolve().parent
     slug = name or re.sub(r"[^a-z0-9._-]+", "-", model_path.stem.lower()).strip("-._") or "model"
 
@@ -123,11 +123,17 @@ def scaffold(
 
 
 def _untrusted_types(model_path: Path, flavor: str) -> list[str]:
-    if flavor != "sklearn" or model_path.suffix != ".skops":
+    """What the model file needs trusted, for review: skops's own audit for .skops, pack's
+    allowlisting unpickler for pickle/joblib (which refuses never-trusted globals outright)."""
+    if flavor != "sklearn":
         return []
-    from mlhandoff.flavors.sklearn import untrusted_types
+    if model_path.suffix == ".skops":
+        from mlhandoff.flavors.sklearn import untrusted_types
 
-    return untrusted_types(model_path)
+        return untrusted_types(model_path)
+    from mlhandoff.capabilities.model_audit import audit_pickle
+
+    return audit_pickle(model_path)
 
 
 def _trusted_block(untrusted: list[str]) -> str:

@@ -25,6 +25,7 @@ def _spec(example_dir: Path, tmp_path: Path, edit) -> Path:
     (home / "work").mkdir()
     for name in ("model.skops", "train.parquet", "test.parquet", "sample.parquet"):
         os.link(example_dir / "work" / name, home / "work" / name)
+    shutil.copytree(example_dir / "work" / "keys", home / "work" / "keys")  # security.keyring
     shutil.copy(example_dir / "train.py", home / "train.py")
     data = yaml.safe_load((example_dir / "handoff.yaml").read_text())
     edit(data, home)

@@ -60,7 +60,6 @@ def init(
     Example: [bold]mlhandoff init --model model.skops --sample train.parquet --eval test.parquet
     --label is_fraud --code train.py --command "python train.py" --seed 42[/]
     """
-    from mlhandoff.capabilities.model_audit import refuse_unsafe_pickle
     from mlhandoff.errors import InputError
     from mlhandoff.scaffold import scaffold
 
@@ -76,7 +75,6 @@ def init(
             raise InputError(
                 f"--task '{task}' is not a task; use binary_classification, multiclass_classification, regression or ranking"
             )
-        refuse_unsafe_pickle(model)  # what pack would refuse, refused before a spec exists
         chosen = cast(Task | None, task)
         return scaffold(
             model_path=model,

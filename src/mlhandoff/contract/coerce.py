@@ -79,7 +79,15 @@ def _booleans(arr: pa.Array) -> pa.Array:
     return pc.if_else(pc.is_valid(arr), truth, pa.scalar(None, pa.bool_()))
 
 
+def iso_text(arr: pa.Array) -> pa.Array:
+    """Timestamp text as Arrow's ISO 8601 parser reads it: RFC 3339's lower-case ``t``/``z``
+    upper-cased, fractions past the microsecond (the contract's resolution) cut off."""
+    upper = pc.utf8_upper(arr)
+    return pc.replace_substring_regex(upper, pattern=r"(\.\d{6})\d+", replacement=r"\1")
+
+
 def _timestamps(arr: pa.Array, field: FieldSpec) -> pa.Array:
+    arr = iso_text(arr)
     try:
         instants = pc.cast(arr, pa.timestamp("us", tz="UTC"))
     except _CAST_FAILED:

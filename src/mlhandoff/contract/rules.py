@@ -18,7 +18,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from mlhandoff.contract.coerce import FALSE, TRUE, is_text
+from mlhandoff.contract.coerce import FALSE, TRUE, is_text, iso_text
 from mlhandoff.contract.report import Hit, Rule
 from mlhandoff.contract.types import is_list
 from mlhandoff.spec.models import FieldSpec
@@ -487,7 +487,9 @@ class FieldCheck:
     def _parse_timestamps(
         self, arr: pa.Array, found: Found
     ) -> tuple[pa.Array, np.ndarray | None, np.ndarray | None] | None:
-        """ISO 8601 text (JSON has no timestamp type): instants with an offset, or naive ones."""
+        """ISO 8601 text (JSON has no timestamp type): instants with an offset, or naive ones.
+        Rows are reported with the text as written; parsing reads :func:`iso_text`."""
+        shown, arr = arr, iso_text(arr)
         try:
             return pc.cast(arr, _UTC_US), None, None
         except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
@@ -512,7 +514,7 @@ class FieldCheck:
             aware, naive = aware & ~impossible, naive & ~impossible
             typed = _instants(arr, aware, naive)
         if bad.any():
-            self._hit(found, Rule.TYPE, "not an ISO 8601 timestamp", bad, arr)
+            self._hit(found, Rule.TYPE, "not an ISO 8601 timestamp", bad, shown)
         return typed, naive, bad
 
     def _date(self, arr: pa.Array, found: Found, parse_text: bool) -> pa.Array | None:

@@ -145,6 +145,38 @@ def load(path: Path, trusted_types: Iterable[str] = ()) -> object:
         ) from exc
 
 
+def untrusted_globals(path: Path) -> list[str]:
+    """The globals a pickle/joblib file needs that are not trusted by default, for review (what
+    skops's ``get_untrusted_types`` gives init for a .skops file). The file is loaded with a
+    stand-in for each such global: nothing off the allowlist is imported or called, and a name
+    that is never trusted is still refused. If the stand-ins stop the load early, the names
+    found so far are returned (pack refuses the rest by name)."""
+    found: list[str] = []
+    gate = _Gate((), path, joblib=True, collect=found)
+    try:
+        with open(path, "rb") as raw, _decompressed(raw, str(path)) as stream:
+            _JoblibUnpickler(str(path), stream, gate).load()
+    except HandoffError:
+        raise
+    except Exception as exc:
+        if not found:  # not a stand-in's doing: the file itself cannot be read
+            raise ModelLoadError(
+                f"{path} cannot be read as a pickle/joblib file ({type(exc).__name__}: "
+                f"{exc}); it may be truncated or not a model file"
+            ) from exc
+    return list(dict.fromkeys(found))
+
+
+class _StandIn:
+    """Takes the place of an untrusted global while init lists them: accepts any call and state."""
+
+    def __init__(self, *args: object, **kwargs: object) -> None:
+        pass
+
+    def __setstate__(self, state: object) -> None:
+        pass
+
+
 def loads(data: bytes, trusted_types: Iterable[str] = (), source: str = "<bytes>") -> object:
     """Unpickle a plain pickle stream held in memory through the allowlist."""
     gate = _Gate(trusted_types, source, joblib=False)
@@ -171,10 +203,25 @@ def _decompressed(raw: IO[bytes], filename: str) -> Iterator[IO[bytes]]:
 class _Gate:
     """The allowlist: resolves one (module, name) or refuses it."""
 
-    def __init__(self, trusted: Iterable[str], source: object, *, joblib: bool) -> None:
+    def __init__(
+        self,
+        trusted: Iterable[str],
+        source: object,
+        *,
+        joblib: bool,
+        collect: list[str] | None = None,
+    ) -> None:
         self.trusted = frozenset(trusted)
         self.source = source
         self.explicit = ALLOWED_GLOBALS | _JOBLIB_GLOBALS if joblib else ALLOWED_GLOBALS
+        self.collect = collect  # listing for review: stand-ins instead of refusals
+
+    def untrusted(self, module: str, name: str, why: str) -> Any:
+        """Refuse a global the spec could trust, or, when listing, note it and stand in."""
+        if self.collect is None:
+            self.refuse(module, name, why)
+        self.collect.append(f"{module}.{name}")
+        return type(name.rsplit(".", 1)[-1], (_StandIn,), {})
 
     def refuse(self, module: str, name: str, why: str, *, trustable: bool = True) -> NoReturn:
         full = f"{module}.{name}"
@@ -203,10 +250,10 @@ class _Gate:
                 self.refuse(module, name, why, trustable=False)
             return obj
         if not _IDENTIFIER.fullmatch(name):
-            self.refuse(module, name, "dotted attribute lookups are not allowed")
+            return self.untrusted(module, name, "dotted attribute lookups are not allowed")
         found = self._by_rule(module, name)
         if found is None:
-            self.refuse(module, name, "it is not on the allowlist")
+            return self.untrusted(module, name, "it is not on the allowlist")
         return found
 
     def _by_rule(self, module: str, name: str) -> Any:

@@ -22,7 +22,6 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import yaml
-from prometheus_client.utils import floatToGoString
 
 from mlhandoff.spec.durations import duration_seconds
 from mlhandoff.spec.models import Alert, HandoffSpec, OutputRule, Slo
@@ -305,4 +304,6 @@ def _num(value: float) -> str:
 
 def _le(ms: float) -> str:
     """A latency bucket's ``le`` label as the Prometheus client writes it."""
+    from prometheus_client.utils import floatToGoString  # here: the model process imports render
+
     return floatToGoString(ms / 1000)

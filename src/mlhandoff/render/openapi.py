@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from mlhandoff.contract.types import json_schema
+from mlhandoff.contract.types import json_schema, v2_datatype
 from mlhandoff.http_codes import ERROR_CODES, all_codes
 from mlhandoff.spec.models import FieldSpec, HandoffSpec, OutputContract, OutputField
 
@@ -120,49 +120,98 @@ def _one_key(key: str, schema: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def _mlflow_body() -> dict[str, Any]:
-    records = {"type": "array", "minItems": 1, "items": {"$ref": "#/components/schemas/Record"}}
+def _records(spec: HandoffSpec) -> dict[str, Any]:
+    return {
+        "type": "array",
+        "minItems": 1,
+        "maxItems": spec.api.max_batch_size,
+        "items": {"$ref": "#/components/schemas/Record"},
+    }
+
+
+def _mlflow_body(spec: HandoffSpec) -> dict[str, Any]:
+    """What ``/invocations`` accepts, no more: a schema-valid body is never refused. JSON Schema
+    cannot say that columns share one length, so the columnar ``inputs`` form and
+    ``dataframe_split`` in other column orders are accepted but described in words only."""
+    fields = spec.data_contract.fields
+    names = list(fields)
     split = {
         "type": "object",
         "required": ["columns", "data"],
+        "additionalProperties": False,
+        "description": "pandas' orient='split': these columns in this order (the server also "
+        "takes any order and leaves out nullable columns); each row has one value per column.",
         "properties": {
-            "columns": {"type": "array", "items": {"type": "string"}},
-            "data": {"type": "array", "minItems": 1, "items": {"type": "array"}},
+            "columns": {"const": names},
+            "index": {"type": "array"},
+            "data": {
+                "type": "array",
+                "minItems": 1,
+                "maxItems": spec.api.max_batch_size,
+                "items": {
+                    "type": "array",
+                    "prefixItems": [field_schema(f) for f in fields.values()],
+                    "minItems": len(names),
+                    "maxItems": len(names),
+                },
+            },
         },
     }
-    columnar = {"type": "object", "additionalProperties": {"type": "array"}}
+    records = _records(spec)
+    inputs = {
+        **records,
+        "description": "Records; the server also takes a mapping of each column to an array of "
+        "values, all arrays of one length (MLflow's columnar form).",
+    }
     return {
         "oneOf": [
             _one_key("dataframe_split", split),
             _one_key("dataframe_records", records),
             _one_key("instances", records),
-            _one_key("inputs", {"oneOf": [records, columnar]}),
+            _one_key("inputs", inputs),
         ]
     }
 
 
-_NAME = {"name": "name", "in": "path", "required": True, "schema": {"type": "string"}}
-_V2_REQUEST = {
-    "type": "object",
-    "required": ["inputs"],
-    "properties": {
-        "id": {"type": "string"},
-        "inputs": {
-            "type": "array",
-            "minItems": 1,
-            "items": {
-                "type": "object",
-                "required": ["name", "shape", "datatype", "data"],
-                "properties": {
-                    "name": {"type": "string"},
-                    "shape": {"type": "array", "items": {"type": "integer"}},
-                    "datatype": {"type": "string"},
-                    "data": {"type": "array"},
+def _v2_request(spec: HandoffSpec) -> dict[str, Any]:
+    """One named tensor per contract field, in contract order, one value each: what is always
+    accepted (the server also takes other orders, leaves out nullable fields and batches of N
+    values per tensor)."""
+    tensors = [
+        {
+            "type": "object",
+            "required": ["name", "shape", "datatype", "data"],
+            "properties": {
+                "name": {"const": name},
+                "shape": {"type": "array", "items": {"type": "integer"}},
+                "datatype": {"const": v2_datatype(field)},
+                "data": {
+                    "type": "array",
+                    "minItems": 1,
+                    "maxItems": 1,
+                    "items": field_schema(field),
                 },
             },
+        }
+        for name, field in spec.data_contract.fields.items()
+    ]
+    return {
+        "type": "object",
+        "required": ["inputs"],
+        "description": "One tensor per input field, in the order of the data contract; the "
+        "server also takes other orders, leaves out nullable fields and reads N values per "
+        "tensor as a batch of N (all tensors the same N). `shape` and `datatype` are not "
+        "checked: `data` is what is read.",
+        "properties": {
+            "id": {"type": "string"},
+            "inputs": {
+                "type": "array",
+                "prefixItems": tensors,
+                "minItems": len(tensors),
+                "maxItems": len(tensors),
+            },
         },
-    },
-}
+    }
 
 
 def openapi_document(spec: HandoffSpec, outputs: OutputContract | None = None) -> dict[str, Any]:
@@ -176,14 +225,7 @@ def openapi_document(spec: HandoffSpec, outputs: OutputContract | None = None) -
                 "type": "object",
                 "required": ["instances"],
                 "additionalProperties": False,
-                "properties": {
-                    "instances": {
-                        "type": "array",
-                        "minItems": 1,
-                        "maxItems": spec.api.max_batch_size,
-                        "items": {"$ref": "#/components/schemas/Record"},
-                    }
-                },
+                "properties": {"instances": _records(spec)},
             },
         ]
     }
@@ -214,6 +256,7 @@ def openapi_document(spec: HandoffSpec, outputs: OutputContract | None = None) -
         },
     }
     health = {"200": {"description": "OK"}, "503": {"description": "Not ready"}}
+    name = {"name": "name", "in": "path", "required": True, "schema": {"const": spec.name}}
     return {
         "openapi": "3.1.0",
         "info": {
@@ -248,7 +291,7 @@ def openapi_document(spec: HandoffSpec, outputs: OutputContract | None = None) -
                     **headers,
                     "requestBody": {
                         "required": True,
-                        "content": {"application/json": {"schema": _mlflow_body()}},
+                        "content": {"application/json": {"schema": _mlflow_body(spec)}},
                     },
                     "responses": {
                         "200": {
@@ -288,7 +331,7 @@ def openapi_document(spec: HandoffSpec, outputs: OutputContract | None = None) -
                 "get": {
                     "summary": "Open Inference Protocol: model metadata",
                     "operationId": "v2_model",
-                    "parameters": [_NAME],
+                    "parameters": [name],
                     "responses": {"200": {"description": "Model metadata"}, **_errors(404)},
                 }
             },
@@ -296,10 +339,10 @@ def openapi_document(spec: HandoffSpec, outputs: OutputContract | None = None) -
                 "post": {
                     "summary": "Open Inference Protocol: inference on named input tensors",
                     "operationId": "v2_infer",
-                    "parameters": [_NAME, *headers["parameters"]],
+                    "parameters": [name, *headers["parameters"]],
                     "requestBody": {
                         "required": True,
-                        "content": {"application/json": {"schema": _V2_REQUEST}},
+                        "content": {"application/json": {"schema": _v2_request(spec)}},
                     },
                     "responses": {
                         "200": {

@@ -310,9 +310,6 @@ def _cross_checks(spec: HandoffSpec) -> Iterator[tuple[Loc, str]]:
     for i, pii in enumerate(spec.privacy.pii_fields):
         if pii not in fields:
             yield (("privacy", "pii_fields", i), unknown(pii))
-    for i, rule in enumerate(spec.monitoring.drift):
-        if rule.field not in fields:
-            yield (("monitoring", "drift", i, "field"), unknown(rule.field))
     for i, example in enumerate(spec.api.examples):
         for key in example:
             if key not in fields:

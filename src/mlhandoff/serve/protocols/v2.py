@@ -47,9 +47,23 @@ class V2Protocol:
             data = tensor.get("data")
             if not isinstance(data, list):
                 raise malformed(f"inputs[{i}] ('{tensor['name']}') needs 'data' as an array")
-            flat = data[0] if len(data) == 1 and isinstance(data[0], list) else data
-            columns[tensor["name"]] = flat
+            columns[tensor["name"]] = self._rows(tensor["name"], data)
         return columnar(columns, "inputs")
+
+    def _rows(self, name: str, data: list[Any]) -> list[Any]:
+        """One value per row: an array field's rows are lists (nested, or flat row-major in
+        chunks of its length); any other field's values may come wrapped in one list."""
+        field = self._spec.data_contract.fields.get(name)
+        if field is not None and field.type == "array" and field.length:
+            if all(isinstance(v, list) for v in data):
+                return data
+            if len(data) % field.length:
+                raise malformed(
+                    f"'{name}' holds {len(data)} values, not a whole number of rows of "
+                    f"{field.length} (its length)"
+                )
+            return [data[i : i + field.length] for i in range(0, len(data), field.length)]
+        return data[0] if len(data) == 1 and isinstance(data[0], list) else data
 
     def respond(self, outputs: pa.Table, request_id: str) -> dict[str, Any]:
         tensors = [
