@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The bundled example end to end: generate data, train, init, pack, sign, sign off, verify,
-# evaluate, repro, serve, monitor.
+# evaluate, repro, serve, monitor, and verify again with the repro and monitor records.
 set -euo pipefail
 cd "$(dirname "$0")"
 WORK=work
@@ -46,8 +46,7 @@ step "acceptance: verdicts with 95% paired bootstrap intervals, guardrails by co
 mlhandoff evaluate "$BUNDLE" --junit "$WORK/acceptance.xml" || true
 
 step "repro dry run: fresh venv from env/requirements.txt, re-measure, retrain from the bundled code"
-mlhandoff repro "$BUNDLE" --retrain || true
-mlhandoff verify "$BUNDLE" "${TRUST[@]}" --json | python -c "import json,sys; c=[x for x in json.load(sys.stdin)['checks'] if x['id']=='repro_validated'][0]; print('verify:', c['title'], '->', c['status'], '-', c['detail'])"
+mlhandoff repro "$BUNDLE" --retrain || true   # recorded beside the bundle: $BUNDLE.repro.json
 
 step "serve the bundle, send valid and invalid requests, run a short load test"
 PORT="${MLHANDOFF_DEMO_PORT:-8765}"
@@ -73,12 +72,19 @@ rm -rf "$WORK/replay"
 python replay.py --bundle "$BUNDLE" --out "$WORK/replay" --labels "$WORK/chargebacks.parquet"
 mlhandoff monitor "$BUNDLE" --data "$WORK/replay" --window 1h \
   --labels "$WORK/chargebacks.parquet" --join-key transaction_id \
-  --since 2026-04-21T08:00Z --until 2026-04-21T14:00Z --html "$WORK/monitor.html" \
+  --since 2026-04-21T08:00Z --until 2026-04-21T14:00Z --html "$WORK/monitor.html" --no-record \
   && echo "no alert fired" || echo "exit $?: an alert fired, as the injected drift should make it"
+# Both days, recorded beside the bundle for verify ($BUNDLE.monitor.json): windows and rules
+# judged, realised and estimated ROC AUC against the pack-time value, NaN/inf outputs.
+mlhandoff monitor "$BUNDLE" --data "$WORK/replay" --labels "$WORK/chargebacks.parquet" \
+  --join-key transaction_id --json > "$WORK/monitor.json" || true
 if command -v promtool >/dev/null 2>&1; then
   step "the same rules for Prometheus: promtool checks them and runs their unit tests"
   (cd "$BUNDLE/docs" && promtool check rules alerts.yaml && promtool test rules alerts.test.yaml)
 fi
+
+step "verify again: the ML Test Score now counts what the repro and monitor runs recorded"
+mlhandoff verify "$BUNDLE" "${TRUST[@]}"
 
 echo
 echo "bundle:          examples/risky_transactions/$BUNDLE"

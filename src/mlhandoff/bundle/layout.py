@@ -39,3 +39,12 @@ def repro_record(bundle_root: Path) -> Path:
     """Where ``mlhandoff repro`` records its result: beside the bundle (bundles are immutable)."""
     root = Path(bundle_root).resolve()
     return root.with_name(root.name + REPRO_RECORD_SUFFIX)
+
+
+MONITOR_RECORD_SUFFIX = ".monitor.json"
+
+
+def monitor_record(bundle_root: Path) -> Path:
+    """Where ``mlhandoff monitor`` records what its last run computed, beside the bundle."""
+    root = Path(bundle_root).resolve()
+    return root.with_name(root.name + MONITOR_RECORD_SUFFIX)

@@ -61,21 +61,32 @@ def monitor(
     chunk_rows: Annotated[
         int, typer.Option(min=1, help="Rows read at a time (bounds memory).")
     ] = 262_144,
+    record: Annotated[
+        bool,
+        typer.Option(
+            help="Record what the run computed beside the bundle (<bundle>.monitor.json)."
+        ),
+    ] = True,
 ) -> None:
     """Judge the bundle's monitoring rules on logged predictions, window by window.
 
     Per window: each rule's value over its own window against its bound, and its alert's state
     (pending while the breach lasts, firing once it lasted the rule's for:). Exit 1 when an
-    alert fires, 2 on bad input. Unreadable files are skipped and listed.
+    alert fires, 2 on bad input. Unreadable files are skipped and listed. What the run
+    computed is recorded beside the bundle (<bundle>.monitor.json), where `mlhandoff verify`
+    reads it into the ML Test Score.
     Example: [bold]mlhandoff monitor dist/my-model-1.0.0 --data predictions/ --window 1h[/]
     """
+    from mlhandoff.bundle.bundle import open_bundle
     from mlhandoff.monitor.html import render_html
+    from mlhandoff.monitor.record import write_record
     from mlhandoff.monitor.run import monitor as run_monitor
 
     start, end = _instant(since, "--since", as_json), _instant(until, "--until", as_json)
+    opened = run(lambda: open_bundle(bundle), as_json=as_json)
     report = run(
         lambda: run_monitor(
-            bundle,
+            opened,
             data,
             step=window,
             labels=labels,
@@ -91,10 +102,13 @@ def monitor(
     )
     if html is not None:
         run(lambda: html.write_text(render_html(report), encoding="utf-8"), as_json=as_json)
+    recorded = run(lambda: write_record(opened, report), as_json=as_json) if record else None
     if as_json:
         sys.stdout.write(json.dumps(report.to_dict(), indent=2) + "\n")
     else:
         _print(report, html)
+        if recorded is not None:
+            console.print(f"[dim]recorded for verify: {recorded}[/]", highlight=False)
     if not report.ok:
         raise typer.Exit(EXIT_FAILED)
 

@@ -81,4 +81,7 @@ def recount(bundle: Bundle) -> Profile | None:
         return None
     table = pq.read_table(bundle.root / layout.EVAL_SAMPLE)
     stored = load_reference(bundle)
-    return profile_rows(bundle.spec, bundle.record.model, bundle.predictor(), table, stored.source)
+    # the model itself, as pack profiled it: the compiled form may differ in the last bit, and a
+    # score on a bin edge (edges are quantiles of these very scores) would change bins
+    predictor = bundle.predictor(compiled=False)
+    return profile_rows(bundle.spec, bundle.record.model, predictor, table, stored.source)

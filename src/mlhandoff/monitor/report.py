@@ -69,6 +69,10 @@ class MonitorReport:
     notes: list[str] = field(default_factory=list)
     labels: dict[str, int] = field(default_factory=dict)
     histograms: list[Histogram] = field(default_factory=list)
+    #: Performance over every reported window together (as per window).
+    performance: dict[str, Any] = field(default_factory=dict)
+    #: Floating-point outputs read: per output, the values read and how many were NaN or inf.
+    output_values: dict[str, dict[str, int]] = field(default_factory=dict)
 
     @property
     def ok(self) -> bool:

@@ -94,6 +94,7 @@ def monitor(
     skipped: list[Skipped] = []
     for path in log_files(Path(data)):
         local: dict[int, WindowCounts] = {}
+        counting.file_values, counting.file_nonfinite = Counter(), Counter()
         try:
             for batch in reader.read(path):
                 counting.add(batch, local, reader.layout == "table")
@@ -101,6 +102,8 @@ def monitor(
             skipped.append(Skipped(str(path), _reason(exc)))
             continue  # what this file added is dropped with it: whole files only
         report.files += 1
+        counting.values.update(counting.file_values)
+        counting.nonfinite.update(counting.file_nonfinite)
         for index, counts in local.items():
             mine = counting.windows.get(index)
             counting.windows[index] = counts if mine is None else mine.merge(counts)
@@ -116,6 +119,10 @@ def monitor(
     severity = {a.name: str(a.severity) for a in spec.monitoring.alerts}
     _judge(report, rules, counting, step_s, reference, severity, _micros(since))
     report.notes += counting.notes
+    report.output_values = {
+        k: {"values": n, "nonfinite": counting.nonfinite[k]}
+        for k, n in sorted(counting.values.items())
+    }
     for name in sorted(redacted & {r.field for r in spec.monitoring.drift}):
         report.notes.append(f"{name} is PII, redacted in the prediction log: judged live only")
     live = [r.label for r in rules if not r.batch]
@@ -156,6 +163,12 @@ class _Counting:
         self.pii = {n for n, f in contract.contract.fields.items() if f.pii}
         self.notes: list[str] = []
         self._noted: set[str] = set()
+        #: Floating-point output values read, and the NaN or infinite ones among them: the
+        #: whole run's, and the file being read's (dropped with it when it is unreadable).
+        self.values: Counter[str] = Counter()
+        self.nonfinite: Counter[str] = Counter()
+        self.file_values: Counter[str] = Counter()
+        self.file_nonfinite: Counter[str] = Counter()
 
     def add(self, batch: LogBatch, into: dict[int, WindowCounts], table: bool) -> None:
         """Count ``batch`` into ``into`` by step; ``table``: a plain table (validated against
@@ -181,6 +194,11 @@ class _Counting:
             if (table or k not in self.pii) and self._usable("input", k, v)
         }
         outputs = {k: v for k, v in batch.outputs.items() if self._usable("output", k, v)}
+        for name, column in outputs.items():
+            values, nonfinite = _nonfinite(column)
+            if values:
+                self.file_values[name] += values
+                self.file_nonfinite[name] += nonfinite
         profiles = self.counter.count(inputs or None, outputs or None, groups=groups, n_groups=n)
         if not inputs and not outputs:
             profiles = [
@@ -240,6 +258,15 @@ class _Counting:
         counts.violations = Counter({(v.field, v.rule): v.count for v in report.violations})
 
 
+def _nonfinite(column: pa.Array) -> tuple[int, int]:
+    """Values in a floating-point column (a null is none) and how many are NaN or infinite."""
+    t = column.type.value_type if pa.types.is_dictionary(column.type) else column.type
+    if not pa.types.is_floating(t):
+        return 0, 0
+    finite = pc.is_finite(pc.cast(column, pa.float64()))
+    return len(column) - column.null_count, int(pc.sum(pc.invert(finite)).as_py() or 0)
+
+
 def _filtered(batch: LogBatch, keep: np.ndarray) -> LogBatch:
     mask = pa.array(keep)
     return LogBatch(
@@ -283,6 +310,7 @@ def _judge(
     fired: set[int] = set()
     worst: dict[int, tuple[float, int]] = {}
     uncovered: set[int] = set()
+    scores: ScoreCounts | None = None  # every reported window's, for the run's performance
     for i, counts in enumerate(steps):
         end_s = (first + i + 1) * step_s
         shown = since is None or end_s * _US > since
@@ -324,6 +352,9 @@ def _judge(
                 )
             )
             report.rows += counts.profile.rows
+            if counts.scores is not None:
+                scores = counts.scores if scores is None else scores.merge(counts.scores)
+    report.performance = _performance(scores)
     for r in sorted(uncovered):
         rule = rules[r]
         report.notes.append(
