@@ -475,26 +475,3 @@ def test_a_hung_model_process_with_undelivered_jobs_is_still_replaced(tmp_path: 
         _wait_restarted(server)
         _wait_ready(server)
         assert _post(server.url, 5.0).json()["predictions"][0]["score"] == 0.05
-
-
-def test_the_compiled_model_serves_in_a_thread_a_model_without_one_in_a_process(
-    example_bundle: Path, tmp_path: Path
-) -> None:
-    import mlhandoff
-    from mlhandoff.serve import ServeConfig
-    from mlhandoff.serve.config import model_in_process
-    from mlhandoff.serve.runners import ProcessRunner, ThreadRunner
-
-    compiled = mlhandoff.open_bundle(example_bundle)
-    assert compiled.compiled
-    assert not model_in_process(ServeConfig(bundle=example_bundle), compiled)
-    assert model_in_process(ServeConfig(bundle=example_bundle, compiled=False), compiled)
-    assert model_in_process(ServeConfig(bundle=example_bundle, model_process=True), compiled)
-    plain = pyfunc_bundle(tmp_path, "scorer", SCORER)
-    assert model_in_process(ServeConfig(bundle=plain), mlhandoff.open_bundle(plain))
-    with live_server(example_bundle) as server:
-        runner = server.service.router.primary.runner
-        assert isinstance(runner, ThreadRunner)
-    with live_server(plain) as server:
-        assert isinstance(server.service.router.primary.runner, ProcessRunner)
-        assert _post(server.url, 5.0).json()["predictions"][0]["score"] == pytest.approx(0.05)

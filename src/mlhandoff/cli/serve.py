@@ -70,15 +70,12 @@ def serve(
         ),
     ] = 1,
     model_process: Annotated[
-        bool | None,
+        bool,
         typer.Option(
             help="Run the model in a model process (its own core and GIL; restarted if it "
-            "crashes or hangs) or, with --no-model-process, in a thread of the server. "
-            "Default: a thread when the compiled model serves (faster: its calls are cheap), "
-            "else a model process.",
-            show_default=False,
+            "crashes or hangs) or, with --no-model-process, in a thread of the server."
         ),
-    ] = None,
+    ] = True,
     compile_: Annotated[
         bool,
         typer.Option(
@@ -114,15 +111,13 @@ def serve(
 ) -> None:
     """Serve a bundle over HTTP: verifies it, loads and warms the model, enforces its contracts.
 
-    The model batches the requests queued while it was busy. The compiled model runs in a
-    thread of the server; a model without one runs in a model process, restarted if it crashes
-    or hangs (--model-process / --no-model-process choose).
+    The model runs in a model process that batches the requests queued while it was busy and
+    is restarted if it crashes or hangs (--no-model-process: in a thread of the server).
 
     Endpoints: POST /predict, POST /invocations (MLflow), /v2/... (Open Inference Protocol),
     GET /healthz, /readyz, /metrics, /openapi.json, /docs.
     """
     from mlhandoff.serve import ServeConfig, create_app
-    from mlhandoff.serve.config import model_in_process
     from mlhandoff.serve.server import run as run_server
     from mlhandoff.serve.state import check_redis
 
@@ -153,11 +148,10 @@ def serve(
         log_level=log_level,
         public_keys=tuple(public_key or ()),
     )
-    app = run(lambda: create_app(config))  # verify the bundle and the options before binding
+    run(lambda: create_app(config))  # verify the bundle and the options before binding
     if redis:
         run(lambda: check_redis(redis))
-    in_process = model_in_process(config, app.state.service.bundle)
-    where = "a model process" if in_process else "a thread of the server"
+    where = "a model process" if model_process else "a thread of the server"
     console.print(
         f"serving {bundle} on http://{host}:{port} ({workers} server process(es), the model in "
         f"{where}); docs at /docs",

@@ -2,15 +2,10 @@
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from mlhandoff.serve.predlog import PiiMode
-
-if TYPE_CHECKING:
-    from mlhandoff.bundle.bundle import Bundle
 
 
 @dataclass
@@ -30,9 +25,8 @@ class ServeConfig:
     batch_max_rows: int = 256
     batch_max_wait_ms: float = 0.0
     model_threads: int | None = 1
-    #: Run the model in a model process (True) or in a thread of the server (False); None:
-    #: as :func:`model_in_process` chooses per bundle.
-    model_process: bool | None = None
+    #: Run the model in a model process (True) or in a thread of the server (False).
+    model_process: bool = True
     #: Serve the bundle's compiled model when it has one (False: the model itself).
     compiled: bool = True
     #: Kill and restart a model process whose call runs this long (default: 10x the time
@@ -50,14 +44,3 @@ class ServeConfig:
     #: Serve only a bundle whose signatures/model.sig verifies with one of these public keys
     #: (checked before anything in the bundle is deserialised; the fallback too).
     public_keys: tuple[Path, ...] = ()
-
-
-def model_in_process(config: ServeConfig, bundle: Bundle) -> bool:
-    """Where ``bundle``'s model runs: as ``--model-process`` says, else in a thread of the server
-    when its compiled form serves (a call of tens of microseconds costs less than the hand-off
-    to another process, measured in bench/SERVE.md; native code proved equivalent at pack) and
-    in a model process otherwise (the model's own code, isolated: restarted when it crashes or
-    hangs). Windows has no model process."""
-    if config.model_process is not None:
-        return config.model_process
-    return os.name != "nt" and not (config.compiled and bundle.compiled)

@@ -21,7 +21,7 @@ import pyarrow as pa
 
 from mlhandoff.bundle.bundle import Bundle
 from mlhandoff.errors import ModelCrashed, ModelExpired, ModelFailed
-from mlhandoff.serve.config import ServeConfig, model_in_process
+from mlhandoff.serve.config import ServeConfig
 from mlhandoff.serve.errors import ApiError
 from mlhandoff.serve.fallback import CircuitBreaker
 from mlhandoff.serve.metrics import ServerMetrics
@@ -68,7 +68,7 @@ class ServedModel:
             on_restart=metrics.model_restarts.labels(self.label).inc,
             compiled=config.compiled,
         )
-        if model_in_process(config, bundle):
+        if config.model_process:
             kill_after = config.model_kill_after_s or max(5.0, 10 * spec.api.timeout_ms / 1000)
             secrets = tuple(name for name in (config.token_env, config.log_pii_key_env) if name)
             self.runner = ProcessRunner(

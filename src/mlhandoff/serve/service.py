@@ -67,7 +67,7 @@ class ModelService:
         api = spec.api
         if config.log_dir and config.log_pii == "hash" and not config.log_pii_key:
             raise InputError("--log-pii hash needs a secret key: pass --log-pii-key-env NAME")
-        if config.model_process is True and os.name == "nt":
+        if config.model_process and os.name == "nt":
             raise InputError("the model process needs a POSIX system; use --no-model-process")
         if api.auth == "bearer" and not config.token:
             raise InputError("the spec sets api.auth: bearer; give the token with --token-env NAME")
