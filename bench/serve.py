@@ -458,7 +458,7 @@ def make_servers(bundle: Path, only: set[str] | None, peer_threads: bool = True)
     servers: list[Server] = [
         _mlhandoff("mlhandoff", bundle),
         _mlhandoff("mlhandoff-w2", bundle, "--workers", "2", ready_streak=20),
-        _mlhandoff("mlhandoff-process", bundle, "--model-process"),
+        _mlhandoff("mlhandoff-thread", bundle, "--no-model-process"),
         _mlhandoff("mlhandoff-original", bundle, "--no-compile"),
         _mlhandoff("mlhandoff-wait2ms", bundle, "--batch-max-wait-ms", "2"),
     ]
@@ -1268,7 +1268,7 @@ def main() -> None:
         help="comma-separated servers: mlhandoff, mlflow, bentoml, "
         "bentoml-batched; only when named: mlhandoff-w2 (--workers 2), mlhandoff-wait2ms "
         "(--batch-max-wait-ms 2), mlhandoff-original (--no-compile: the pipeline itself, in its "
-        "model process); always run: mlhandoff-process (--model-process), bare-asgi",
+        "model process); always run: mlhandoff-thread (--no-model-process), bare-asgi",
     )
     parser.add_argument(
         "--peer-default-threads",
