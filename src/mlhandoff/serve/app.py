@@ -16,6 +16,7 @@ import orjson
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
+from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, Response
 from starlette.routing import Route
@@ -24,6 +25,7 @@ from mlhandoff.render.openapi import openapi_document
 from mlhandoff.serve.admin import AdminEndpoint
 from mlhandoff.serve.config import ServeConfig
 from mlhandoff.serve.errors import ApiError
+from mlhandoff.serve.linger import LingeringBody
 from mlhandoff.serve.protocols import MlflowProtocol, PredictProtocol, V2Protocol
 from mlhandoff.serve.service import ModelService
 
@@ -138,7 +140,10 @@ def create_app(config: ServeConfig) -> Starlette:
         admin = AdminEndpoint(service.router, config.admin_token, spec.api.request_id_header)
         routes += admin.routes()
     app = Starlette(
-        routes=routes, lifespan=lifespan, exception_handlers={HTTPException: http_error}
+        routes=routes,
+        lifespan=lifespan,
+        exception_handlers={HTTPException: http_error},
+        middleware=[Middleware(LingeringBody)],
     )
     app.state.service = service
     return app

@@ -222,7 +222,9 @@ class ModelRouter:
         budget = self._timeout_ms / 1000
         deadline = time.monotonic() + budget
         try:
-            return await asyncio.wait_for(model.runner.predict(table, deadline), budget)
+            # asyncio.timeout, not wait_for: no task of its own and no extra loop turn per call
+            async with asyncio.timeout(budget):
+                return await model.runner.predict(table, deadline)
         except ModelExpired:  # dropped unanswered: the budget ran out while the model was busy
             raise TimeoutError from None
 
