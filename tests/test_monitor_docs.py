@@ -191,6 +191,11 @@ def test_the_dashboard_shows_each_rule_and_the_budget(docs: Path) -> None:
     assert {p["gridPos"]["w"] for p in panels} == {12}
     ids = [p["id"] for p in dashboard["panels"]]
     assert len(ids) == len(set(ids))
+    # a canary server: traffic, p95 latency and 5xx share per answering version (not "-",
+    # the requests refused before a version was chosen), as the rollout judge compares them
+    by_version = [p for p in panels if p["title"].endswith("by version")]
+    exprs = [t["expr"] for p in by_version for t in p["targets"]]
+    assert len(by_version) == 3 and all("version)" in e and 'version!="-"' in e for e in exprs)
 
 
 def test_the_runbook_covers_every_alert(docs: Path) -> None:

@@ -155,12 +155,35 @@ def dashboard(spec: HandoffSpec) -> dict[str, Any]:
         "Requests per second by version",
         [
             (
-                f"sum by (version) (rate(mlhandoff_requests_total{{{_ROUTES}}}[5m]) * on (instance, job) "
-                "group_left (version) max by (instance, job, version) (mlhandoff_model_info))",
+                f'sum by (version) (rate(mlhandoff_requests_total{{{_ROUTES},version!="-"}}[5m]))',
                 "{{version}}",
             )
         ],
         unit="reqps",
+        description="The version that answered (a canary server: candidate and baseline).",
+    )
+    layout.add(
+        "p95 latency by version",
+        [
+            (
+                "histogram_quantile(0.95, sum by (le, version) (rate("
+                f'mlhandoff_request_latency_seconds_bucket{{{_ROUTES},version!="-"}}[5m]))) * 1000',
+                "{{version}}",
+            )
+        ],
+        unit="ms",
+        description="What the rollout judge compares: the candidate against the baseline.",
+    )
+    layout.add(
+        "Share of 5xx by version",
+        [
+            (
+                f'sum by (version) (rate(mlhandoff_requests_total{{{_ROUTES},status=~"5.."}}[5m])) / '
+                f'sum by (version) (rate(mlhandoff_requests_total{{{_ROUTES},version!="-"}}[5m]))',
+                "{{version}}",
+            )
+        ],
+        unit="percentunit",
     )
     layout.add(
         "Fallback answers and abstentions",
