@@ -83,7 +83,7 @@ def profile_recounted(bundle: Bundle) -> Outcome:
         return "missing", f"no {layout.REFERENCE_PROFILE}: re-pack the bundle to monitor it"
     try:
         stored = load_reference(bundle)
-        fresh = recount(bundle)
+        fresh = recount(bundle, stored)
     except HandoffError as exc:
         return "fail", str(exc)
     missing = [n for n in bundle.spec.data_contract.fields if n not in stored.inputs]

@@ -53,16 +53,17 @@ def eval_set(spec: HandoffSpec, table: pa.Table, name: str) -> EvalSet:
     )
 
 
-def predict_checked(predictor: Predictor, table: pa.Table, who: str) -> dict[str, np.ndarray]:
-    """The predictor's outputs; what a user model raises becomes a PredictError naming ``who``."""
+def predict_checked(
+    predictor: Predictor, table: pa.Table, who: str, on: str = "the evaluation data"
+) -> dict[str, np.ndarray]:
+    """The predictor's outputs; what a user model raises becomes a PredictError naming ``who``
+    and the rows it failed ``on``."""
     try:
         return predictor.predict(table)
     except HandoffError:
         raise
     except Exception as exc:  # a user model can raise anything
-        raise PredictError(
-            f"{who} failed on the evaluation data: {type(exc).__name__}: {exc}"
-        ) from exc
+        raise PredictError(f"{who} failed on {on}: {type(exc).__name__}: {exc}") from exc
 
 
 def classes_of(predictor: Predictor) -> Any:

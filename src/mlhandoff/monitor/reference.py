@@ -12,7 +12,8 @@ from mlhandoff.bundle.bundle import Bundle, model_outputs
 from mlhandoff.bundle.record import ModelRecord
 from mlhandoff.contract.outputs import name_outputs
 from mlhandoff.contract.validate import CompiledContract
-from mlhandoff.errors import BundleError, HandoffError, PredictError
+from mlhandoff.errors import BundleError
+from mlhandoff.evaluate.run import predict_checked
 from mlhandoff.flavors.base import Predictor
 from mlhandoff.monitor.profile import Profile, build_reference
 from mlhandoff.spec.models import HandoffSpec
@@ -40,14 +41,7 @@ def profile_rows(
     """The reference profile of ``table``'s inputs and of the model's outputs on them."""
     contract = CompiledContract(spec.data_contract)
     inputs = table.select([c for c in table.column_names if c in spec.data_contract.fields])
-    try:
-        raw = predictor.predict(contract.normalize(inputs))
-    except HandoffError:
-        raise
-    except Exception as exc:  # a user model can raise anything
-        raise PredictError(
-            f"the model failed on the reference rows: {type(exc).__name__}: {exc}"
-        ) from exc
+    raw = predict_checked(predictor, contract.normalize(inputs), "the model", "the reference rows")
     outputs = name_outputs(raw, model_outputs(spec, model))
     return build_reference(
         spec.data_contract,
@@ -75,12 +69,12 @@ def load_reference(bundle: Bundle) -> Profile:
         ) from exc
 
 
-def recount(bundle: Bundle) -> Profile | None:
-    """The reference recomputed from the bundle's own evaluation sample (None without one)."""
+def recount(bundle: Bundle, stored: Profile) -> Profile | None:
+    """The reference ``stored`` in the bundle, recomputed from the bundle's own evaluation sample
+    (None without one)."""
     if layout.EVAL_SAMPLE not in bundle.files:
         return None
     table = pq.read_table(bundle.root / layout.EVAL_SAMPLE)
-    stored = load_reference(bundle)
     # the model itself, as pack profiled it: the compiled form may differ in the last bit, and a
     # score on a bin edge (edges are quantiles of these very scores) would change bins
     predictor = bundle.predictor(compiled=False)

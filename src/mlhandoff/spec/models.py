@@ -14,6 +14,7 @@ from collections.abc import Callable
 from typing import Annotated, Any, Literal
 
 from pydantic import (
+    AfterValidator,
     BaseModel,
     BeforeValidator,
     ConfigDict,
@@ -35,6 +36,15 @@ OutputType = Literal["float", "int", "bool", "string"]
 Comparison = Literal[">=", ">", "<=", "<"]
 
 Text = Annotated[str, Field(min_length=1)]
+
+
+def _rollout_metric(name: str) -> str:
+    parse_rollout_metric(name)
+    return name
+
+
+#: A metric a graduation rule or a rollback trigger names, checked at load.
+RolloutMetric = Annotated[str, Field(min_length=1), AfterValidator(_rollout_metric)]
 
 
 def is_todo(value: object) -> bool:
@@ -534,7 +544,7 @@ class GraduationRule(_Section):
     (both ways for a metric without a direction: a band); ``goal: better`` needs a proven lift.
     """
 
-    metric: Text = Field(
+    metric: RolloutMetric = Field(
         description="error_rate, latency_p95, positive_rate, recall, precision, accuracy, mae, "
         "mean(output.<name>) or mean(input.<name>)."
     )
@@ -572,12 +582,6 @@ class GraduationRule(_Section):
     critical: bool = Field(default=False, description="Failing it rolls back, whatever the score.")
     weight: float = Field(default=1.0, gt=0, description="Share of the canary score.")
     description: str | None = None
-
-    @field_validator("metric")
-    @classmethod
-    def _known_metric(cls, name: str) -> str:
-        parse_rollout_metric(name)
-        return name
 
     @model_validator(mode="after")
     def _complete(self) -> GraduationRule:
@@ -684,7 +688,7 @@ class Trigger(_Section):
     )
 
     name: Text
-    metric: Text = Field(description="A rollout metric (as in rollout.graduate_when).")
+    metric: RolloutMetric = Field(description="A rollout metric (as in rollout.graduate_when).")
     op: Comparison | None = Field(
         default=None, description="How the value compares with threshold to fire; default: worse."
     )
@@ -700,12 +704,6 @@ class Trigger(_Section):
         default=100, ge=1, description="Windows with fewer candidate requests do not count."
     )
     description: str | None = None
-
-    @field_validator("metric")
-    @classmethod
-    def _known_metric(cls, name: str) -> str:
-        parse_rollout_metric(name)
-        return name
 
     @model_validator(mode="after")
     def _complete(self) -> Trigger:
